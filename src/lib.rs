@@ -1,0 +1,1 @@
+//! vstyle: neural style transfer for images and video clips.
