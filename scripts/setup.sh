@@ -34,9 +34,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
-if ! "$PY" -c "import torch, numpy, scipy, onnx, safetensors, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+if ! "$PY" -c "import torch, numpy, scipy, onnx, safetensors, pytest, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   say "installing torch==$TORCH_VERSION and the weight importer's packages (several GB, once)"
-  "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION" numpy scipy onnx safetensors
+  "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION" numpy scipy onnx safetensors pytest
 fi
 TORCH_DIR="$("$PY" -c 'import torch, os; print(os.path.dirname(torch.__file__))')"
 

@@ -1,1 +1,18 @@
-//! vstyle: neural style transfer for images and video clips.
+//! vstyle: neural style transfer (Gatys et al.) for images and video clips.
+//!
+//! Module map: `config` (job files), `device`, `model` (networks and
+//! weights), `losses`, `optimizer` (L-BFGS), `stylize` (one picture's
+//! optimisation), `imaging` (image files and tensors), `job` (set-up shared
+//! by jobs), `still` (the image job).
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod imaging;
+pub mod job;
+pub mod losses;
+pub mod model;
+pub mod optimizer;
+pub mod still;
+pub mod stylize;
+
+pub use error::{Error, Result};

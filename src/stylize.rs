@@ -1,0 +1,255 @@
+//! One picture's optimisation: style targets computed once, a content target
+//! per picture, the summed objective, and L-BFGS on the pixels with progress
+//! reported through one `IterateRecord` that any front end can consume.
+use std::cell::RefCell;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+use tch::{Kind, Tensor};
+
+use crate::config::{LossConfig, ModelConfig};
+use crate::imaging;
+use crate::losses::{ContentLoss, Loss, LossValues, StyleLoss, SumLoss, TvLoss};
+use crate::model::{Backbone, ModelError};
+use crate::optimizer::{Lbfgs, LbfgsOptions, StopReason};
+
+/// A style image and its share of the blended style target.
+pub struct StyleImage {
+    pub image: RgbImage,
+    pub weight: f64,
+}
+
+/// Progress of one optimisation, after each L-BFGS iteration.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct IterateRecord {
+    pub iteration: usize,
+    pub evaluations: usize,
+    pub losses: LossValues,
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+/// When to stop one picture.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub lbfgs: LbfgsOptions,
+    /// Stop when the loss fell by less than this fraction over `stop_window` iterations (0 = never).
+    pub stop_tolerance: f64,
+    pub stop_window: usize,
+}
+
+/// The result of one picture.
+pub struct Stylized {
+    /// 1 x 3 x H x W in [0, 1].
+    pub image: Tensor,
+    pub iterations: usize,
+    pub evaluations: usize,
+    pub losses: LossValues,
+    pub seconds: f64,
+    pub reason: StopReason,
+}
+
+/// The parts of the objective that stay fixed for a whole job.
+pub struct Stylizer {
+    backbone: Arc<Backbone>,
+    /// Layer indices the objective extracts, deepest last.
+    wanted: Vec<usize>,
+    content_slots: Vec<usize>,
+    style_slots: Vec<usize>,
+    style_targets: Vec<Tensor>,
+    weights: LossConfig,
+}
+
+fn slot_of(wanted: &mut Vec<usize>, idx: usize) -> usize {
+    wanted.iter().position(|&w| w == idx).unwrap_or_else(|| {
+        wanted.push(idx);
+        wanted.len() - 1
+    })
+}
+
+impl Stylizer {
+    /// Resolves layer names and computes the blended style Gram targets, once.
+    /// Style images are resized so their longest side is `style_scale` times
+    /// the output's longest side (`output_longest`).
+    pub fn new(
+        backbone: Arc<Backbone>,
+        model: &ModelConfig,
+        weights: &LossConfig,
+        styles: &[StyleImage],
+        style_scale: f64,
+        output_longest: u32,
+    ) -> Result<Self, ModelError> {
+        let mut wanted = Vec::new();
+        let content_slots = model
+            .content_layers()
+            .iter()
+            .map(|n| backbone.layer_index(n).map(|i| slot_of(&mut wanted, i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let style_slots = model
+            .style_layers()
+            .iter()
+            .map(|n| backbone.layer_index(n).map(|i| slot_of(&mut wanted, i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let scale = backbone.pixel_scale();
+        let style_targets = tch::no_grad(|| {
+            let mut targets: Vec<Option<Tensor>> = style_slots.iter().map(|_| None).collect();
+            let total: f64 = styles.iter().map(|s| s.weight).sum::<f64>().max(f64::MIN_POSITIVE);
+            for s in styles {
+                let side = ((output_longest as f64 * style_scale).round() as u32).max(16);
+                let img = imaging::resize_longest(&s.image, side);
+                let px = imaging::to_tensor(&img, backbone.device()) * scale;
+                let feats = backbone.features(&px, &wanted);
+                for (t, &slot) in targets.iter_mut().zip(&style_slots) {
+                    let g = crate::losses::gram(&feats[slot]) * (s.weight / total);
+                    *t = Some(match t.take() {
+                        Some(acc) => acc + g,
+                        None => g,
+                    });
+                }
+            }
+            targets.into_iter().map(|t| t.expect("at least one style image")).collect()
+        });
+        Ok(Self {
+            backbone,
+            wanted,
+            content_slots,
+            style_slots,
+            style_targets,
+            weights: weights.clone(),
+        })
+    }
+
+    pub fn backbone(&self) -> &Arc<Backbone> {
+        &self.backbone
+    }
+
+    /// Layer indices whose activations the objective reads, in slot order.
+    pub fn wanted(&self) -> &[usize] {
+        &self.wanted
+    }
+
+    /// Evaluates `objective` at a [0, 1] image without gradients.
+    pub fn evaluate(&self, objective: &SumLoss, image01: &Tensor) -> LossValues {
+        tch::no_grad(|| {
+            let px = self.to_pixels(image01);
+            let feats = self.backbone.features(&px, &self.wanted);
+            let (_, per) = objective.eval(&px, &feats);
+            objective.values(&per)
+        })
+    }
+
+    /// Content, style and TV terms for one content picture (1 x 3 x H x W in [0, 1]).
+    pub fn objective(&self, content: &Tensor) -> SumLoss {
+        let scale = self.backbone.pixel_scale();
+        let mut sum = SumLoss::default();
+        if self.weights.content_weight > 0.0 {
+            let feats = tch::no_grad(|| self.backbone.features(&(content * scale), &self.wanted));
+            for &slot in &self.content_slots {
+                sum.push(
+                    self.weights.content_weight,
+                    ContentLoss {
+                        slot,
+                        target: feats[slot].shallow_clone(),
+                    },
+                );
+            }
+        }
+        for (&slot, target) in self.style_slots.iter().zip(&self.style_targets) {
+            sum.push(
+                self.weights.style_weight,
+                StyleLoss {
+                    slot,
+                    target: target.shallow_clone(),
+                },
+            );
+        }
+        sum.push(self.weights.tv_weight, TvLoss);
+        sum
+    }
+
+    /// Adds a term that works in [0, 1] pixel units (e.g. temporal) to `sum`,
+    /// rescaled to the optimiser's pixel space so its weight means the same for every network.
+    pub fn push_pixel_term(&self, sum: &mut SumLoss, weight: f64, loss: impl Loss + 'static) {
+        let s = self.backbone.pixel_scale();
+        sum.push(weight / (s * s), loss);
+    }
+
+    /// Pixel-space value (network units) of a [0, 1] image.
+    pub fn to_pixels(&self, image01: &Tensor) -> Tensor {
+        image01 * self.backbone.pixel_scale()
+    }
+
+    /// Minimises `objective` from `init` (1 x 3 x H x W in [0, 1]).
+    /// `on_iter` sees every iteration; Break stops early.
+    pub fn run(
+        &self,
+        objective: &SumLoss,
+        init: &Tensor,
+        schedule: &Schedule,
+        mut on_iter: impl FnMut(&IterateRecord) -> ControlFlow<()>,
+    ) -> Stylized {
+        let scale = self.backbone.pixel_scale();
+        let start = Instant::now();
+        let mut x = (init.detach() * scale).to_kind(Kind::Float);
+        // Recent evaluations, to report the terms of the point each iteration accepted.
+        let recent: RefCell<Vec<(f64, Tensor)>> = RefCell::new(Vec::new());
+        let closure = |x: &Tensor| {
+            // The optimiser may call this inside its own no_grad section.
+            let (loss, per, grad) = tch::with_grad(|| {
+                let leaf = x.detach().set_requires_grad(true);
+                let feats = self.backbone.features(&leaf, &self.wanted);
+                let (total, per) = objective.eval(&leaf, &feats);
+                total.backward();
+                (total.double_value(&[]), per, leaf.grad())
+            });
+            let mut r = recent.borrow_mut();
+            if r.len() >= 32 {
+                drop(r.remove(0));
+            }
+            r.push((loss, per));
+            (loss, grad)
+        };
+        let values_for = |loss: f64| -> LossValues {
+            let r = recent.borrow();
+            r.iter()
+                .rev()
+                .find(|(l, _)| *l == loss)
+                .or(r.last())
+                .map(|(_, per)| objective.values(per))
+                .unwrap_or_default()
+        };
+        let mut history: Vec<f64> = Vec::new();
+        let mut early = false;
+        let mut lbfgs = Lbfgs::new(schedule.lbfgs.clone());
+        let outcome = lbfgs.minimize(&mut x, closure, |info| {
+            let rec = IterateRecord {
+                iteration: info.iteration,
+                evaluations: info.evaluations,
+                losses: values_for(info.loss),
+                elapsed: start.elapsed(),
+            };
+            history.push(info.loss);
+            let w = schedule.stop_window;
+            if schedule.stop_tolerance > 0.0 && history.len() > w {
+                let old = history[history.len() - 1 - w];
+                if old.is_finite() && (old - info.loss) <= schedule.stop_tolerance * old.abs() {
+                    early = true;
+                    return ControlFlow::Break(());
+                }
+            }
+            on_iter(&rec)
+        });
+        let losses = values_for(outcome.loss);
+        let reason = if early { StopReason::ChangeTolerance } else { outcome.reason };
+        Stylized {
+            image: (x / scale).clamp(0.0, 1.0),
+            iterations: outcome.iterations,
+            evaluations: outcome.evaluations,
+            losses,
+            seconds: start.elapsed().as_secs_f64(),
+            reason,
+        }
+    }
+}
