@@ -256,7 +256,7 @@ pub struct OptimizerConfig {
     pub first_frame_iterations: usize,
     /// At most this many iterations for each later (warm-started) frame.
     pub frame_iterations: usize,
-    /// Function evaluations per frame; default 5/4 of the iterations.
+    /// Function evaluations per picture; default 5/4 of the iterations plus 25.
     pub max_evaluations: Option<usize>,
     pub history_size: usize,
     pub line_search: LineSearchKind,

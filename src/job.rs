@@ -48,7 +48,9 @@ pub fn schedule(cfg: &JobConfig, first: bool) -> Schedule {
     Schedule {
         lbfgs: LbfgsOptions {
             max_iter,
-            max_eval: o.max_evaluations,
+            // PyTorch's 5/4 of the iterations, plus room for the first line
+            // search, which starts from a tiny step and brackets outwards.
+            max_eval: Some(o.max_evaluations.unwrap_or(max_iter * 5 / 4 + 25)),
             history_size: o.history_size,
             tolerance_grad: o.tolerance_grad,
             tolerance_change: o.tolerance_change,

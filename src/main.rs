@@ -52,10 +52,10 @@ struct StyleFlags {
     #[arg(long = "style", short = 's', value_name = "IMAGE")]
     styles: Vec<PathBuf>,
     /// Blend weights, one per style image, e.g. 0.7,0.3.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
     style_weights: Option<Vec<f64>>,
     /// Style images' size relative to the output.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     style_scale: Option<f64>,
     /// Longest side of the output in pixels.
     #[arg(long)]
@@ -79,11 +79,11 @@ struct StyleFlags {
     content_layers: Option<Vec<String>>,
     #[arg(long, value_delimiter = ',')]
     style_layers: Option<Vec<String>>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     content_weight: Option<f64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     style_weight: Option<f64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     tv_weight: Option<f64>,
     #[arg(long)]
     seed: Option<i64>,

@@ -635,7 +635,7 @@ mod tests {
         let a = x.narrow(0, 0, n - 1);
         let b = x.narrow(0, 1, n - 1);
         let r = &b - &a * &a;
-        let u = 1.0 - &a;
+        let u = 1f64 - &a;
         let f = (&r * &r).sum(Kind::Double) * 100.0 + (&u * &u).sum(Kind::Double);
         let ga = &a * &r * (-400.0) - &u * 2.0;
         let gb = &r * 200.0;

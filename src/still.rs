@@ -48,6 +48,9 @@ pub fn stylize_image(
         cfg.style.scale,
         w.max(h),
     )?;
+    setup
+        .backbone
+        .check_size(&content.display().to_string(), w, h, stylizer.wanted())?;
     let content_t = to_tensor(&picture, setup.device);
     let objective = stylizer.objective(&content_t);
     let init = initial_image(cfg.run.init, &content_t);

@@ -93,13 +93,22 @@ impl Stylizer {
             .map(|n| backbone.layer_index(n).map(|i| slot_of(&mut wanted, i)))
             .collect::<Result<Vec<_>, _>>()?;
         let scale = backbone.pixel_scale();
+        let side = ((output_longest as f64 * style_scale).round() as u32).max(1);
+        let resized: Vec<RgbImage> = styles
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let img = imaging::resize_longest(&s.image, side);
+                let (w, h) = img.dimensions();
+                backbone.check_size(&format!("style image {} after style.scale", i + 1), w, h, &wanted)?;
+                Ok(img)
+            })
+            .collect::<Result<_, ModelError>>()?;
         let style_targets = tch::no_grad(|| {
             let mut targets: Vec<Option<Tensor>> = style_slots.iter().map(|_| None).collect();
             let total: f64 = styles.iter().map(|s| s.weight).sum::<f64>().max(f64::MIN_POSITIVE);
-            for s in styles {
-                let side = ((output_longest as f64 * style_scale).round() as u32).max(16);
-                let img = imaging::resize_longest(&s.image, side);
-                let px = imaging::to_tensor(&img, backbone.device()) * scale;
+            for (s, img) in styles.iter().zip(&resized) {
+                let px = imaging::to_tensor(img, backbone.device()) * scale;
                 let feats = backbone.features(&px, &wanted);
                 for (t, &slot) in targets.iter_mut().zip(&style_slots) {
                     let g = crate::losses::gram(&feats[slot]) * (s.weight / total);

@@ -13,6 +13,15 @@ pub use weights::{InputSpec, WeightsFile};
 pub enum ModelError {
     #[error("{file}: {message}")]
     Weights { file: String, message: String },
+    #[error("{what} is {width}x{height} px, but layer {layer} of {model} needs at least {min} px per side; raise input.size or style.scale")]
+    TooSmall {
+        what: String,
+        width: u32,
+        height: u32,
+        layer: String,
+        model: String,
+        min: u32,
+    },
     #[error("unknown layer `{name}` for {model}; layers are: {known}")]
     UnknownLayer {
         name: String,
@@ -131,6 +140,56 @@ impl Backbone {
                 model: self.model.as_str().to_string(),
                 known: self.layer_names().collect::<Vec<_>>().join(", "),
             })
+    }
+
+    /// The smallest side an input may have for `layer` to get at least one pixel.
+    pub fn min_side(&self, layer: usize) -> u32 {
+        let fits = |mut n: i64| {
+            for l in &self.layers[..=layer] {
+                n = match &l.op {
+                    Op::Conv { weight, stride, padding, .. } => {
+                        let k = weight.size()[2];
+                        (n + 2 * padding - k) / stride + 1
+                    }
+                    Op::Relu | Op::Fire { .. } => n,
+                    Op::Pool { kernel, stride, ceil } => {
+                        let span = n - kernel;
+                        if span < 0 {
+                            return false;
+                        }
+                        if *ceil {
+                            (span + stride - 1) / stride + 1
+                        } else {
+                            span / stride + 1
+                        }
+                    }
+                };
+                if n < 1 {
+                    return false;
+                }
+            }
+            true
+        };
+        (1..4096).find(|&n| fits(n as i64)).unwrap_or(4096)
+    }
+
+    /// Errors when a `width` x `height` picture is too small for the layers at `wanted`.
+    pub fn check_size(&self, what: &str, width: u32, height: u32, wanted: &[usize]) -> Result<(), ModelError> {
+        let Some(&deepest) = wanted.iter().max() else {
+            return Ok(());
+        };
+        let min = self.min_side(deepest);
+        if width.min(height) < min {
+            return Err(ModelError::TooSmall {
+                what: what.to_string(),
+                width,
+                height,
+                layer: self.layers[deepest].name.clone(),
+                model: self.model.as_str().to_string(),
+                min,
+            });
+        }
+        Ok(())
     }
 
     /// RGB pixels in [0, pixel_scale] (N x 3 x H x W) to the network's input.
