@@ -34,9 +34,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
-if ! "$PY" -c "import torch, numpy, scipy, onnx, safetensors, pytest, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+if ! "$PY" -c "import torch, numpy, scipy, onnx, safetensors, pytest, PIL, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   say "installing torch==$TORCH_VERSION and the weight importer's packages (several GB, once)"
-  "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION" numpy scipy onnx safetensors pytest
+  "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION" numpy==2.4.6 scipy==1.17.1 onnx==1.23.2 safetensors==0.8.0 pytest==9.2.0 pillow==13.0.0
 fi
 TORCH_DIR="$("$PY" -c 'import torch, os; print(os.path.dirname(torch.__file__))')"
 

@@ -44,26 +44,42 @@ pub fn check_writable(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes an image (format from the extension) to a temporary file beside
-/// `path` and renames it into place, so a reader never sees half a file.
-pub fn write_image_atomic(path: &Path, img: &RgbImage) -> Result<(), Error> {
+/// Writes a file through a temporary file beside `path` that is renamed into
+/// place, so a reader (or a resumed run) never sees half a file.
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> Result<(), String>,
+) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
     let err = |message: String| Error::Output {
         file: path.display().to_string(),
         message,
     };
-    let format = image::ImageFormat::from_path(path).map_err(|e| err(e.to_string()))?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(e.to_string()))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".vstyle-")
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(|e| err(e.to_string()))?;
     {
         let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-        img.write_to(&mut w, format).map_err(|e| err(e.to_string()))?;
+        fill(&mut w).map_err(err)?;
         w.flush().map_err(|e| err(e.to_string()))?;
     }
     tmp.persist(path).map_err(|e| err(e.error.to_string()))?;
     Ok(())
+}
+
+/// Writes an image (format from the extension) atomically.
+pub fn write_image_atomic(path: &Path, img: &RgbImage) -> Result<(), Error> {
+    let format = image::ImageFormat::from_path(path).map_err(|e| Error::Output {
+        file: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    write_atomic(path, |w| img.write_to(w, format).map_err(|e| e.to_string()))
 }
 
 /// An RGB image as a 1 x 3 x H x W float tensor in [0, 1].

@@ -7,12 +7,15 @@
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod flow;
 pub mod imaging;
 pub mod job;
 pub mod losses;
 pub mod model;
 pub mod optimizer;
+pub mod pipeline;
 pub mod still;
 pub mod stylize;
+pub mod video;
 
 pub use error::{Error, Result};

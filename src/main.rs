@@ -2,10 +2,15 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
 use clap::{Args, Parser, Subcommand};
 
 use vstyle::config::{parse_override, JobConfig};
+use vstyle::pipeline::Event;
 use vstyle::stylize::IterateRecord;
 
 #[derive(Parser)]
@@ -19,6 +24,18 @@ struct Cli {
 enum Command {
     /// Stylize one image.
     Image(ImageArgs),
+    /// Run a video job file.
+    Run {
+        job: PathBuf,
+        /// Override a config key, e.g. --set optimizer.frame_iterations=50
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Only errors and the final summary.
+        #[arg(long, short = 'q')]
+        quiet: bool,
+    },
+    /// Stylize a video (or image sequence) from flags.
+    Video(VideoArgs),
     /// Validate a job file and open its inputs without running it.
     Check {
         job: PathBuf,
@@ -113,6 +130,31 @@ struct ImageArgs {
     /// L-BFGS iterations.
     #[arg(long)]
     iterations: Option<usize>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    flags: StyleFlags,
+}
+
+#[derive(Args)]
+struct VideoArgs {
+    /// A video file, an image directory, a pattern like frames/%05d.png, or one image.
+    input: PathBuf,
+    #[arg(long, short = 'o')]
+    output: PathBuf,
+    /// Process at most this many frames.
+    #[arg(long)]
+    max_frames: Option<usize>,
+    /// L-BFGS iterations for the first frame.
+    #[arg(long)]
+    first_iterations: Option<usize>,
+    /// At most this many iterations for each later frame.
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Weight of the temporal loss (0 = off).
+    #[arg(long, allow_negative_numbers = true)]
+    temporal_weight: Option<f64>,
     #[command(flatten)]
     flags: StyleFlags,
 }
@@ -240,6 +282,10 @@ fn run_image(a: &ImageArgs) -> Result<()> {
         }
         ControlFlow::Continue(())
     })?;
+    if a.json {
+        println!("{}", serde_json::to_string(&s)?);
+        return Ok(());
+    }
     println!(
         "wrote {} ({}x{}) in {:.1}s on {}: {} iterations, {} evaluations, style loss {:.3e} -> {:.3e}, content loss {:.3e} -> {:.3e}",
         a.output.display(),
@@ -255,6 +301,159 @@ fn run_image(a: &ImageArgs) -> Result<()> {
         s.last.content
     );
     Ok(())
+}
+
+/// Ctrl-C and SIGTERM ask the job to stop after saving what is finished; a
+/// second one ends the process at once.
+fn stop_flag() -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after saving finished frames (Ctrl-C again to quit at once)");
+    });
+    &STOP
+}
+
+fn run_video_job(cfg: &JobConfig, quiet: bool) -> Result<()> {
+    let stop = stop_flag();
+    let mut progress = Progress::new(quiet);
+    let result = vstyle::pipeline::run(cfg, stop, |ev| progress.event(ev));
+    progress.finish();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if stop.load(Ordering::SeqCst) {
+                eprintln!("error: {e}");
+                std::process::exit(130);
+            }
+            return Err(e.into());
+        }
+    };
+    let t = &report.totals;
+    let out = report
+        .output
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .or_else(|| cfg.output.frames.clone())
+        .unwrap_or_default();
+    println!(
+        "wrote {out} ({} frames, {}x{}, {} resumed) in {:.1}s on {}: {} iterations, {:.2} frames/min",
+        t.frames, report.width, report.height, t.resumed_frames, t.wall_seconds, report.device, t.iterations, t.frames_per_minute
+    );
+    Ok(())
+}
+
+/// Frames done/total, the current frame's iteration and loss, frames per
+/// minute and ETA on a terminal; plain lines per frame otherwise.
+struct Progress {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    started: std::time::Instant,
+    fresh: usize,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Self {
+        Self {
+            quiet,
+            bar: None,
+            started: std::time::Instant::now(),
+            fresh: 0,
+        }
+    }
+
+    fn event(&mut self, ev: Event) {
+        if self.quiet {
+            if let Event::Warning(w) = ev {
+                eprintln!("warning: {w}");
+            }
+            return;
+        }
+        match ev {
+            Event::Start { total, resumed, width, height, device } => {
+                eprintln!(
+                    "stylizing {} frames at {width}x{height} on {device}{}",
+                    total.map_or("?".to_string(), |t| t.to_string()),
+                    if resumed > 0 { format!(", resuming after {resumed} finished frames") } else { String::new() }
+                );
+                if std::io::stderr().is_terminal() {
+                    let bar = ProgressBar::new(total.unwrap_or(0) as u64);
+                    bar.set_style(
+                        ProgressStyle::with_template("{bar:30} {pos}/{len} frames  {msg}  ETA {eta}")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    self.bar = Some(bar);
+                }
+            }
+            Event::Iterate { frame, record } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!(
+                        "frame {frame} iter {} loss {:.3e}  {:.1} frames/min",
+                        record.iteration,
+                        record.losses.total,
+                        self.fpm()
+                    ));
+                }
+            }
+            Event::FrameDone(r) => {
+                if !r.resumed {
+                    self.fresh += 1;
+                }
+                match &self.bar {
+                    Some(bar) => bar.inc(1),
+                    None => eprintln!(
+                        "frame {:>5}  {:<11} iters {:>4}  evals {:>4}  loss {:.4e}  style {:.3e}  temporal {:.3e}  {:.1}s  {:.2} frames/min",
+                        r.index, r.init, r.iterations, r.evaluations, r.losses.total, r.losses.style, r.losses.temporal, r.seconds, self.fpm()
+                    ),
+                }
+            }
+            Event::Warning(w) => match &self.bar {
+                Some(bar) => bar.println(format!("warning: {w}")),
+                None => eprintln!("warning: {w}"),
+            },
+        }
+    }
+
+    fn fpm(&self) -> f64 {
+        self.fresh as f64 * 60.0 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn run_video(a: &VideoArgs) -> Result<()> {
+    let mut extra = vec![
+        format!("input.path={}", toml_str(&a.input.display().to_string())),
+        format!("output.path={}", toml_str(&a.output.display().to_string())),
+    ];
+    if let Some(n) = a.max_frames {
+        extra.push(format!("input.max_frames={n}"));
+    }
+    if let Some(n) = a.first_iterations {
+        extra.push(format!("optimizer.first_frame_iterations={n}"));
+    }
+    if let Some(n) = a.iterations {
+        extra.push(format!("optimizer.frame_iterations={n}"));
+    }
+    if let Some(w) = a.temporal_weight {
+        extra.push(format!("loss.temporal_weight={w:e}"));
+    }
+    // --init names the start of later frames; content/noise apply to the first too.
+    let mut flags = a.flags.clone();
+    if let Some(init) = flags.init.take() {
+        if init == "content" || init == "noise" {
+            extra.push(format!("run.init={}", toml_str(&init)));
+        }
+        extra.push(format!("run.frame_init={}", toml_str(&init)));
+    }
+    let cfg = flags.job(extra)?;
+    run_video_job(&cfg, a.flags.quiet)
 }
 
 fn find_python() -> PathBuf {
@@ -290,8 +489,18 @@ fn run_weights(cmd: &WeightsCommand) -> Result<()> {
 
 fn run_check(job: &Path, set: &[String]) -> Result<()> {
     let cfg = load_job(Some(job), set)?;
-    vstyle::job::Setup::new(&cfg)?;
-    println!("{}: ok", job.display());
+    let info = vstyle::pipeline::check(&cfg)?;
+    println!(
+        "{}: ok ({}, {} frames at {}x{}, {}/{} fps{})",
+        job.display(),
+        info.path.display(),
+        info.frame_count.map_or("?".to_string(), |n| n.to_string()),
+        info.width,
+        info.height,
+        info.frame_rate.0,
+        info.frame_rate.1,
+        if info.has_audio { ", audio" } else { "" }
+    );
     Ok(())
 }
 
@@ -300,6 +509,8 @@ fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Image(a) => run_image(a),
+        Command::Run { job, set, quiet } => load_job(Some(job), set).and_then(|cfg| run_video_job(&cfg, *quiet)),
+        Command::Video(a) => run_video(a),
         Command::Check { job, set } => run_check(job, set),
         Command::Weights(w) => run_weights(w),
     };

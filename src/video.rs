@@ -22,10 +22,10 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling;
 use ffmpeg::{codec, color, encoder, format, frame, media, Dictionary, Packet, Rational};
+use ffmpeg_next as ffmpeg;
 
 pub use image::RgbImage;
 
@@ -210,7 +210,7 @@ enum Pick {
 fn pick(o: &SourceOptions, source_index: usize, yielded: usize) -> Pick {
     if o.max_frames.is_some_and(|m| yielded >= m) || o.end.is_some_and(|e| source_index >= e) {
         Pick::Stop
-    } else if source_index < o.start || (source_index - o.start) % o.step != 0 {
+    } else if source_index < o.start || !(source_index - o.start).is_multiple_of(o.step) {
         Pick::Skip
     } else {
         Pick::Take
@@ -237,7 +237,13 @@ unsafe impl Send for Scaler {}
 
 /// Sets the YUV matrix / range swscale uses on either side of a conversion.
 /// `src_space` / `dst_space` are `AVColorSpace` values (unspecified falls back to BT.601).
-fn set_colorspace(s: &mut Scaler, src_space: c_int, src_full: bool, dst_space: c_int, dst_full: bool) {
+fn set_colorspace(
+    s: &mut Scaler,
+    src_space: c_int,
+    src_full: bool,
+    dst_space: c_int,
+    dst_full: bool,
+) {
     // SAFETY: the context pointer is valid for the scaler's lifetime; the coefficient tables are
     // static data returned by swscale itself.
     unsafe {
@@ -293,7 +299,8 @@ impl RgbConverter {
             is_full_range(f),
         );
         if self.key != Some(key) || self.scaler.is_none() {
-            let downscale = (self.width as u64 * self.height as u64) < (f.width() as u64 * f.height() as u64);
+            let downscale =
+                (self.width as u64 * self.height as u64) < (f.width() as u64 * f.height() as u64);
             let filter = if downscale {
                 scaling::Flags::AREA
             } else {
@@ -333,7 +340,8 @@ impl RgbConverter {
         for y in 0..h {
             buf.extend_from_slice(&data[y * stride..y * stride + row]);
         }
-        RgbImage::from_raw(self.width, self.height, buf).ok_or_else(|| "bad RGB buffer size".to_string())
+        RgbImage::from_raw(self.width, self.height, buf)
+            .ok_or_else(|| "bad RGB buffer size".to_string())
     }
 }
 
@@ -456,18 +464,20 @@ impl Decoder {
                 Err(e) if is_eagain(&e) => {}
                 Err(ffmpeg::Error::Eof) => {
                     self.finished = true;
-                    return self.pending_error.take().map(Err);
+                    return self.take_pending_error().map(Err);
                 }
                 Err(e) => {
                     self.finished = true;
-                    let err = self.pending_error.take().unwrap_or_else(|| self.decode_error(e));
+                    let err = self
+                        .take_pending_error()
+                        .unwrap_or_else(|| self.decode_error(e));
                     return Some(Err(err));
                 }
             }
             if self.eof_sent {
                 // The decoder wants input after EOF: nothing more will come out.
                 self.finished = true;
-                return self.pending_error.take().map(Err);
+                return self.take_pending_error().map(Err);
             }
             self.feed();
         }
@@ -576,12 +586,19 @@ impl Pattern {
     }
 
     fn render(&self, n: usize) -> PathBuf {
-        self.dir
-            .join(format!("{}{:0w$}{}", self.prefix, n, self.suffix, w = self.width))
+        self.dir.join(format!(
+            "{}{:0w$}{}",
+            self.prefix,
+            n,
+            self.suffix,
+            w = self.width
+        ))
     }
 
     fn number_of(&self, name: &str) -> Option<usize> {
-        let mid = name.strip_prefix(&self.prefix)?.strip_suffix(&self.suffix)?;
+        let mid = name
+            .strip_prefix(&self.prefix)?
+            .strip_suffix(&self.suffix)?;
         if mid.is_empty() || !mid.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
@@ -966,7 +983,11 @@ pub fn write_image_atomic(path: &Path, image: &RgbImage) -> Result<(), VideoErro
     let jpeg = match ext.as_str() {
         "png" => false,
         "jpg" | "jpeg" => true,
-        _ => return Err(err("unsupported image extension (use .png, .jpg or .jpeg)".into())),
+        _ => {
+            return Err(err(
+                "unsupported image extension (use .png, .jpg or .jpeg)".into()
+            ))
+        }
     };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -1056,7 +1077,9 @@ impl AudioCopy {
             reason,
         };
         let input = format::input(&source).map_err(|e| err(one_line(e)))?;
-        let Some(ist) = input.streams().find(|s| s.parameters().medium() == media::Type::Audio)
+        let Some(ist) = input
+            .streams()
+            .find(|s| s.parameters().medium() == media::Type::Audio)
         else {
             return Ok(None);
         };
@@ -1170,7 +1193,9 @@ impl AudioCopy {
             packet.rescale_ts(self.in_tb, self.out_tb);
             packet.set_stream(self.out_index);
             packet.set_position(-1);
-            packet.write_interleaved(octx).map_err(|e| err(one_line(e)))?;
+            packet
+                .write_interleaved(octx)
+                .map_err(|e| err(one_line(e)))?;
         }
         Ok(())
     }
@@ -1252,7 +1277,11 @@ fn open_encoder(
         dict.set("crf", &s.crf.to_string());
     } else if matches!(
         codec.id(),
-        codec::Id::MPEG4 | codec::Id::MPEG2VIDEO | codec::Id::MPEG1VIDEO | codec::Id::H263 | codec::Id::MJPEG
+        codec::Id::MPEG4
+            | codec::Id::MPEG2VIDEO
+            | codec::Id::MPEG1VIDEO
+            | codec::Id::H263
+            | codec::Id::MJPEG
     ) {
         let q = (s.crf as i32 / 6).clamp(1, 31);
         flags |= codec::Flags::QSCALE;
@@ -1290,7 +1319,10 @@ impl VideoWriter {
             return Err(invalid(format!("bad frame size {width}x{height}")));
         }
         if frame_rate.0 <= 0 || frame_rate.1 <= 0 {
-            return Err(invalid(format!("bad frame rate {}/{}", frame_rate.0, frame_rate.1)));
+            return Err(invalid(format!(
+                "bad frame rate {}/{}",
+                frame_rate.0, frame_rate.1
+            )));
         }
         let pixel_format: Pixel = opts
             .pixel_format
@@ -1324,14 +1356,18 @@ impl VideoWriter {
             Some(name) => {
                 let codec = encoder::find_by_name(name)
                     .filter(|c| c.is_video())
-                    .ok_or_else(|| codec_err(format!("video encoder {name} is not in this FFmpeg build")))?;
+                    .ok_or_else(|| {
+                        codec_err(format!("video encoder {name} is not in this FFmpeg build"))
+                    })?;
                 let opened = open_encoder(codec, &setup)
                     .map_err(|e| codec_err(format!("cannot open {name}: {e}")))?;
                 (codec, opened)
             }
             None => {
-                let mut candidates: Vec<ffmpeg::Codec> =
-                    DEFAULT_ENCODERS.iter().filter_map(|n| encoder::find_by_name(n)).collect();
+                let mut candidates: Vec<ffmpeg::Codec> = DEFAULT_ENCODERS
+                    .iter()
+                    .filter_map(|n| encoder::find_by_name(n))
+                    .collect();
                 candidates.extend(encoder::find(codec::Id::H264));
                 candidates.extend(encoder::find(codec::Id::MPEG4));
                 let mut failures = Vec::new();
@@ -1388,7 +1424,12 @@ impl VideoWriter {
             setup.height,
             scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INP,
         )
-        .map_err(|e| codec_err(format!("cannot convert RGB to {pixel_format:?}: {}", one_line(e))))?;
+        .map_err(|e| {
+            codec_err(format!(
+                "cannot convert RGB to {pixel_format:?}: {}",
+                one_line(e)
+            ))
+        })?;
         let mut scaler = Scaler(ctx);
         let bt709 = ffmpeg::ffi::AVColorSpace::AVCOL_SPC_BT709 as c_int;
         set_colorspace(&mut scaler, bt709, true, bt709, false);
@@ -1444,10 +1485,12 @@ impl VideoWriter {
                     }
                     packet.rescale_ts(self.enc_tb, self.ost_tb);
                     packet.set_position(-1);
-                    packet.write_interleaved(&mut self.octx).map_err(|e| VideoError::Write {
-                        path: self.path.clone(),
-                        reason: one_line(e),
-                    })?;
+                    packet
+                        .write_interleaved(&mut self.octx)
+                        .map_err(|e| VideoError::Write {
+                            path: self.path.clone(),
+                            reason: one_line(e),
+                        })?;
                 }
                 Err(e) if is_eagain(&e) => return Ok(()),
                 Err(ffmpeg::Error::Eof) => return Ok(()),
@@ -1489,7 +1532,11 @@ impl VideoWriter {
             let row = &mut dst[y * stride..y * stride + ew * 3];
             row[..w * 3].copy_from_slice(&src[sy * w * 3..(sy + 1) * w * 3]);
             if ew > w {
-                let last = [src[(sy * w + w - 1) * 3], src[(sy * w + w - 1) * 3 + 1], src[(sy * w + w - 1) * 3 + 2]];
+                let last = [
+                    src[(sy * w + w - 1) * 3],
+                    src[(sy * w + w - 1) * 3 + 1],
+                    src[(sy * w + w - 1) * 3 + 2],
+                ];
                 row[w * 3..].copy_from_slice(&last);
             }
         }
@@ -1515,9 +1562,7 @@ impl VideoWriter {
         if self.frames == 0 {
             return Err(self.encode_error("no frames were written"));
         }
-        self.encoder
-            .send_eof()
-            .map_err(|e| self.encode_error(e))?;
+        self.encoder.send_eof().map_err(|e| self.encode_error(e))?;
         self.drain()?;
         self.pump_audio(self.seconds(self.frames))?;
         self.octx.write_trailer().map_err(|e| VideoError::Write {
@@ -1606,7 +1651,10 @@ mod tests {
         };
         let src = FrameSource::open(&carphone(), &opts).unwrap();
         assert_eq!((src.info().width, src.info().height), (88, 72));
-        assert_eq!((src.info().source_width, src.info().source_height), (176, 144));
+        assert_eq!(
+            (src.info().source_width, src.info().source_height),
+            (176, 144)
+        );
         assert_eq!(src.info().frame_count, Some(3));
         let small = collect_ok(src);
         assert_eq!(small.len(), 3);
@@ -1616,7 +1664,10 @@ mod tests {
         let f0 = full.next().unwrap().unwrap().image;
         let reference = image::imageops::resize(&f0, 88, 72, image::imageops::FilterType::Triangle);
         let d = mean_abs_diff(&reference, &small[0].image);
-        assert!(d < 6.0, "resized frame differs from the downscaled original by {d}");
+        assert!(
+            d < 6.0,
+            "resized frame differs from the downscaled original by {d}"
+        );
         assert_eq!(target_dims(1280, 720, Some(160)), (160, 90));
         assert_eq!(target_dims(720, 1280, Some(161)), (90, 162));
     }
@@ -1638,7 +1689,11 @@ mod tests {
         assert_eq!(idx, vec![10, 17, 24, 31, 38, 45]);
         for (i, f) in frames.iter().enumerate() {
             assert_eq!(f.index, i);
-            assert_eq!(f.image, all[f.source_index].image, "content of source frame {}", f.source_index);
+            assert_eq!(
+                f.image, all[f.source_index].image,
+                "content of source frame {}",
+                f.source_index
+            );
         }
 
         let opts = SourceOptions {
@@ -1669,12 +1724,16 @@ mod tests {
             step: 0,
             ..Default::default()
         };
-        let err = FrameSource::open(&carphone(), &opts).err().expect("step 0 rejected");
+        let err = FrameSource::open(&carphone(), &opts)
+            .err()
+            .expect("step 0 rejected");
         assert!(err.to_string().contains("carphone.mp4"), "{err}");
     }
 
     /// Reads every packet of `path`: per stream index, (codec id, time base, packet spans in s).
-    fn packet_spans(path: &Path) -> Vec<(codec::Id, Rational, Vec<(f64, f64)>)> {
+    type StreamSpans = (codec::Id, Rational, Vec<(f64, f64)>);
+
+    fn packet_spans(path: &Path) -> Vec<StreamSpans> {
         init();
         let mut ictx = format::input(&path).unwrap();
         let mut out: Vec<_> = ictx
@@ -1711,7 +1770,11 @@ mod tests {
             &EncoderOptions::default(),
         )
         .unwrap();
-        assert_eq!(w.codec_name(), "libx264", "this FFmpeg build should have libx264");
+        assert_eq!(
+            w.codec_name(),
+            "libx264",
+            "this FFmpeg build should have libx264"
+        );
         for f in &originals {
             w.write(&f.image).unwrap();
         }
@@ -1735,7 +1798,10 @@ mod tests {
         assert_eq!(spans[0].0, codec::Id::H264);
         // pts i in 1/frame_rate: frame 11 starts at 11 * 1001 / 30000 s.
         let last_start = spans[0].2.iter().map(|s| s.0).fold(f64::MIN, f64::max);
-        assert!((last_start - 11.0 * 1001.0 / 30000.0).abs() < 1e-3, "{last_start}");
+        assert!(
+            (last_start - 11.0 * 1001.0 / 30000.0).abs() < 1e-3,
+            "{last_start}"
+        );
     }
 
     #[test]
@@ -1767,13 +1833,27 @@ mod tests {
             .err()
             .expect("unknown encoder rejected");
         let msg = err.to_string();
-        assert!(msg.contains("x.mp4") && msg.contains("no-such-encoder"), "{msg}");
+        assert!(
+            msg.contains("x.mp4") && msg.contains("no-such-encoder"),
+            "{msg}"
+        );
 
         // Wrong frame size is an error naming the file and frame, not a panic.
-        let mut w = VideoWriter::create(&dir.path().join("y.mp4"), None, 64, 48, (25, 1), None, &Default::default())
-            .unwrap();
-        let err = w.write(&gradient(32, 32, 0)).err().expect("size mismatch");
-        assert!(err.to_string().contains("y.mp4") && err.to_string().contains("frame 0"), "{err}");
+        let mut w = VideoWriter::create(
+            &dir.path().join("y.mp4"),
+            None,
+            64,
+            48,
+            (25, 1),
+            None,
+            &Default::default(),
+        )
+        .unwrap();
+        let err = w.write(&gradient(32, 32, 0)).expect_err("size mismatch");
+        assert!(
+            err.to_string().contains("y.mp4") && err.to_string().contains("frame 0"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1782,11 +1862,17 @@ mod tests {
         let out = dir.path().join("odd.mp4");
         let (w, h) = (87u32, 65u32);
         // Four flat quadrants of saturated colours: checks size, padding and colour matrices.
-        let colours = [[220u8, 30, 30], [30, 200, 40], [40, 50, 210], [230, 220, 60]];
+        let colours = [
+            [220u8, 30, 30],
+            [30, 200, 40],
+            [40, 50, 210],
+            [230, 220, 60],
+        ];
         let img = RgbImage::from_fn(w, h, |x, y| {
             image::Rgb(colours[(x >= w / 2) as usize + 2 * (y >= h / 2) as usize])
         });
-        let mut wr = VideoWriter::create(&out, None, w, h, (24, 1), None, &Default::default()).unwrap();
+        let mut wr =
+            VideoWriter::create(&out, None, w, h, (24, 1), None, &Default::default()).unwrap();
         assert_eq!(wr.encoded_size(), (88, 66));
         for _ in 0..6 {
             wr.write(&img).unwrap();
@@ -1798,16 +1884,26 @@ mod tests {
         let frames = collect_ok(src);
         assert_eq!(frames.len(), 6);
         let f = &frames[5].image;
-        for (q, (cx, cy)) in [(20, 15), (65, 15), (20, 50), (65, 50)].into_iter().enumerate() {
+        for (q, (cx, cy)) in [(20, 15), (65, 15), (20, 50), (65, 50)]
+            .into_iter()
+            .enumerate()
+        {
             let got = f.get_pixel(cx, cy).0;
             for c in 0..3 {
                 let diff = (got[c] as i32 - colours[q][c] as i32).abs();
-                assert!(diff <= 8, "quadrant {q} channel {c}: {got:?} vs {:?}", colours[q]);
+                assert!(
+                    diff <= 8,
+                    "quadrant {q} channel {c}: {got:?} vs {:?}",
+                    colours[q]
+                );
             }
         }
         // The padding column repeats the last column.
         let edge = f.get_pixel(87, 10).0;
-        assert!((edge[0] as i32 - colours[1][0] as i32).abs() <= 12, "{edge:?}");
+        assert!(
+            (edge[0] as i32 - colours[1][0] as i32).abs() <= 12,
+            "{edge:?}"
+        );
     }
 
     #[test]
@@ -1824,7 +1920,10 @@ mod tests {
         assert_eq!((info.width, info.height), (160, 90));
         assert_eq!(info.frame_rate, (25, 1));
         let (a0, a1) = src.audio_span(25);
-        assert!((a0 - 0.0).abs() < 1e-9 && (a1 - 1.0).abs() < 1e-9, "{a0} {a1}");
+        assert!(
+            (a0 - 0.0).abs() < 1e-9 && (a1 - 1.0).abs() < 1e-9,
+            "{a0} {a1}"
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("bbb.mp4");
@@ -1860,9 +1959,18 @@ mod tests {
         let vmax = v.iter().map(|s| s.1).fold(f64::MIN, f64::max);
         let amin = a.iter().map(|s| s.0).fold(f64::MAX, f64::min);
         let amax = a.iter().map(|s| s.1).fold(f64::MIN, f64::max);
-        assert!((vmax - vmin - 1.0).abs() < 0.05, "video span {vmin}..{vmax}");
-        assert!(amin >= vmin - 0.1 && amax <= vmax + 0.1, "audio {amin}..{amax} vs video {vmin}..{vmax}");
-        assert!(amax - amin > 0.9, "audio covers the second of video: {amin}..{amax}");
+        assert!(
+            (vmax - vmin - 1.0).abs() < 0.05,
+            "video span {vmin}..{vmax}"
+        );
+        assert!(
+            amin >= vmin - 0.1 && amax <= vmax + 0.1,
+            "audio {amin}..{amax} vs video {vmin}..{vmax}"
+        );
+        assert!(
+            amax - amin > 0.9,
+            "audio covers the second of video: {amin}..{amax}"
+        );
 
         // Audio packets are byte-identical to the source's first ones (stream copy).
         init();
@@ -1946,7 +2054,11 @@ mod tests {
     fn pattern_gap_names_the_missing_file() {
         let dir = tempfile::tempdir().unwrap();
         for i in [1, 2, 4, 5] {
-            write_image_atomic(&dir.path().join(format!("img_{i:03}.png")), &gradient(8, 8, i)).unwrap();
+            write_image_atomic(
+                &dir.path().join(format!("img_{i:03}.png")),
+                &gradient(8, 8, i),
+            )
+            .unwrap();
         }
         let err = FrameSource::open(&dir.path().join("img_%03d.png"), &SourceOptions::default())
             .err()
@@ -1971,9 +2083,12 @@ mod tests {
         let mut src = FrameSource::open(dir.path(), &SourceOptions::default()).unwrap();
         assert!(src.next().unwrap().is_ok());
         assert!(src.next().unwrap().is_ok());
-        let err = src.next().unwrap().err().expect("size mismatch");
+        let err = src.next().unwrap().expect_err("size mismatch");
         let msg = err.to_string();
-        assert!(msg.contains("c.png") && msg.contains("12x16") && msg.contains("16x12"), "{msg}");
+        assert!(
+            msg.contains("c.png") && msg.contains("12x16") && msg.contains("16x12"),
+            "{msg}"
+        );
         assert!(src.next().is_none());
     }
 
@@ -1998,7 +2113,14 @@ mod tests {
         // A BMP (not supported by the image crate build) decodes through FFmpeg.
         let dir = tempfile::tempdir().unwrap();
         let bmp = dir.path().join("tiny.bmp");
-        let pixels = [[255u8, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30], [200, 100, 50], [0, 0, 0]];
+        let pixels = [
+            [255u8, 0, 0],
+            [0, 255, 0],
+            [0, 0, 255],
+            [10, 20, 30],
+            [200, 100, 50],
+            [0, 0, 0],
+        ];
         fs::write(&bmp, bmp_bytes(3, 2, &pixels)).unwrap();
         let img = read_image(&bmp).unwrap();
         assert_eq!(img.dimensions(), (3, 2));
@@ -2037,13 +2159,20 @@ mod tests {
     #[test]
     fn missing_and_bogus_inputs_are_errors_naming_the_file() {
         let missing = Path::new("/nonexistent/dir/clip.mp4");
-        let err = FrameSource::open(missing, &SourceOptions::default()).err().unwrap();
-        assert!(err.to_string().contains("/nonexistent/dir/clip.mp4"), "{err}");
+        let err = FrameSource::open(missing, &SourceOptions::default())
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("/nonexistent/dir/clip.mp4"),
+            "{err}"
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let bogus = dir.path().join("bogus.mp4");
         fs::write(&bogus, "this is not a video\n".repeat(50)).unwrap();
-        let err = FrameSource::open(&bogus, &SourceOptions::default()).err().unwrap();
+        let err = FrameSource::open(&bogus, &SourceOptions::default())
+            .err()
+            .unwrap();
         let msg = err.to_string();
         assert!(msg.contains("bogus.mp4"), "{msg}");
         assert!(!msg.contains('\n'), "{msg:?}");
@@ -2055,7 +2184,9 @@ mod tests {
 
         let empty = dir.path().join("empty");
         fs::create_dir(&empty).unwrap();
-        let err = FrameSource::open(&empty, &SourceOptions::default()).err().unwrap();
+        let err = FrameSource::open(&empty, &SourceOptions::default())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("empty"), "{err}");
     }
 
@@ -2093,7 +2224,9 @@ mod tests {
         // carphone.mp4 has its index at the end: cut, it cannot be opened at all.
         let cut = dir.path().join("cut.mp4");
         fs::write(&cut, &bytes[..bytes.len() * 4 / 10]).unwrap();
-        let err = FrameSource::open(&cut, &SourceOptions::default()).err().unwrap();
+        let err = FrameSource::open(&cut, &SourceOptions::default())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("cut.mp4"), "{err}");
 
         // With the index first, the frames before the cut decode.
@@ -2121,7 +2254,10 @@ mod tests {
         assert!(good > 0 && good < 120, "{good} frames before the cut");
         if let Some(e) = error {
             let msg = e.to_string();
-            assert!(msg.contains("cut_fast.mp4") && msg.contains("frame"), "{msg}");
+            assert!(
+                msg.contains("cut_fast.mp4") && msg.contains("frame"),
+                "{msg}"
+            );
             assert!(src.next().is_none(), "iteration ends after the error");
         }
     }
@@ -2145,9 +2281,13 @@ mod tests {
         let j = read_image(&jpg).unwrap();
         assert!(mean_abs_diff(&j, &img) < 4.0);
 
-        let err = write_image_atomic(&dir.path().join("out.gif"), &img).err().unwrap();
+        let err = write_image_atomic(&dir.path().join("out.gif"), &img)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("out.gif"), "{err}");
-        let err = write_image_atomic(&dir.path().join("nodir/out.png"), &img).err().unwrap();
+        let err = write_image_atomic(&dir.path().join("nodir/out.png"), &img)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("nodir/out.png"), "{err}");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     }
