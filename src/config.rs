@@ -200,9 +200,11 @@ impl ModelConfig {
     }
     /// The weights file to load.
     pub fn weights_path(&self) -> PathBuf {
-        self.weights
-            .clone()
-            .unwrap_or_else(|| vstyle_home().join("weights").join(self.name.default_weights_file()))
+        self.weights.clone().unwrap_or_else(|| {
+            vstyle_home()
+                .join("weights")
+                .join(self.name.default_weights_file())
+        })
     }
 }
 
@@ -211,7 +213,9 @@ pub fn vstyle_home() -> PathBuf {
     if let Some(h) = std::env::var_os("VSTYLE_HOME") {
         return PathBuf::from(h);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     home.join(".cache").join("vstyle")
 }
 
@@ -406,7 +410,8 @@ impl JobConfig {
         file: &str,
         overrides: &[(String, toml::Value)],
     ) -> Result<Self, ConfigError> {
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_error(file, text, &e))?;
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| parse_error(file, text, &e))?;
         for (k, v) in overrides {
             set_dotted(&mut table, k, v.clone()).map_err(|message| ConfigError::Invalid {
                 file: file.to_string(),
@@ -469,13 +474,20 @@ impl JobConfig {
             }
         };
         if self.style.images.is_empty() {
-            return Err(bad("style.images", "at least one style image is needed".into()));
+            return Err(bad(
+                "style.images",
+                "at least one style image is needed".into(),
+            ));
         }
         if let Some(w) = &self.style.blend_weights {
             if w.len() != self.style.images.len() {
                 return Err(bad(
                     "style.blend_weights",
-                    format!("{} weights for {} style images", w.len(), self.style.images.len()),
+                    format!(
+                        "{} weights for {} style images",
+                        w.len(),
+                        self.style.images.len()
+                    ),
                 ));
             }
             for &x in w {
@@ -486,18 +498,27 @@ impl JobConfig {
             }
         }
         if !(self.style.scale.is_finite() && self.style.scale > 0.0 && self.style.scale <= 8.0) {
-            return Err(bad("style.scale", format!("must be in (0, 8] (got {})", self.style.scale)));
+            return Err(bad(
+                "style.scale",
+                format!("must be in (0, 8] (got {})", self.style.scale),
+            ));
         }
         nonneg("loss.content_weight", self.loss.content_weight)?;
         nonneg("loss.style_weight", self.loss.style_weight)?;
         nonneg("loss.tv_weight", self.loss.tv_weight)?;
         nonneg("loss.temporal_weight", self.loss.temporal_weight)?;
         if self.loss.long_term.contains(&0) || self.loss.long_term.contains(&1) {
-            return Err(bad("loss.long_term", "offsets must be >= 2 (1 is the short-term term)".into()));
+            return Err(bad(
+                "loss.long_term",
+                "offsets must be >= 2 (1 is the short-term term)".into(),
+            ));
         }
         if let Some(s) = self.input.size {
             if !(16..=8192).contains(&s) {
-                return Err(bad("input.size", format!("must be in 16..=8192 pixels (got {s})")));
+                return Err(bad(
+                    "input.size",
+                    format!("must be in 16..=8192 pixels (got {s})"),
+                ));
             }
         }
         if self.input.step == 0 {
@@ -508,12 +529,18 @@ impl JobConfig {
         }
         if let Some(end) = self.input.end {
             if end <= self.input.start {
-                return Err(bad("input.end", format!("must be > input.start ({})", self.input.start)));
+                return Err(bad(
+                    "input.end",
+                    format!("must be > input.start ({})", self.input.start),
+                ));
             }
         }
         let o = &self.optimizer;
         if o.first_frame_iterations == 0 {
-            return Err(bad("optimizer.first_frame_iterations", "must be >= 1".into()));
+            return Err(bad(
+                "optimizer.first_frame_iterations",
+                "must be >= 1".into(),
+            ));
         }
         if o.frame_iterations == 0 {
             return Err(bad("optimizer.frame_iterations", "must be >= 1".into()));
@@ -531,12 +558,18 @@ impl JobConfig {
             return Err(bad("optimizer.stop_window", "must be >= 1".into()));
         }
         if self.output.crf > 51 {
-            return Err(bad("output.crf", format!("must be in 0..=51 (got {})", self.output.crf)));
+            return Err(bad(
+                "output.crf",
+                format!("must be in 0..=51 (got {})", self.output.crf),
+            ));
         }
         crate::device::parse_device(&self.run.device)
             .map_err(|e| bad("run.device", e.to_string()))?;
         if matches!(self.run.init, InitKind::Prev | InitKind::PrevWarped) {
-            return Err(bad("run.init", "the first frame has no previous frame: use content or noise".into()));
+            return Err(bad(
+                "run.init",
+                "the first frame has no previous frame: use content or noise".into(),
+            ));
         }
         let check_layers = |key: &str, l: &Option<Vec<String>>| match l {
             Some(v) if v.is_empty() => Err(bad(key, "must name at least one layer".into())),
@@ -580,8 +613,13 @@ mod tests {
 
     #[test]
     fn unknown_key_names_key_and_line() {
-        let text = format!("{}\n[loss]\ncontent_weight = 1\nstlye_weight = 3\n", minimal());
-        let e = JobConfig::from_toml_str(&text, "job.toml", &[]).unwrap_err().to_string();
+        let text = format!(
+            "{}\n[loss]\ncontent_weight = 1\nstlye_weight = 3\n",
+            minimal()
+        );
+        let e = JobConfig::from_toml_str(&text, "job.toml", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("job.toml:6:"), "{e}");
         assert!(e.contains("stlye_weight"), "{e}");
         assert!(!e.contains('\n'));
@@ -626,7 +664,9 @@ mod tests {
         assert_eq!(c.run.device, "cpu");
         assert_eq!(c.blend_weights(), vec![0.75, 0.25]);
         let bad = parse_override("optimizer.frame_itrations=5").unwrap();
-        let e = JobConfig::from_toml_str(&minimal(), "job.toml", &[bad]).unwrap_err().to_string();
+        let e = JobConfig::from_toml_str(&minimal(), "job.toml", &[bad])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("frame_itrations"), "{e}");
         assert!(parse_override("novalue").is_err());
     }

@@ -2,25 +2,28 @@
 //!
 //! # Method
 //!
-//! The estimator is a coarse-to-fine variational method in the style of Brox et al. (2004)
-//! and Sun, Roth & Black ("Secrets of optical flow", 2010): an image pyramid, several
-//! warping steps per level, a linearised data term combining brightness constancy and
-//! gradient constancy (each under its own Charbonnier penalty, which makes the data term
-//! robust to illumination changes and outliers), a Charbonnier (TV-like) smoothness term,
-//! lagged-diffusivity fixed-point iterations solved with red-black SOR, and a median filter
-//! of the flow after every warp. It was chosen because, for the small to moderate smooth
-//! motions of consecutive video frames, a variational solver gives sub-pixel accuracy on
-//! every pixel (better than patch matching such as DIS, whose own final stage is the same
-//! kind of variational refinement), while the pyramid handles displacements of many pixels.
-//! The cost is linear in the number of pixels and every stage is parallel over rows with
-//! rayon; red-black ordering makes the SOR sweeps exactly parallel and deterministic (the
-//! result does not depend on the number of threads).
+//! [`estimate_flow`] is a coarse-to-fine variational method in the style of Brox et al.
+//! (2004) and Sun, Roth & Black ("Secrets of optical flow", 2010): an image pyramid (ratio
+//! 0.5), two warping steps per level, a linearised data term combining brightness and
+//! gradient constancy (each under its own Charbonnier penalty, so illumination changes and
+//! outliers do little harm), a Charbonnier (TV-like) smoothness term, lagged-diffusivity
+//! fixed-point iterations solved by red-black SOR, and a 5x5 median filter of the flow after
+//! every warp. It was chosen because consecutive video frames mostly move smoothly by a few
+//! pixels, where a variational solver gives sub-pixel accuracy at every pixel (patch matching
+//! such as DIS relies on the same kind of variational refinement for that), the pyramid
+//! covers displacements of tens of pixels, and the whole computation is linear in the number
+//! of pixels and parallel over rows with rayon. The red-black ordering makes the SOR sweeps
+//! exactly parallel, so the result does not depend on the number of threads.
+//!
+//! Speed (release build, 2 shared cores): about 25 ms for a 176x144 pair and 170 ms for a
+//! 640x360 pair; the `flow_timing` test (ignored by default) prints current numbers.
 //!
 //! # Conventions
 //!
-//! Images are single-channel [`Plane`]s with samples in roughly `[0, 1]`. A [`FlowField`]
-//! computed by `estimate_flow(first, second, ..)` says that pixel `(x, y)` of `first`
-//! matches `(x + u, y + v)` in `second`, so `warp(second, .., &flow)` approximates `first`.
+//! Images are single-channel [`Plane`]s with samples in roughly `[0, 1]` (see
+//! [`gray_from_rgb8`]). A [`FlowField`] computed by `estimate_flow(first, second, ..)` says
+//! that pixel `(x, y)` of `first` matches `(x + u, y + v)` in `second`, so
+//! `warp(second, .., &flow)` approximates `first`.
 
 use rayon::prelude::*;
 
@@ -125,6 +128,9 @@ pub struct FlowOptions {
 }
 
 impl Default for FlowOptions {
+    /// Values tuned on synthetic motions of a photograph and on pairs of the Carphone and
+    /// Big Buck Bunny clips. Fewer `warps`, `fixed_point_iters` or `sor_iters` trade accuracy
+    /// for speed roughly proportionally.
     fn default() -> Self {
         FlowOptions {
             pyramid_scale: 0.5,
@@ -966,15 +972,17 @@ mod tests {
 
     // ----- fixtures --------------------------------------------------------------------
 
-    /// The shared media directory: `$VSTYLE_MEDIA`, else `../shared/media` next to the crate,
-    /// else `/work/shared/media`.
+    /// The directory holding `tubingen.jpg`: `$VSTYLE_MEDIA`, else `../shared/media` next to
+    /// the crate, else `/work/shared/media`, else the crate's `tests/data` (which ships a copy).
     fn media_dir() -> PathBuf {
+        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let mut candidates = Vec::new();
         if let Some(dir) = std::env::var_os("VSTYLE_MEDIA") {
             candidates.push(PathBuf::from(dir));
         }
-        candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/media"));
+        candidates.push(manifest.join("../shared/media"));
         candidates.push(PathBuf::from("/work/shared/media"));
+        candidates.push(manifest.join("tests/data"));
         candidates
             .iter()
             .find(|d| d.join("tubingen.jpg").is_file())
@@ -1066,9 +1074,13 @@ mod tests {
             / a.len() as f64
     }
 
-    /// Checks the estimated flow of a synthetic pair against the truth.
+    /// Checks the estimated flow of a synthetic pair against the truth: the mean end-point
+    /// error (10 px margin) must be below 0.25 px, and below `regression_bound`, a tighter
+    /// bound about 1.5-2.5x the value measured with the default options (it catches losing
+    /// the finest pyramid level, for instance).
     fn check_synthetic(
         name: &str,
+        regression_bound: f64,
         motion: impl Fn(f32, f32) -> (f32, f32),
         inverse: impl Fn(f32, f32) -> (f32, f32),
     ) {
@@ -1082,6 +1094,10 @@ mod tests {
         eprintln!("{name}: EPE {epe:.4} px (zero flow: {epe_zero:.3} px)");
         assert!(epe_zero > 1.0, "{name}: motion too small to be a test");
         assert!(epe < 0.25, "{name}: EPE {epe:.4} px >= 0.25 px");
+        assert!(
+            epe < regression_bound,
+            "{name}: EPE {epe:.4} px >= {regression_bound} px (regression)"
+        );
     }
 
     // ----- flow accuracy on synthetic motion ---------------------------------------------
@@ -1091,6 +1107,7 @@ mod tests {
         let (tx, ty) = (2.3f32, -1.6f32);
         check_synthetic(
             "translation (2.3, -1.6)",
+            0.05, // measured 0.018
             move |x, y| (x + tx, y + ty),
             move |x, y| (x - tx, y - ty),
         );
@@ -1101,6 +1118,7 @@ mod tests {
         let (tx, ty) = (6.7f32, -4.4f32);
         check_synthetic(
             "translation (6.7, -4.4)",
+            0.06, // measured 0.027
             move |x, y| (x + tx, y + ty),
             move |x, y| (x - tx, y - ty),
         );
@@ -1112,6 +1130,7 @@ mod tests {
         let (s, c) = 3.0f32.to_radians().sin_cos();
         check_synthetic(
             "rotation 3 deg",
+            0.15, // measured 0.104
             move |x, y| {
                 let (dx, dy) = (x - cx, y - cy);
                 (cx + c * dx - s * dy, cy + s * dx + c * dy)
@@ -1128,6 +1147,7 @@ mod tests {
         let (cx, cy, k) = (79.5f32, 59.5f32, 1.04f32);
         check_synthetic(
             "zoom 1.04",
+            0.07, // measured 0.041
             move |x, y| (cx + k * (x - cx), cy + k * (y - cy)),
             move |x, y| (cx + (x - cx) / k, cy + (y - cy) / k),
         );
@@ -1165,17 +1185,18 @@ mod tests {
     fn real_pair_warp_reduces_photometric_error() {
         // Frames 40/41 of Carphone barely move (mostly sub-pixel head motion); most of the
         // remaining difference is coding noise, so the attainable ratio is modest (1.56
-        // measured with the default options).
+        // measured with the default options; 1.36 without solving the finest level).
         let ratio = photometric_ratio("carphone_040.png", "carphone_041.png");
-        assert!(ratio >= 1.35, "ratio {ratio:.2} < 1.35");
+        assert!(ratio >= 1.45, "ratio {ratio:.2} < 1.45");
     }
 
     #[test]
     fn real_pair_with_motion_warp_reduces_photometric_error() {
         // Frames 83/84 of Carphone: head and background move by up to a few pixels
-        // (ratio 18.5 measured with the default options).
+        // (ratio 18.5 measured with the default options; 12.4 without solving the finest
+        // level).
         let ratio = photometric_ratio("carphone_083.png", "carphone_084.png");
-        assert!(ratio >= 8.0, "ratio {ratio:.2} < 8");
+        assert!(ratio >= 14.0, "ratio {ratio:.2} < 14");
     }
 
     // ----- warp ------------------------------------------------------------------------
@@ -1484,6 +1505,75 @@ mod tests {
     }
 
     #[test]
+    fn sor_pass_equals_sequential_red_black_sweep() {
+        let (w, h) = (13usize, 21usize); // several strips, odd sizes
+        let mut seed = 0x9e37_79b9_u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed % 1000) as f32 / 1000.0
+        };
+        let mut sc = vec![[0.0f32; 9]; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let c = &mut sc[y * w + x];
+                c[0] = if x > 0 { next() } else { 0.0 };
+                c[1] = if x + 1 < w { next() } else { 0.0 };
+                c[2] = if y > 0 { next() } else { 0.0 };
+                c[3] = if y + 1 < h { next() } else { 0.0 };
+                c[4] = next() - 0.5;
+                c[5] = next() - 0.5;
+                c[6] = next() - 0.5;
+                c[7] = 1.0 / (1.0 + c[0] + c[1] + c[2] + c[3]);
+                c[8] = 1.0 / (1.5 + c[0] + c[1] + c[2] + c[3]);
+            }
+        }
+        let mut flow = FlowField::from_fn(w, h, |_, _| (0.0, 0.0));
+        flow.u.iter_mut().for_each(|v| *v = next());
+        flow.v.iter_mut().for_each(|v| *v = next());
+        let mut reference = flow.clone();
+        let omega = 1.7;
+        let mut halo = Vec::new();
+        for color in [0, 1, 0, 1] {
+            sor_pass(&mut flow, &sc, omega, color, &mut halo);
+            // Sequential sweep over this colour, in reverse order (order must not matter).
+            let (u, v) = (&mut reference.u, &mut reference.v);
+            for i in (0..w * h).rev() {
+                let (x, y) = (i % w, i / w);
+                if (x + y) % 2 != color {
+                    continue;
+                }
+                let at = |f: &[f32], xx: isize, yy: isize| {
+                    if xx < 0 || yy < 0 || xx >= w as isize || yy >= h as isize {
+                        0.0
+                    } else {
+                        f[yy as usize * w + xx as usize]
+                    }
+                };
+                let (xi, yi) = (x as isize, y as isize);
+                let [wl, wr, wu, wd, a12, b1, b2, iu, iv] = sc[i];
+                let su = wl * at(u, xi - 1, yi)
+                    + wr * at(u, xi + 1, yi)
+                    + wu * at(u, xi, yi - 1)
+                    + wd * at(u, xi, yi + 1);
+                let sv = wl * at(v, xi - 1, yi)
+                    + wr * at(v, xi + 1, yi)
+                    + wu * at(v, xi, yi - 1)
+                    + wd * at(v, xi, yi + 1);
+                let nu = u[i] + omega * ((su - b1 - a12 * v[i]) * iu - u[i]);
+                let nv = v[i] + omega * ((sv - b2 - a12 * nu) * iv - v[i]);
+                u[i] = nu;
+                v[i] = nv;
+            }
+        }
+        for i in 0..w * h {
+            assert!((flow.u[i] - reference.u[i]).abs() < 1e-5, "u at {i}");
+            assert!((flow.v[i] - reference.v[i]).abs() < 1e-5, "v at {i}");
+        }
+    }
+
+    #[test]
     fn median_networks_match_sorting() {
         let mut seed = 0x2545_f491_u32;
         let mut next = move || {
@@ -1600,15 +1690,21 @@ mod tests {
             endpoint_error(&flow, &truth, 20)
         );
         let t = std::time::Instant::now();
-        let mask = reliability_mask(
-            &flow,
-            &estimate_flow(&second, &big, &FlowOptions::default()),
-        );
-        let warped = warp(&vec![0.5f32; 640 * 360 * 3], 3, &flow);
+        let back = estimate_flow(&second, &big, &FlowOptions::default());
+        let t_back = t.elapsed().as_secs_f64() * 1e3;
+        let t = std::time::Instant::now();
+        let mask = reliability_mask(&flow, &back);
+        let t_mask = t.elapsed().as_secs_f64() * 1e3;
+        let rgb = vec![0.5f32; 640 * 360 * 3];
+        let t = std::time::Instant::now();
+        let warped = warp(&rgb, 3, &flow);
+        let t_warp = t.elapsed().as_secs_f64() * 1e3;
+        assert_eq!(warped.len(), rgb.len());
+        let reliable = mask.iter().filter(|&&m| m == 1.0).count() as f64 / mask.len() as f64;
         eprintln!(
-            "640x360 backward flow + mask + RGB warp: {:.1} ms ({} px reliable)",
-            t.elapsed().as_secs_f64() * 1e3,
-            mask.iter().filter(|&&m| m == 1.0).count() + warped.len() * 0
+            "640x360: backward flow {t_back:.1} ms, mask {t_mask:.2} ms ({:.1}% reliable), \
+             RGB warp {t_warp:.2} ms",
+            100.0 * reliable
         );
     }
 }

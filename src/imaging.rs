@@ -134,13 +134,24 @@ const RGB_TO_YUV: [[f64; 3]; 3] = [
     [-0.14713, -0.28886, 0.436],
     [0.615, -0.51499, -0.10001],
 ];
-const YUV_TO_RGB: [[f64; 3]; 3] = [[1.0, 0.0, 1.13983], [1.0, -0.39465, -0.58060], [1.0, 2.03211, 0.0]];
+const YUV_TO_RGB: [[f64; 3]; 3] = [
+    [1.0, 0.0, 1.13983],
+    [1.0, -0.39465, -0.58060],
+    [1.0, 2.03211, 0.0],
+];
 
 fn mix(t: &Tensor, m: &[[f64; 3]; 3]) -> Tensor {
     let flat: Vec<f32> = m.iter().flatten().map(|&v| v as f32).collect();
     let m = Tensor::from_slice(&flat).view([3, 3]).to_device(t.device());
     // Channel mixing as a 1x1 convolution.
-    t.conv2d(&m.view([3, 3, 1, 1]), None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)
+    t.conv2d(
+        &m.view([3, 3, 1, 1]),
+        None::<Tensor>,
+        [1, 1],
+        [0, 0],
+        [1, 1],
+        1,
+    )
 }
 
 /// Keeps the luminance of `styled` and the colours (chrominance) of `content`,
@@ -173,11 +184,18 @@ mod tests {
         assert_eq!(read_image(&p).unwrap(), img);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let missing = dir.path().join("nope.jpg");
-        assert!(read_image(&missing).unwrap_err().to_string().contains("nope.jpg"));
+        assert!(read_image(&missing)
+            .unwrap_err()
+            .to_string()
+            .contains("nope.jpg"));
         std::fs::write(dir.path().join("bad.jpg"), b"not a jpeg").unwrap();
-        let e = read_image(&dir.path().join("bad.jpg")).unwrap_err().to_string();
+        let e = read_image(&dir.path().join("bad.jpg"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bad.jpg") && !e.contains('\n'), "{e}");
-        let e = check_writable(&dir.path().join("no/such/dir/out.png")).unwrap_err().to_string();
+        let e = check_writable(&dir.path().join("no/such/dir/out.png"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("out.png"), "{e}");
     }
 
@@ -185,18 +203,35 @@ mod tests {
     fn fit_keeps_aspect() {
         assert_eq!(fit_longest(176, 144, 88), (88, 72));
         assert_eq!(fit_longest(144, 176, 88), (72, 88));
-        assert_eq!(resize_longest(&RgbImage::new(20, 10), 10).dimensions(), (10, 5));
+        assert_eq!(
+            resize_longest(&RgbImage::new(20, 10), 10).dimensions(),
+            (10, 5)
+        );
     }
 
     #[test]
     fn original_colors_keeps_content_chroma_and_styled_luma() {
-        let content = Tensor::from_slice(&[0.9f32, 0.2, 0.1]).view([1, 3, 1, 1]).repeat([1, 1, 4, 4]);
-        let styled = Tensor::from_slice(&[0.3f32, 0.3, 0.3]).view([1, 3, 1, 1]).repeat([1, 1, 4, 4]);
+        let content = Tensor::from_slice(&[0.9f32, 0.2, 0.1])
+            .view([1, 3, 1, 1])
+            .repeat([1, 1, 4, 4]);
+        let styled = Tensor::from_slice(&[0.3f32, 0.3, 0.3])
+            .view([1, 3, 1, 1])
+            .repeat([1, 1, 4, 4]);
         let out = original_colors(&content, &styled);
-        let y = |t: &Tensor| mix(t, &RGB_TO_YUV).narrow(1, 0, 1).mean(Kind::Float).double_value(&[]);
+        let y = |t: &Tensor| {
+            mix(t, &RGB_TO_YUV)
+                .narrow(1, 0, 1)
+                .mean(Kind::Float)
+                .double_value(&[])
+        };
         assert!((y(&out) - y(&styled)).abs() < 0.02);
         // Red stays the dominant channel, as in the content.
-        let px: Vec<f32> = out.narrow(2, 0, 1).narrow(3, 0, 1).flatten(0, -1).try_into().unwrap();
+        let px: Vec<f32> = out
+            .narrow(2, 0, 1)
+            .narrow(3, 0, 1)
+            .flatten(0, -1)
+            .try_into()
+            .unwrap();
         assert!(px[0] > px[1] && px[0] > px[2], "{px:?}");
     }
 }

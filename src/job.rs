@@ -1,6 +1,6 @@
 //! What every job sets up from its config before optimising: the device, the
 //! network, the style images and the L-BFGS schedule.
-use std::sync::Arc;
+use std::rc::Rc;
 
 use tch::{Device, Kind, Tensor};
 
@@ -15,7 +15,7 @@ use crate::stylize::{Schedule, StyleImage};
 /// Device, network and style images of a job.
 pub struct Setup {
     pub device: Device,
-    pub backbone: Arc<Backbone>,
+    pub backbone: Rc<Backbone>,
     pub styles: Vec<StyleImage>,
 }
 
@@ -28,14 +28,24 @@ impl Setup {
             .images
             .iter()
             .zip(cfg.blend_weights())
-            .map(|(p, weight)| Ok(StyleImage { image: read_image(p)?, weight }))
+            .map(|(p, weight)| {
+                Ok(StyleImage {
+                    image: read_image(p)?,
+                    weight,
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
         let device = select_device(&cfg.run.device)?;
         tch::manual_seed(cfg.run.seed);
-        let backbone = Backbone::load(cfg.model.name, &cfg.model.weights_path(), cfg.model.pooling, device)?;
+        let backbone = Backbone::load(
+            cfg.model.name,
+            &cfg.model.weights_path(),
+            cfg.model.pooling,
+            device,
+        )?;
         Ok(Self {
             device,
-            backbone: Arc::new(backbone),
+            backbone: Rc::new(backbone),
             styles,
         })
     }
@@ -44,7 +54,11 @@ impl Setup {
 /// The L-BFGS schedule for the first picture (`first`) or a later frame.
 pub fn schedule(cfg: &JobConfig, first: bool) -> Schedule {
     let o = &cfg.optimizer;
-    let max_iter = if first { o.first_frame_iterations } else { o.frame_iterations };
+    let max_iter = if first {
+        o.first_frame_iterations
+    } else {
+        o.frame_iterations
+    };
     Schedule {
         lbfgs: LbfgsOptions {
             max_iter,

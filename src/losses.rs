@@ -14,7 +14,12 @@ pub enum TermKind {
 }
 
 impl TermKind {
-    pub const ALL: [TermKind; 4] = [TermKind::Content, TermKind::Style, TermKind::Tv, TermKind::Temporal];
+    pub const ALL: [TermKind; 4] = [
+        TermKind::Content,
+        TermKind::Style,
+        TermKind::Tv,
+        TermKind::Temporal,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             TermKind::Content => "content",
@@ -52,7 +57,9 @@ impl Loss for ContentLoss {
         TermKind::Content
     }
     fn eval(&self, _: &Tensor, features: &[Tensor]) -> Tensor {
-        (&features[self.slot] - &self.target).square().mean(Kind::Float)
+        (&features[self.slot] - &self.target)
+            .square()
+            .mean(Kind::Float)
     }
 }
 
@@ -67,7 +74,9 @@ impl Loss for StyleLoss {
         TermKind::Style
     }
     fn eval(&self, _: &Tensor, features: &[Tensor]) -> Tensor {
-        (gram(&features[self.slot]) - &self.target).square().mean(Kind::Float)
+        (gram(&features[self.slot]) - &self.target)
+            .square()
+            .mean(Kind::Float)
     }
 }
 
@@ -165,7 +174,11 @@ impl SumLoss {
 
     /// Groups per-term values (from `eval`) by kind.
     pub fn values(&self, per_term: &Tensor) -> LossValues {
-        let v: Vec<f64> = per_term.to_kind(Kind::Double).to_device(tch::Device::Cpu).try_into().unwrap_or_default();
+        let v: Vec<f64> = per_term
+            .to_kind(Kind::Double)
+            .to_device(tch::Device::Cpu)
+            .try_into()
+            .unwrap_or_default();
         let mut out = LossValues::default();
         for (t, x) in self.terms.iter().zip(v) {
             out.total += x;
@@ -199,8 +212,14 @@ mod tests {
         tch::manual_seed(2);
         let img = Tensor::rand([1, 3, 10, 12], (Kind::Float, Device::Cpu));
         let feats = vec![Tensor::rand([1, 4, 5, 6], (Kind::Float, Device::Cpu))];
-        let c = ContentLoss { slot: 0, target: feats[0].copy() };
-        let s = StyleLoss { slot: 0, target: gram(&feats[0]) };
+        let c = ContentLoss {
+            slot: 0,
+            target: feats[0].copy(),
+        };
+        let s = StyleLoss {
+            slot: 0,
+            target: gram(&feats[0]),
+        };
         assert_eq!(c.eval(&img, &feats).double_value(&[]), 0.0);
         assert!(s.eval(&img, &feats).double_value(&[]).abs() < 1e-12);
         let other = vec![&feats[0] * 1.5];
@@ -216,7 +235,10 @@ mod tests {
         let target = Tensor::zeros([1, 3, 4, 4], (Kind::Float, Device::Cpu));
         let img = target.ones_like();
         let mask = Tensor::zeros([1, 1, 4, 4], (Kind::Float, Device::Cpu));
-        let t = TemporalLoss { target: target.copy(), mask: mask.copy() };
+        let t = TemporalLoss {
+            target: target.copy(),
+            mask: mask.copy(),
+        };
         assert_eq!(t.eval(&img, &[]).double_value(&[]), 0.0);
         let _ = mask.narrow(3, 0, 2).fill_(1.0);
         let t = TemporalLoss { target, mask };
@@ -228,7 +250,13 @@ mod tests {
         let img = Tensor::rand([1, 3, 6, 6], (Kind::Float, Device::Cpu));
         let feats = vec![Tensor::rand([1, 2, 3, 3], (Kind::Float, Device::Cpu))];
         let mut sum = SumLoss::default();
-        sum.push(2.0, ContentLoss { slot: 0, target: feats[0].zeros_like() });
+        sum.push(
+            2.0,
+            ContentLoss {
+                slot: 0,
+                target: feats[0].zeros_like(),
+            },
+        );
         sum.push(3.0, TvLoss);
         sum.push(0.0, TvLoss);
         assert_eq!(sum.terms.len(), 2);

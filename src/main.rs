@@ -6,15 +6,19 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use vstyle::config::{parse_override, JobConfig};
 use vstyle::pipeline::Event;
 use vstyle::stylize::IterateRecord;
 
 #[derive(Parser)]
-#[command(name = "vstyle", version, about = "Paint images and video clips in the style of an artwork")]
+#[command(
+    name = "vstyle",
+    version,
+    about = "Paint images and video clips in the style of an artwork"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -166,7 +170,13 @@ fn toml_str(s: &str) -> String {
 fn toml_list<T: ToString>(v: &[T], quote: bool) -> String {
     let items: Vec<String> = v
         .iter()
-        .map(|x| if quote { toml_str(&x.to_string()) } else { x.to_string() })
+        .map(|x| {
+            if quote {
+                toml_str(&x.to_string())
+            } else {
+                x.to_string()
+            }
+        })
         .collect();
     format!("[{}]", items.join(", "))
 }
@@ -177,7 +187,11 @@ impl StyleFlags {
         let mut o = Vec::new();
         let path = |p: &Path| toml_str(&p.display().to_string());
         if !self.styles.is_empty() {
-            let v: Vec<String> = self.styles.iter().map(|p| p.display().to_string()).collect();
+            let v: Vec<String> = self
+                .styles
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
             o.push(format!("style.images={}", toml_list(&v, true)));
         }
         if let Some(w) = &self.style_weights {
@@ -372,17 +386,29 @@ impl Progress {
             return;
         }
         match ev {
-            Event::Start { total, resumed, width, height, device } => {
+            Event::Start {
+                total,
+                resumed,
+                width,
+                height,
+                device,
+            } => {
                 eprintln!(
                     "stylizing {} frames at {width}x{height} on {device}{}",
                     total.map_or("?".to_string(), |t| t.to_string()),
-                    if resumed > 0 { format!(", resuming after {resumed} finished frames") } else { String::new() }
+                    if resumed > 0 {
+                        format!(", resuming after {resumed} finished frames")
+                    } else {
+                        String::new()
+                    }
                 );
                 if std::io::stderr().is_terminal() {
                     let bar = ProgressBar::new(total.unwrap_or(0) as u64);
                     bar.set_style(
-                        ProgressStyle::with_template("{bar:30} {pos}/{len} frames  {msg}  ETA {eta}")
-                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                        ProgressStyle::with_template(
+                            "{bar:30} {pos}/{len} frames  {msg}  ETA {eta}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
                     );
                     self.bar = Some(bar);
                 }
@@ -467,7 +493,11 @@ fn find_python() -> PathBuf {
 
 fn run_weights(cmd: &WeightsCommand) -> Result<()> {
     match cmd {
-        WeightsCommand::Import { input, output, format } => {
+        WeightsCommand::Import {
+            input,
+            output,
+            format,
+        } => {
             // The importer is a Python script (it needs torch.load, onnx and
             // scipy); it is built into the binary so it works from anywhere.
             let script = include_str!("../scripts/import_weights.py");
@@ -476,9 +506,12 @@ fn run_weights(cmd: &WeightsCommand) -> Result<()> {
             if let Some(f) = format {
                 c.arg("--format").arg(f);
             }
-            let status = c
-                .status()
-                .with_context(|| format!("cannot run {} (run scripts/setup.sh)", find_python().display()))?;
+            let status = c.status().with_context(|| {
+                format!(
+                    "cannot run {} (run scripts/setup.sh)",
+                    find_python().display()
+                )
+            })?;
             if !status.success() {
                 std::process::exit(status.code().unwrap_or(2));
             }
@@ -509,7 +542,9 @@ fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Image(a) => run_image(a),
-        Command::Run { job, set, quiet } => load_job(Some(job), set).and_then(|cfg| run_video_job(&cfg, *quiet)),
+        Command::Run { job, set, quiet } => {
+            load_job(Some(job), set).and_then(|cfg| run_video_job(&cfg, *quiet))
+        }
         Command::Video(a) => run_video(a),
         Command::Check { job, set } => run_check(job, set),
         Command::Weights(w) => run_weights(w),

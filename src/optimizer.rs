@@ -22,6 +22,9 @@
 //!   displacement), so changing `x` between calls (e.g. clamping it) still
 //!   gives a consistent secant pair.
 //!
+//! The closure is always called with autograd enabled (as PyTorch does), on a
+//! tensor that does not require gradients and must not be modified; the
+//! optimiser's own tensors never require gradients, so no graph is recorded.
 //! All vectors stay on `x`'s device and kind; host synchronisation is limited
 //! to scalars (losses, directional derivatives, norms). The two-loop
 //! recursion keeps its coefficients on the device.
@@ -186,6 +189,12 @@ impl Lbfgs {
         &self.options
     }
 
+    /// The settings, to change between calls (e.g. `max_iter`); the kept
+    /// history stays valid as long as the objective does not change.
+    pub fn options_mut(&mut self) -> &mut LbfgsOptions {
+        &mut self.options
+    }
+
     /// Number of curvature pairs currently kept.
     pub fn history_len(&self) -> usize {
         self.history.len()
@@ -222,7 +231,8 @@ impl Lbfgs {
         let evaluations = Cell::new(0usize);
         let mut evaluate = |xf: &Tensor| -> (f64, Tensor) {
             evaluations.set(evaluations.get() + 1);
-            let (loss, grad) = closure(&xf.view(shape.as_slice()));
+            // Like PyTorch, the closure always runs with autograd enabled.
+            let (loss, grad) = tch::with_grad(|| closure(&xf.view(shape.as_slice())));
             assert_eq!(
                 grad.numel(),
                 xf.numel(),
@@ -240,8 +250,9 @@ impl Lbfgs {
             (loss, grad)
         };
 
-        // Flat working copy of x; `x` itself is written once, at the end.
-        let mut xk = x.detach().reshape([-1]);
+        // Flat working copy of x (a copy, so that the kept anchor never
+        // aliases the caller's tensor); `x` itself is written once, at the end.
+        let mut xk = tch::no_grad(|| x.detach().reshape([-1]).copy());
         let mut moved = false;
         let (mut loss, mut grad) = evaluate(&xk);
         let mut iterations = 0usize;
@@ -258,7 +269,7 @@ impl Lbfgs {
             }
             loop {
                 let first = self.anchor.is_none();
-                let d = tch::no_grad(|| self.direction(&xk, &grad));
+                let d = self.direction(&xk, &grad);
                 self.anchor = Some(Anchor {
                     x: xk.shallow_clone(),
                     g: grad.shallow_clone(),
@@ -266,7 +277,7 @@ impl Lbfgs {
 
                 let gtd = dot(&grad, &d);
                 // Not a descent direction (or NaN): nothing more to gain.
-                if !(gtd <= -opts.tolerance_change) {
+                if gtd.is_nan() || gtd > -opts.tolerance_change {
                     break 'run StopReason::ChangeTolerance;
                 }
                 let t_init = if first {
@@ -281,19 +292,17 @@ impl Lbfgs {
                         let budget = max_eval
                             .saturating_sub(evaluations.get())
                             .clamp(1, MAX_LINE_SEARCH_EVALS);
-                        let found = tch::no_grad(|| {
-                            strong_wolfe(
-                                &mut evaluate,
-                                &xk,
-                                &d,
-                                loss,
-                                &grad,
-                                gtd,
-                                t_init,
-                                opts.tolerance_change,
-                                budget,
-                            )
-                        });
+                        let found = strong_wolfe(
+                            &mut evaluate,
+                            &xk,
+                            &d,
+                            loss,
+                            &grad,
+                            gtd,
+                            t_init,
+                            opts.tolerance_change,
+                            budget,
+                        );
                         if let Some(x_new) = found.x {
                             xk = x_new;
                             loss = found.f;
@@ -303,7 +312,7 @@ impl Lbfgs {
                         found.t
                     }
                     LineSearch::None => {
-                        let x_new = tch::no_grad(|| step_point(&xk, &d, t_init));
+                        let x_new = step_point(&xk, &d, t_init);
                         let (f_new, g_new) = evaluate(&x_new);
                         if !f_new.is_finite() {
                             // Keep the last finite point.
@@ -805,6 +814,108 @@ mod tests {
     }
 
     #[test]
+    fn two_loop_matches_dense_bfgs_and_skips_negative_curvature() {
+        let n = 6;
+        let opts = (Kind::Double, Device::Cpu);
+        let m = vector(&uniform(n * n, 21), Kind::Double, Device::Cpu).reshape([6, 6]);
+        let a = m.matmul(&m.tr()) + Tensor::eye(6, opts);
+        let points: Vec<Tensor> = (0..4)
+            .map(|k| vector(&uniform(n, 30 + k), Kind::Double, Device::Cpu))
+            .collect();
+        let grad = |x: &Tensor| a.mv(x);
+
+        let mut opt = Lbfgs::new(LbfgsOptions {
+            history_size: 2,
+            ..LbfgsOptions::default()
+        });
+        // No anchor yet: steepest descent.
+        let d = opt.direction(&points[0], &grad(&points[0]));
+        assert!(d.equal(&-grad(&points[0])));
+        opt.anchor = Some(Anchor {
+            x: points[0].shallow_clone(),
+            g: grad(&points[0]),
+        });
+        for x in &points[1..] {
+            let g = grad(x);
+            let _ = opt.direction(x, &g);
+            opt.anchor = Some(Anchor {
+                x: x.shallow_clone(),
+                g,
+            });
+        }
+        // Three pairs seen, two kept.
+        assert_eq!(opt.history_len(), 2);
+
+        // A pair with negative curvature (y = -s) is not kept.
+        let x_bad = &points[3] + 0.5;
+        let g_bad = grad(&points[3]) - 0.5;
+        let h_diag = opt.h_diag;
+        let d = opt.direction(&x_bad, &g_bad);
+        assert_eq!(opt.history_len(), 2);
+        assert_eq!(opt.h_diag, h_diag);
+
+        // Dense BFGS update of H0 = h_diag I with the kept pairs, oldest first.
+        let mut h = Tensor::eye(6, opts) * h_diag;
+        for pair in &opt.history {
+            let (s, y) = (pair.s.unsqueeze(1), pair.y.unsqueeze(1));
+            let left = Tensor::eye(6, opts) - s.matmul(&y.tr()) * pair.rho;
+            h = left.matmul(&h).matmul(&left.tr()) + s.matmul(&s.tr()) * pair.rho;
+        }
+        let dense = -h.mv(&g_bad);
+        let diff = norm(&(&d - &dense)) / norm(&dense);
+        assert!(
+            diff < 1e-12,
+            "two-loop vs dense BFGS: relative difference {diff:e}"
+        );
+        let newest = opt.history.back().unwrap();
+        let ys = dot(&newest.y, &newest.s);
+        assert!((h_diag - ys / dot(&newest.y, &newest.y)).abs() < 1e-15);
+        assert_eq!(newest.rho, 1.0 / ys);
+    }
+
+    #[test]
+    fn line_search_returns_the_best_point_it_evaluated() {
+        let x0 = rosenbrock_start(10);
+        let (f0, g0) = rosenbrock(&x0);
+        let d = -&g0;
+        let gtd0 = dot(&g0, &d);
+        // Far first trials with small budgets end on worse points.
+        for (t_init, max_evals) in [(100.0, 1), (100.0, 2), (100.0, 3), (1.0, 2), (1.0, 25)] {
+            let mut losses = Vec::new();
+            let mut f = |x: &Tensor| {
+                let (l, g) = rosenbrock(x);
+                losses.push(l);
+                (l, g)
+            };
+            let found = strong_wolfe(&mut f, &x0, &d, f0, &g0, gtd0, t_init, 1e-9, max_evals);
+            assert!(losses.len() <= max_evals);
+            let best = losses.iter().copied().fold(f0, f64::min);
+            assert_eq!(found.f, best, "t_init {t_init}, losses {losses:?}");
+            match &found.x {
+                None => assert_eq!((found.t, found.f), (0.0, f0)),
+                Some(x) => {
+                    assert_eq!(rosenbrock(x).0, found.f);
+                    assert!(x.equal(&step_point(&x0, &d, found.t)));
+                }
+            }
+        }
+
+        // Through `minimize`: a far step that the budget cannot repair
+        // leaves x where it was.
+        let mut x = x0.copy();
+        let out = Lbfgs::new(LbfgsOptions {
+            max_iter: 1,
+            max_eval: Some(2),
+            learning_rate: 1e4,
+            ..LbfgsOptions::default()
+        })
+        .minimize(&mut x, rosenbrock, no_callback);
+        assert_eq!(out.evaluations, 2);
+        assert_eq!(out.loss, f0);
+        assert!(x.equal(&x0));
+    }
+
+    #[test]
     fn rosenbrock_lbfgs_far_ahead_of_gradient_descent() {
         let n = 200;
         let target = 1e-8;
@@ -928,6 +1039,31 @@ mod tests {
         assert_loss_at_x(&out, &x, |x| q.eval(x));
         let err = q.relative_error(&x, &x0);
         assert!(err < 1e-3, "relative error {err:e} ({out:?})");
+    }
+
+    #[test]
+    fn autograd_closure_works_even_inside_no_grad() {
+        // x may even require gradients itself; it is still updated in place.
+        let mut x = Tensor::zeros([3, 4], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let target = Tensor::arange(12, (Kind::Float, Device::Cpu)).reshape([3, 4]);
+        let f = |x: &Tensor| {
+            let leaf = x.detach().set_requires_grad(true);
+            let e = &leaf - &target;
+            let loss = (&e * &e).sum(Kind::Float);
+            loss.backward();
+            (loss.double_value(&[]), leaf.grad())
+        };
+        let out = tch::no_grad(|| {
+            Lbfgs::new(LbfgsOptions {
+                max_iter: 50,
+                ..LbfgsOptions::default()
+            })
+            .minimize(&mut x, f, no_callback)
+        });
+        assert!(out.loss < 1e-6, "{out:?}");
+        assert!(x.allclose(&target, 1e-4, 1e-4, false));
+        assert!(x.requires_grad());
+        assert_loss_at_x(&out, &x, f);
     }
 
     #[test]
@@ -1107,13 +1243,13 @@ mod tests {
         let out_long = Lbfgs::new(opts.clone()).minimize(&mut long, rosenbrock, no_callback);
         assert_eq!(out_long.iterations, 40);
 
+        // The same 40 iterations in calls of 1, 1, 2, 6, 10 and 20.
+        let chunks = [1, 1, 2, 6, 10, 20];
         let mut chunked = rosenbrock_start(100);
-        let mut opt = Lbfgs::new(LbfgsOptions {
-            max_iter: 10,
-            ..opts.clone()
-        });
+        let mut opt = Lbfgs::new(opts.clone());
         let mut out = None;
-        for _ in 0..4 {
+        for chunk in chunks {
+            opt.options_mut().max_iter = chunk;
             out = Some(opt.minimize(&mut chunked, rosenbrock, no_callback));
         }
         assert!(opt.history_len() > 0);
@@ -1122,6 +1258,17 @@ mod tests {
             "continued runs must follow the same path"
         );
         assert_eq!(out.unwrap().loss, out_long.loss);
+
+        // Without the kept history (a new optimiser per call) the path differs.
+        let mut fresh = rosenbrock_start(100);
+        for chunk in chunks {
+            let mut o = Lbfgs::new(LbfgsOptions {
+                max_iter: chunk,
+                ..opts.clone()
+            });
+            o.minimize(&mut fresh, rosenbrock, no_callback);
+        }
+        assert!(!fresh.equal(&long));
 
         // After reset the optimiser behaves exactly like a new one.
         opt.reset();

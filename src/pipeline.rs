@@ -23,7 +23,9 @@ use crate::imaging::{self, read_image, to_image, to_tensor, write_image_atomic};
 use crate::job::{initial_image, schedule, Setup};
 use crate::losses::{LossValues, TemporalLoss};
 use crate::stylize::{IterateRecord, Stylizer};
-use crate::video::{EncoderOptions, Frame, FrameSource, SourceInfo, SourceOptions, VideoError, VideoWriter};
+use crate::video::{
+    EncoderOptions, Frame, FrameSource, SourceInfo, SourceOptions, VideoError, VideoWriter,
+};
 
 /// Frames decoded ahead of the optimiser, and finished frames waiting for the encoder.
 const QUEUE: usize = 4;
@@ -119,12 +121,19 @@ impl Outputs {
             .output
             .path
             .clone()
-            .or_else(|| cfg.output.frames.as_ref().map(|f| PathBuf::from(f).with_file_name("frames")))
-            .ok_or_else(|| Error::Config(crate::config::ConfigError::Invalid {
-                file: "job".into(),
-                key: "output.path".into(),
-                message: "set output.path (a video) or output.frames (an image pattern)".into(),
-            }))?;
+            .or_else(|| {
+                cfg.output
+                    .frames
+                    .as_ref()
+                    .map(|f| PathBuf::from(f).with_file_name("frames"))
+            })
+            .ok_or_else(|| {
+                Error::Config(crate::config::ConfigError::Invalid {
+                    file: "job".into(),
+                    key: "output.path".into(),
+                    message: "set output.path (a video) or output.frames (an image pattern)".into(),
+                })
+            })?;
         let with_suffix = |s: &str| {
             let mut p = base.clone().into_os_string();
             p.push(s);
@@ -132,8 +141,16 @@ impl Outputs {
         };
         Ok(Self {
             video: cfg.output.path.clone(),
-            work_dir: cfg.output.work_dir.clone().unwrap_or_else(|| with_suffix(".work")),
-            report: cfg.output.report.clone().unwrap_or_else(|| with_suffix(".report.json")),
+            work_dir: cfg
+                .output
+                .work_dir
+                .clone()
+                .unwrap_or_else(|| with_suffix(".work")),
+            report: cfg
+                .output
+                .report
+                .clone()
+                .unwrap_or_else(|| with_suffix(".report.json")),
         })
     }
 }
@@ -158,7 +175,11 @@ fn pattern_path(pattern: &str, index: usize) -> PathBuf {
         let rest = &pattern[pos + 1..];
         if let Some(d) = rest.find('d') {
             let width: usize = rest[..d].trim_start_matches('0').parse().unwrap_or(0);
-            return PathBuf::from(format!("{}{index:0width$}{}", &pattern[..pos], &rest[d + 1..]));
+            return PathBuf::from(format!(
+                "{}{index:0width$}{}",
+                &pattern[..pos],
+                &rest[d + 1..]
+            ));
         }
     }
     PathBuf::from(format!("{pattern}{index:06}.png"))
@@ -190,7 +211,9 @@ fn open_work_dir(cfg: &JobConfig, work: &Path) -> Result<()> {
                     work.display()
                 )));
             }
-            imaging::write_atomic(&stamp, |w| w.write_all(fp.as_bytes()).map_err(|e| e.to_string()))
+            imaging::write_atomic(&stamp, |w| {
+                w.write_all(fp.as_bytes()).map_err(|e| e.to_string())
+            })
         }
     }
 }
@@ -282,25 +305,45 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn start(cfg: &JobConfig, info: &SourceInfo, audio_span: (f64, f64), video: Option<PathBuf>) -> Result<Self> {
+    fn start(
+        cfg: &JobConfig,
+        info: &SourceInfo,
+        audio_span: (f64, f64),
+        video: Option<PathBuf>,
+    ) -> Result<Self> {
         let (tx, rx) = sync_channel::<(usize, RgbImage)>(QUEUE);
         let abort = std::sync::Arc::new(AtomicBool::new(false));
         let writer = match &video {
             Some(path) => {
                 let part = part_path(path);
-                let format = path.extension().and_then(|e| e.to_str()).map(str::to_string);
+                let format = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_string);
                 let audio_src = info.path.clone();
-                let audio = (cfg.output.audio && info.has_audio).then_some((audio_src.as_path(), audio_span.0, audio_span.1));
+                let audio = (cfg.output.audio && info.has_audio).then_some((
+                    audio_src.as_path(),
+                    audio_span.0,
+                    audio_span.1,
+                ));
                 let opts = EncoderOptions {
                     codec: cfg.output.codec.clone(),
                     crf: cfg.output.crf,
                     ..Default::default()
                 };
-                let w = VideoWriter::create(&part, format.as_deref(), info.width, info.height, info.frame_rate, audio, &opts)
-                    .map_err(|e| Error::Output {
-                        file: path.display().to_string(),
-                        message: e.to_string(),
-                    })?;
+                let w = VideoWriter::create(
+                    &part,
+                    format.as_deref(),
+                    info.width,
+                    info.height,
+                    info.frame_rate,
+                    audio,
+                    &opts,
+                )
+                .map_err(|e| Error::Output {
+                    file: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
                 Some((w, part, path.clone()))
             }
             None => None,
@@ -367,7 +410,10 @@ impl Encoder {
 }
 
 fn part_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".part");
     path.with_file_name(name)
 }
@@ -393,7 +439,9 @@ fn warp_image(img: &RgbImage, flow: &FlowField, device: Device) -> Tensor {
 }
 
 fn mask_tensor(mask: &[f32], w: u32, h: u32, device: Device) -> Tensor {
-    Tensor::from_slice(mask).view([1, 1, h as i64, w as i64]).to_device(device)
+    Tensor::from_slice(mask)
+        .view([1, 1, h as i64, w as i64])
+        .to_device(device)
 }
 
 /// Opens the input and checks the whole set-up without optimising anything.
@@ -401,8 +449,22 @@ pub fn check(cfg: &JobConfig) -> Result<SourceInfo> {
     let source = FrameSource::open(&cfg.input.path, &source_options(cfg)).map_err(video_err)?;
     let info = source.info().clone();
     let setup = Setup::new(cfg)?;
-    Stylizer::new(setup.backbone.clone(), &cfg.model, &cfg.loss, &setup.styles, cfg.style.scale, info.width.max(info.height))
-        .and_then(|s| setup.backbone.check_size(&cfg.input.path.display().to_string(), info.width, info.height, s.wanted()))?;
+    Stylizer::new(
+        setup.backbone.clone(),
+        &cfg.model,
+        &cfg.loss,
+        &setup.styles,
+        cfg.style.scale,
+        info.width.max(info.height),
+    )
+    .and_then(|s| {
+        setup.backbone.check_size(
+            &cfg.input.path.display().to_string(),
+            info.width,
+            info.height,
+            s.wanted(),
+        )
+    })?;
     let outs = Outputs::of(cfg)?;
     if let Some(v) = &outs.video {
         imaging::check_writable(v)?;
@@ -417,7 +479,11 @@ fn video_err(e: VideoError) -> Error {
 
 /// Runs a video job. `stop` (set by Ctrl-C) ends it after saving the frames
 /// finished so far; the error then says how to resume.
-pub fn run(cfg: &JobConfig, stop: &AtomicBool, mut on_event: impl FnMut(Event)) -> Result<JobReport> {
+pub fn run(
+    cfg: &JobConfig,
+    stop: &AtomicBool,
+    mut on_event: impl FnMut(Event),
+) -> Result<JobReport> {
     let wall = Instant::now();
     let outs = Outputs::of(cfg)?;
     if let Some(v) = &outs.video {
@@ -435,9 +501,12 @@ pub fn run(cfg: &JobConfig, stop: &AtomicBool, mut on_event: impl FnMut(Event)) 
         cfg.style.scale,
         info.width.max(info.height),
     )?;
-    setup
-        .backbone
-        .check_size(&cfg.input.path.display().to_string(), info.width, info.height, stylizer.wanted())?;
+    setup.backbone.check_size(
+        &cfg.input.path.display().to_string(),
+        info.width,
+        info.height,
+        stylizer.wanted(),
+    )?;
     open_work_dir(cfg, &outs.work_dir)?;
     let device = setup.device;
     let audio_span = source.audio_span(info.frame_count.unwrap_or(usize::MAX / 4));
@@ -458,7 +527,9 @@ pub fn run(cfg: &JobConfig, stop: &AtomicBool, mut on_event: impl FnMut(Event)) 
     let flows = thread::spawn(move || flow_stage(dec_rx, prep_tx, offs, use_flow));
     let encoder = Encoder::start(cfg, &info, audio_span, outs.video.clone())?;
 
-    let resumed_total = (0..).take_while(|&i| frame_file(&outs.work_dir, i).exists()).count();
+    let resumed_total = (0..)
+        .take_while(|&i| frame_file(&outs.work_dir, i).exists())
+        .count();
     on_event(Event::Start {
         total: info.frame_count,
         resumed: resumed_total,
@@ -509,7 +580,11 @@ pub fn run(cfg: &JobConfig, stop: &AtomicBool, mut on_event: impl FnMut(Event)) 
             let mut objective = stylizer.objective(&content);
             let first = history.is_empty();
             let (w, h) = prep.frame.image.dimensions();
-            let init_kind = if first { cfg.run.init } else { cfg.run.frame_init };
+            let init_kind = if first {
+                cfg.run.init
+            } else {
+                cfg.run.frame_init
+            };
             let short = prep.flows.iter().find(|(k, _, _)| *k == 1);
             let init = match (init_kind, history.back()) {
                 (InitKind::Prev, Some(prev)) => to_tensor(prev, device),
@@ -542,7 +617,10 @@ pub fn run(cfg: &JobConfig, stop: &AtomicBool, mut on_event: impl FnMut(Event)) 
             }
             let sched = schedule(cfg, first);
             let result = stylizer.run(&objective, &init, &sched, |rec| {
-                on_event(Event::Iterate { frame: index, record: rec });
+                on_event(Event::Iterate {
+                    frame: index,
+                    record: rec,
+                });
                 if stop.load(Ordering::SeqCst) {
                     ControlFlow::Break(())
                 } else {
@@ -602,7 +680,10 @@ pub fn run(cfg: &JobConfig, stop: &AtomicBool, mut on_event: impl FnMut(Event)) 
     let encoded = encoded?;
     if reports.is_empty() {
         return Err(failure.unwrap_or_else(|| {
-            Error::Other(format!("{}: no frames to process", cfg.input.path.display()))
+            Error::Other(format!(
+                "{}: no frames to process",
+                cfg.input.path.display()
+            ))
         }));
     }
     let _ = encoded;
@@ -635,7 +716,10 @@ pub fn run(cfg: &JobConfig, stop: &AtomicBool, mut on_event: impl FnMut(Event)) 
     write_report(&outs.report, &report)?;
     if let Some(e) = failure {
         // The frames before the break are kept and encoded; still say it failed.
-        return Err(Error::Other(format!("{e}; the {} frames before it were written", report.frames.len())));
+        return Err(Error::Other(format!(
+            "{e}; the {} frames before it were written",
+            report.frames.len()
+        )));
     }
     Ok(report)
 }
@@ -645,7 +729,9 @@ fn offs_max(cfg: &JobConfig) -> usize {
 }
 
 fn write_report(path: &Path, report: &JobReport) -> Result<()> {
-    imaging::write_atomic(path, |w| serde_json::to_writer_pretty(w, report).map_err(|e| e.to_string()))
+    imaging::write_atomic(path, |w| {
+        serde_json::to_writer_pretty(w, report).map_err(|e| e.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -654,9 +740,15 @@ mod tests {
 
     #[test]
     fn patterns_expand() {
-        assert_eq!(pattern_path("out/f_%05d.png", 7), PathBuf::from("out/f_00007.png"));
+        assert_eq!(
+            pattern_path("out/f_%05d.png", 7),
+            PathBuf::from("out/f_00007.png")
+        );
         assert_eq!(pattern_path("f%d.jpg", 12), PathBuf::from("f12.jpg"));
-        assert_eq!(part_path(Path::new("a/b.mp4")), PathBuf::from("a/b.mp4.part"));
+        assert_eq!(
+            part_path(Path::new("a/b.mp4")),
+            PathBuf::from("a/b.mp4.part")
+        );
     }
 
     #[test]

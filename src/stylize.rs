@@ -3,7 +3,7 @@
 //! reported through one `IterateRecord` that any front end can consume.
 use std::cell::RefCell;
 use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
@@ -53,7 +53,7 @@ pub struct Stylized {
 
 /// The parts of the objective that stay fixed for a whole job.
 pub struct Stylizer {
-    backbone: Arc<Backbone>,
+    backbone: Rc<Backbone>,
     /// Layer indices the objective extracts, deepest last.
     wanted: Vec<usize>,
     content_slots: Vec<usize>,
@@ -74,7 +74,7 @@ impl Stylizer {
     /// Style images are resized so their longest side is `style_scale` times
     /// the output's longest side (`output_longest`).
     pub fn new(
-        backbone: Arc<Backbone>,
+        backbone: Rc<Backbone>,
         model: &ModelConfig,
         weights: &LossConfig,
         styles: &[StyleImage],
@@ -100,13 +100,22 @@ impl Stylizer {
             .map(|(i, s)| {
                 let img = imaging::resize_longest(&s.image, side);
                 let (w, h) = img.dimensions();
-                backbone.check_size(&format!("style image {} after style.scale", i + 1), w, h, &wanted)?;
+                backbone.check_size(
+                    &format!("style image {} after style.scale", i + 1),
+                    w,
+                    h,
+                    &wanted,
+                )?;
                 Ok(img)
             })
             .collect::<Result<_, ModelError>>()?;
         let style_targets = tch::no_grad(|| {
             let mut targets: Vec<Option<Tensor>> = style_slots.iter().map(|_| None).collect();
-            let total: f64 = styles.iter().map(|s| s.weight).sum::<f64>().max(f64::MIN_POSITIVE);
+            let total: f64 = styles
+                .iter()
+                .map(|s| s.weight)
+                .sum::<f64>()
+                .max(f64::MIN_POSITIVE);
             for (s, img) in styles.iter().zip(&resized) {
                 let px = imaging::to_tensor(img, backbone.device()) * scale;
                 let feats = backbone.features(&px, &wanted);
@@ -118,7 +127,10 @@ impl Stylizer {
                     });
                 }
             }
-            targets.into_iter().map(|t| t.expect("at least one style image")).collect()
+            targets
+                .into_iter()
+                .map(|t| t.expect("at least one style image"))
+                .collect()
         });
         Ok(Self {
             backbone,
@@ -130,7 +142,7 @@ impl Stylizer {
         })
     }
 
-    pub fn backbone(&self) -> &Arc<Backbone> {
+    pub fn backbone(&self) -> &Rc<Backbone> {
         &self.backbone
     }
 
@@ -251,7 +263,11 @@ impl Stylizer {
             on_iter(&rec)
         });
         let losses = values_for(outcome.loss);
-        let reason = if early { StopReason::ChangeTolerance } else { outcome.reason };
+        let reason = if early {
+            StopReason::ChangeTolerance
+        } else {
+            outcome.reason
+        };
         Stylized {
             image: (x / scale).clamp(0.0, 1.0),
             iterations: outcome.iterations,

@@ -356,7 +356,12 @@ struct Decoder {
     decoded: usize,
     eof_sent: bool,
     finished: bool,
-    pending_error: Option<VideoError>,
+    /// A read / decode error, reported (at the index of the first frame not decoded) once the
+    /// frames still buffered in the decoder have been returned.
+    pending_error: Option<String>,
+    /// Whether the last packet of the stream read so far was flagged corrupt (a partial packet
+    /// at the end means the file is truncated).
+    last_packet_corrupt: bool,
 }
 
 /// Stream facts gathered at open time.
@@ -437,6 +442,7 @@ impl Decoder {
             eof_sent: false,
             finished: false,
             pending_error: None,
+            last_packet_corrupt: false,
         };
         Ok((dec, facts))
     }
@@ -483,8 +489,15 @@ impl Decoder {
         }
     }
 
+    fn take_pending_error(&mut self) -> Option<VideoError> {
+        let reason = self.pending_error.take()?;
+        Some(self.decode_error(reason))
+    }
+
     /// Sends the next packet of the video stream to the decoder, or EOF (recording a read or
-    /// decode error to be reported once the decoder is drained).
+    /// decode error to be reported once the decoder is drained). Corrupt packets in the middle
+    /// of the stream are passed on (the decoder conceals them, as the ffmpeg tool does); a
+    /// corrupt last packet means the file is truncated, which is reported as an error.
     fn feed(&mut self) {
         let mut packet = Packet::empty();
         loop {
@@ -493,17 +506,24 @@ impl Decoder {
                     if packet.stream() != self.stream_index {
                         continue;
                     }
+                    self.last_packet_corrupt = packet.is_corrupt();
                     match self.decoder.send_packet(&packet) {
                         Ok(()) => return,
                         Err(e) => {
-                            self.pending_error = Some(self.decode_error(e));
+                            self.pending_error = Some(one_line(e));
                             break;
                         }
                     }
                 }
-                Err(ffmpeg::Error::Eof) => break,
+                Err(ffmpeg::Error::Eof) => {
+                    if self.last_packet_corrupt {
+                        self.pending_error =
+                            Some("the file ends with an incomplete packet (truncated?)".into());
+                    }
+                    break;
+                }
                 Err(e) => {
-                    self.pending_error = Some(self.decode_error(e));
+                    self.pending_error = Some(one_line(e));
                     break;
                 }
             }
@@ -756,7 +776,7 @@ impl FrameSource {
                 (Some(img), w, h)
             }
             None => {
-                // Nothing selected: still report the dimensions of the input.
+                // Nothing selected: an image source needs a first image for its size.
                 return Err(VideoError::InvalidOptions {
                     path: input.to_path_buf(),
                     reason: format!(
@@ -2252,14 +2272,12 @@ mod tests {
             }
         }
         assert!(good > 0 && good < 120, "{good} frames before the cut");
-        if let Some(e) = error {
-            let msg = e.to_string();
-            assert!(
-                msg.contains("cut_fast.mp4") && msg.contains("frame"),
-                "{msg}"
-            );
-            assert!(src.next().is_none(), "iteration ends after the error");
-        }
+        let msg = error.expect("truncation is reported").to_string();
+        assert!(
+            msg.contains("cut_fast.mp4") && msg.contains(&format!("frame {good}")),
+            "{msg}"
+        );
+        assert!(src.next().is_none(), "iteration ends after the error");
     }
 
     #[test]

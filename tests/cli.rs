@@ -45,24 +45,114 @@ fn image_command_bad_inputs() {
         fails(&a, needles);
         assert!(!out.exists(), "{extra:?} left an output");
     };
-    run(&["-c", "nope.jpg", "-s", &style, "-o", &outs], &["nope.jpg", "not found"]);
-    run(&["-c", &content, "-s", "missing_style.jpg", "-o", &outs], &["missing_style.jpg"]);
+    run(
+        &["-c", "nope.jpg", "-s", &style, "-o", &outs],
+        &["nope.jpg", "not found"],
+    );
+    run(
+        &["-c", &content, "-s", "missing_style.jpg", "-o", &outs],
+        &["missing_style.jpg"],
+    );
     let bad = dir.path().join("bad.jpg");
     std::fs::write(&bad, "not an image").unwrap();
-    run(&["-c", &p(&bad), "-s", &style, "-o", &outs], &["bad.jpg", "not a readable image"]);
-    run(&["-c", &content, "-s", &style, "-o", &outs, "--style-layers", "relu1_1,relu9_9"], &["relu9_9", "unknown layer"]);
+    run(
+        &["-c", &p(&bad), "-s", &style, "-o", &outs],
+        &["bad.jpg", "not a readable image"],
+    );
+    run(
+        &[
+            "-c",
+            &content,
+            "-s",
+            &style,
+            "-o",
+            &outs,
+            "--style-layers",
+            "relu1_1,relu9_9",
+        ],
+        &["relu9_9", "unknown layer"],
+    );
     let v16 = p(&common::default_weights("vgg16"));
-    run(&["-c", &content, "-s", &style, "-o", &outs, "--model", "vgg19", "--weights", &v16], &["vgg16.safetensors", "holds vgg16 weights"]);
-    run(&["-c", &content, "-s", &style, "-o", "/no/such/dir/x.png"], &["x.png", "does not exist"]);
-    run(&["-c", &content, "-s", &style, "-o", &outs, "--style-scale", "0.2"], &["style image 1", "relu5_1", "16 px"]);
-    run(&["-c", &content, "-s", &style, "-o", &outs, "--style-weight", "-3"], &["loss.style_weight", ">= 0"]);
-    run(&["-c", &content, "-s", &style, "-o", &outs, "--style-weights", "1,2"], &["style.blend_weights"]);
+    run(
+        &[
+            "-c",
+            &content,
+            "-s",
+            &style,
+            "-o",
+            &outs,
+            "--model",
+            "vgg19",
+            "--weights",
+            &v16,
+        ],
+        &["vgg16.safetensors", "holds vgg16 weights"],
+    );
+    run(
+        &["-c", &content, "-s", &style, "-o", "/no/such/dir/x.png"],
+        &["x.png", "does not exist"],
+    );
+    run(
+        &[
+            "-c",
+            &content,
+            "-s",
+            &style,
+            "-o",
+            &outs,
+            "--style-scale",
+            "0.2",
+        ],
+        &["style image 1", "relu5_1", "16 px"],
+    );
+    run(
+        &[
+            "-c",
+            &content,
+            "-s",
+            &style,
+            "-o",
+            &outs,
+            "--style-weight",
+            "-3",
+        ],
+        &["loss.style_weight", ">= 0"],
+    );
+    run(
+        &[
+            "-c",
+            &content,
+            "-s",
+            &style,
+            "-o",
+            &outs,
+            "--style-weights",
+            "1,2",
+        ],
+        &["style.blend_weights"],
+    );
     if !tch::Cuda::is_available() {
-        let mut a = vec!["image", "-c", &content, "-s", &style, "-o", &outs, "--size", "32", "--device", "cuda:0"];
+        let mut a = vec![
+            "image", "-c", &content, "-s", &style, "-o", &outs, "--size", "32", "--device",
+            "cuda:0",
+        ];
         a.extend_from_slice(&["--iterations", "2"]);
         fails(&a, &["cuda:0", "CUDA is not available"]);
     }
-    fails(&["image", "-c", &content, "-s", &style, "-o", &outs, "--iterations", "0"], &["optimizer.first_frame_iterations"]);
+    fails(
+        &[
+            "image",
+            "-c",
+            &content,
+            "-s",
+            &style,
+            "-o",
+            &outs,
+            "--iterations",
+            "0",
+        ],
+        &["optimizer.first_frame_iterations"],
+    );
 }
 
 #[test]
@@ -71,12 +161,36 @@ fn job_file_errors_name_file_key_and_line() {
     let out = p(&dir.path().join("o.png"));
     let content = p(&common::data("golden_gate.jpg"));
     let cfg = dir.path().join("job.toml");
-    std::fs::write(&cfg, "[style]\nimages = [\"x.jpg\"]\n[loss]\nstyle_wieght = 3\n").unwrap();
-    fails(&["image", "-c", &content, "-o", &out, "--config", &p(&cfg)], &["job.toml:4:", "style_wieght"]);
+    std::fs::write(
+        &cfg,
+        "[style]\nimages = [\"x.jpg\"]\n[loss]\nstyle_wieght = 3\n",
+    )
+    .unwrap();
+    fails(
+        &["image", "-c", &content, "-o", &out, "--config", &p(&cfg)],
+        &["job.toml:4:", "style_wieght"],
+    );
     std::fs::write(&cfg, "[style\nimages = 3\n").unwrap();
-    fails(&["image", "-c", &content, "-o", &out, "--config", &p(&cfg)], &["job.toml:1:"]);
-    fails(&["check", &p(&dir.path().join("absent.toml"))], &["absent.toml"]);
-    fails(&["image", "-c", &content, "-o", &out, "--set", "optimizer.nonsense=1"], &["nonsense"]);
+    fails(
+        &["image", "-c", &content, "-o", &out, "--config", &p(&cfg)],
+        &["job.toml:1:"],
+    );
+    fails(
+        &["check", &p(&dir.path().join("absent.toml"))],
+        &["absent.toml"],
+    );
+    fails(
+        &[
+            "image",
+            "-c",
+            &content,
+            "-o",
+            &out,
+            "--set",
+            "optimizer.nonsense=1",
+        ],
+        &["nonsense"],
+    );
 }
 
 #[test]
@@ -84,12 +198,29 @@ fn image_command_writes_the_picture_and_a_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.png");
     let (code, stdout, err) = vstyle(&[
-        "image", "-c", &p(&common::data("golden_gate.jpg")), "-s", &p(&common::data("starry_night.jpg")),
-        "-o", &p(&out), "--size", "40", "--iterations", "3", "--device", "cpu", "--print-every", "1",
+        "image",
+        "-c",
+        &p(&common::data("golden_gate.jpg")),
+        "-s",
+        &p(&common::data("starry_night.jpg")),
+        "-o",
+        &p(&out),
+        "--size",
+        "40",
+        "--iterations",
+        "3",
+        "--device",
+        "cpu",
+        "--print-every",
+        "1",
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("3 iterations"), "{stdout}");
-    assert_eq!(err.lines().filter(|l| l.starts_with("iter")).count(), 3, "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("iter")).count(),
+        3,
+        "{err}"
+    );
     let img = image::open(&out).unwrap();
     assert_eq!((img.width(), img.height()), (40, 30));
 }

@@ -25,12 +25,16 @@ fn job(sets: &[&str]) -> JobConfig {
 fn layout_correlation(a: &Tensor, b: &Tensor) -> f64 {
     let lum = |t: &Tensor| {
         let y = t.mean_dim([1i64].as_slice(), true, Kind::Float);
-        let y = y.avg_pool2d([4, 4], [4, 4], [0, 0], false, true, None::<i64>).flatten(0, -1);
+        let y = y
+            .avg_pool2d([4, 4], [4, 4], [0, 0], false, true, None::<i64>)
+            .flatten(0, -1);
         &y - y.mean(Kind::Float)
     };
     let (x, y) = (lum(a), lum(b));
     let num = (&x * &y).sum(Kind::Float).double_value(&[]);
-    let den = (x.square().sum(Kind::Float).double_value(&[]) * y.square().sum(Kind::Float).double_value(&[])).sqrt();
+    let den = (x.square().sum(Kind::Float).double_value(&[])
+        * y.square().sum(Kind::Float).double_value(&[]))
+    .sqrt();
     num / den
 }
 
@@ -59,19 +63,33 @@ fn style_loss_falls_by_a_large_factor_and_the_layout_survives() {
     );
     assert!(s.last.total < s.initial.total);
 
-    let content = to_tensor(&resize_longest(&read_image(&content_path).unwrap(), 64), Device::Cpu);
+    let content = to_tensor(
+        &resize_longest(&read_image(&content_path).unwrap(), 64),
+        Device::Cpu,
+    );
     let output = to_tensor(&read_image(&out).unwrap(), Device::Cpu);
     let style = to_tensor(
-        &image::imageops::resize(&read_image(&common::data("starry_night.jpg")).unwrap(), 64, 48, image::imageops::FilterType::Triangle),
+        &image::imageops::resize(
+            &read_image(&common::data("starry_night.jpg")).unwrap(),
+            64,
+            48,
+            image::imageops::FilterType::Triangle,
+        ),
         Device::Cpu,
     );
     // The pixels changed substantially (texture painted over the photo) ...
-    let changed = (&output - &content).abs().mean(Kind::Float).double_value(&[]);
+    let changed = (&output - &content)
+        .abs()
+        .mean(Kind::Float)
+        .double_value(&[]);
     assert!(changed > 0.05, "mean abs change {changed}");
     // ... but the layout is the content's, not the painting's.
     let keep = layout_correlation(&output, &content);
     let other = layout_correlation(&output, &style);
-    assert!(keep > 0.6 && keep > other + 0.3, "layout correlation with content {keep}, with style {other}");
+    assert!(
+        keep > 0.6 && keep > other + 0.3,
+        "layout correlation with content {keep}, with style {other}"
+    );
 }
 
 #[test]
@@ -82,16 +100,36 @@ fn original_colors_and_blends_and_noise_init_run() {
     let starry = common::data("starry_night.jpg").display().to_string();
     let blend = format!("style.images=[\"{starry}\", \"{scream}\"]");
     let out_a = dir.path().join("a.png");
-    let cfg = job(&[&blend, "style.blend_weights=[0.7, 0.3]", "input.size=48", "optimizer.first_frame_iterations=8", "style.original_colors=true", "run.init=\"noise\"", "style.scale=1.5"]);
-    let s = vstyle::still::stylize_image(&cfg, &content_path, &out_a, |_| ControlFlow::Continue(())).unwrap();
+    let cfg = job(&[
+        &blend,
+        "style.blend_weights=[0.7, 0.3]",
+        "input.size=48",
+        "optimizer.first_frame_iterations=8",
+        "style.original_colors=true",
+        "run.init=\"noise\"",
+        "style.scale=1.5",
+    ]);
+    let s =
+        vstyle::still::stylize_image(&cfg, &content_path, &out_a, |_| ControlFlow::Continue(()))
+            .unwrap();
     assert!(s.last.total < s.initial.total);
     // With original colours the output's chroma follows the content.
-    let content = to_tensor(&resize_longest(&read_image(&content_path).unwrap(), 48), Device::Cpu);
+    let content = to_tensor(
+        &resize_longest(&read_image(&content_path).unwrap(), 48),
+        Device::Cpu,
+    );
     let output = to_tensor(&read_image(&out_a).unwrap(), Device::Cpu);
     let chroma = |t: &Tensor| {
-        let m = t.mean_dim([2i64, 3].as_slice(), false, Kind::Float).flatten(0, -1);
+        let m = t
+            .mean_dim([2i64, 3].as_slice(), false, Kind::Float)
+            .flatten(0, -1);
         let v: Vec<f32> = m.try_into().unwrap();
         (v[2] - v[0]) as f64
     };
-    assert!((chroma(&content) - chroma(&output)).abs() < 0.1, "{} vs {}", chroma(&content), chroma(&output));
+    assert!(
+        (chroma(&content) - chroma(&output)).abs() < 0.1,
+        "{} vs {}",
+        chroma(&content),
+        chroma(&output)
+    );
 }

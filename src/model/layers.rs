@@ -34,13 +34,21 @@ const FIRES: [(i64, i64); 8] = [
     (64, 256),
 ];
 
-pub(crate) fn build(model: ModelName, file: &mut WeightsFile, path: &Path) -> Result<Vec<Layer>, ModelError> {
+pub(crate) fn build(
+    model: ModelName,
+    file: &mut WeightsFile,
+    path: &Path,
+) -> Result<Vec<Layer>, ModelError> {
     let mut layers = Vec::new();
     let mut take = |name: &str, shape: &[i64]| file.take(path, name, shape);
     match model {
         ModelName::Vgg16 | ModelName::Vgg19 => {
             let mut cin = 3;
-            for (b, (&n, &c)) in vgg_blocks(model).iter().zip(VGG_CHANNELS.iter()).enumerate() {
+            for (b, (&n, &c)) in vgg_blocks(model)
+                .iter()
+                .zip(VGG_CHANNELS.iter())
+                .enumerate()
+            {
                 for i in 1..=n {
                     let name = format!("conv{}_{i}", b + 1);
                     let weight = take(&format!("{name}.weight"), &[c, cin, 3, 3])?;

@@ -147,12 +147,21 @@ impl Backbone {
         let fits = |mut n: i64| {
             for l in &self.layers[..=layer] {
                 n = match &l.op {
-                    Op::Conv { weight, stride, padding, .. } => {
+                    Op::Conv {
+                        weight,
+                        stride,
+                        padding,
+                        ..
+                    } => {
                         let k = weight.size()[2];
                         (n + 2 * padding - k) / stride + 1
                     }
                     Op::Relu | Op::Fire { .. } => n,
-                    Op::Pool { kernel, stride, ceil } => {
+                    Op::Pool {
+                        kernel,
+                        stride,
+                        ceil,
+                    } => {
                         let span = n - kernel;
                         if span < 0 {
                             return false;
@@ -174,7 +183,13 @@ impl Backbone {
     }
 
     /// Errors when a `width` x `height` picture is too small for the layers at `wanted`.
-    pub fn check_size(&self, what: &str, width: u32, height: u32, wanted: &[usize]) -> Result<(), ModelError> {
+    pub fn check_size(
+        &self,
+        what: &str,
+        width: u32,
+        height: u32,
+        wanted: &[usize],
+    ) -> Result<(), ModelError> {
         let Some(&deepest) = wanted.iter().max() else {
             return Ok(());
         };
@@ -194,7 +209,11 @@ impl Backbone {
 
     /// RGB pixels in [0, pixel_scale] (N x 3 x H x W) to the network's input.
     pub fn normalize(&self, pixels: &Tensor) -> Tensor {
-        let x = if self.input.bgr { pixels.flip([1]) } else { pixels.shallow_clone() };
+        let x = if self.input.bgr {
+            pixels.flip([1])
+        } else {
+            pixels.shallow_clone()
+        };
         (x - &self.mean) / &self.std
     }
 
@@ -212,7 +231,9 @@ impl Backbone {
                 out[slot] = Some(x.shallow_clone());
             }
         }
-        out.into_iter().map(|t| t.expect("every wanted layer was visited")).collect()
+        out.into_iter()
+            .map(|t| t.expect("every wanted layer was visited"))
+            .collect()
     }
 
     fn apply(&self, op: &Op, x: &Tensor) -> Tensor {
@@ -227,7 +248,14 @@ impl Backbone {
                 padding,
                 relu,
             } => {
-                let y = x.conv2d(weight, Some(bias), [*stride, *stride], [*padding, *padding], [1, 1], 1);
+                let y = x.conv2d(
+                    weight,
+                    Some(bias),
+                    [*stride, *stride],
+                    [*padding, *padding],
+                    [1, 1],
+                    1,
+                );
                 if *relu {
                     y.relu()
                 } else {
@@ -235,11 +263,26 @@ impl Backbone {
                 }
             }
             Op::Relu => x.relu(),
-            Op::Pool { kernel, stride, ceil } => match self.pooling {
-                PoolingKind::Max => x.max_pool2d([*kernel, *kernel], [*stride, *stride], [0, 0], [1, 1], *ceil),
-                PoolingKind::Avg => {
-                    x.avg_pool2d([*kernel, *kernel], [*stride, *stride], [0, 0], *ceil, true, None::<i64>)
-                }
+            Op::Pool {
+                kernel,
+                stride,
+                ceil,
+            } => match self.pooling {
+                PoolingKind::Max => x.max_pool2d(
+                    [*kernel, *kernel],
+                    [*stride, *stride],
+                    [0, 0],
+                    [1, 1],
+                    *ceil,
+                ),
+                PoolingKind::Avg => x.avg_pool2d(
+                    [*kernel, *kernel],
+                    [*stride, *stride],
+                    [0, 0],
+                    *ceil,
+                    true,
+                    None::<i64>,
+                ),
             },
             Op::Fire {
                 squeeze,

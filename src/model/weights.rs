@@ -88,7 +88,10 @@ impl WeightsFile {
         let mut tensors = HashMap::new();
         for (name, view) in st.tensors() {
             if view.dtype() != safetensors::Dtype::F32 {
-                return Err(werr(format!("{name}: dtype {:?}, expected F32", view.dtype())));
+                return Err(werr(format!(
+                    "{name}: dtype {:?}, expected F32",
+                    view.dtype()
+                )));
             }
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
             let t = Tensor::from_data_size(view.data(), &shape, Kind::Float)
@@ -106,14 +109,20 @@ impl WeightsFile {
 
     /// Takes out a tensor of the expected shape, or says which one is wrong.
     pub fn take(&mut self, file: &Path, name: &str, shape: &[i64]) -> Result<Tensor, ModelError> {
-        let t = self.tensors.remove(name).ok_or_else(|| ModelError::Weights {
-            file: file.display().to_string(),
-            message: format!("tensor `{name}` missing ({} weights)", self.architecture),
-        })?;
+        let t = self
+            .tensors
+            .remove(name)
+            .ok_or_else(|| ModelError::Weights {
+                file: file.display().to_string(),
+                message: format!("tensor `{name}` missing ({} weights)", self.architecture),
+            })?;
         if t.size() != shape {
             return Err(ModelError::Weights {
                 file: file.display().to_string(),
-                message: format!("tensor `{name}` has shape {:?}, expected {shape:?}", t.size()),
+                message: format!(
+                    "tensor `{name}` has shape {:?}, expected {shape:?}",
+                    t.size()
+                ),
             });
         }
         Ok(t)

@@ -22,7 +22,9 @@ pub fn vstyle_home() -> PathBuf {
 
 /// Default weights made by scripts/setup.sh.
 pub fn default_weights(name: &str) -> PathBuf {
-    vstyle_home().join("weights").join(format!("{name}.safetensors"))
+    vstyle_home()
+        .join("weights")
+        .join(format!("{name}.safetensors"))
 }
 
 pub fn python() -> PathBuf {

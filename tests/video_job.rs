@@ -1,0 +1,461 @@
+//! The video job end to end on shipped clips at small size: frames, rates,
+//! audio, resume after an interruption, and bad input.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use vstyle::config::{parse_override, JobConfig};
+use vstyle::pipeline::{run, Event};
+use vstyle::video::{FrameSource, SourceOptions};
+
+fn job(input: &Path, output: &Path, sets: &[&str]) -> JobConfig {
+    let mut o = vec![
+        format!("input.path=\"{}\"", input.display()),
+        format!("output.path=\"{}\"", output.display()),
+        format!(
+            "style.images=[\"{}\"]",
+            common::data("starry_night.jpg").display()
+        ),
+        "run.device=\"cpu\"".into(),
+        "input.size=48".into(),
+        "optimizer.first_frame_iterations=6".into(),
+        "optimizer.frame_iterations=3".into(),
+    ];
+    o.extend(sets.iter().map(|s| s.to_string()));
+    let o: Vec<_> = o.iter().map(|s| parse_override(s).unwrap()).collect();
+    let cfg = JobConfig::from_toml_str("", "test", &o).unwrap();
+    cfg.validate("test").unwrap();
+    cfg
+}
+
+fn decode_all(path: &Path) -> (vstyle::video::SourceInfo, Vec<image::RgbImage>) {
+    let src = FrameSource::open(path, &SourceOptions::default()).unwrap();
+    let info = src.info().clone();
+    let frames = src.map(|f| f.unwrap().image).collect();
+    (info, frames)
+}
+
+fn work_frames(work: &Path) -> Vec<Vec<u8>> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(work)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("frame_")
+        })
+        .collect();
+    names.sort();
+    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+#[test]
+fn clip_keeps_rate_and_count_and_writes_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.mp4");
+    let frames = dir.path().join("seq/f_%03d.png");
+    std::fs::create_dir_all(dir.path().join("seq")).unwrap();
+    let cfg = job(
+        &common::data("carphone.mp4"),
+        &out,
+        &[
+            "input.max_frames=5",
+            &format!("output.frames=\"{}\"", frames.display()),
+        ],
+    );
+    let mut iterates = 0;
+    let stop = AtomicBool::new(false);
+    let report = run(&cfg, &stop, |e| {
+        if let Event::Iterate { .. } = e {
+            iterates += 1
+        }
+    })
+    .unwrap();
+    assert_eq!(report.frames.len(), 5);
+    assert_eq!(iterates, report.totals.iterations);
+    assert_eq!(report.frames[0].init, "content");
+    assert_eq!(report.frames[1].init, "prev");
+    let (info, decoded) = decode_all(&out);
+    assert_eq!(decoded.len(), 5);
+    assert_eq!(info.frame_rate, (30000, 1001));
+    assert_eq!((info.width, info.height), (48, 40));
+    assert!(!info.has_audio);
+    for i in 0..5 {
+        assert!(dir.path().join(format!("seq/f_{i:03}.png")).exists());
+    }
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out.mp4.report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["frames"].as_array().unwrap().len(), 5);
+    assert_eq!(json["config"]["input"]["max_frames"], 5);
+    assert!(json["frames"][0]["losses"]["style"].as_f64().unwrap() > 0.0);
+    // No temporary files remain beside the output.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains(".part") && !n.starts_with(".vstyle")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn audio_track_is_copied_and_frame_rate_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bunny.mp4");
+    let cfg = job(
+        &common::shared("media/bigbuckbunny.mp4"),
+        &out,
+        &[
+            "input.max_frames=10",
+            "optimizer.first_frame_iterations=2",
+            "optimizer.frame_iterations=1",
+        ],
+    );
+    run(&cfg, &AtomicBool::new(false), |_| {}).unwrap();
+    let (info, decoded) = decode_all(&out);
+    assert_eq!(decoded.len(), 10);
+    assert_eq!(info.frame_rate, (25, 1));
+    assert!(info.has_audio, "the AAC track was copied");
+}
+
+#[test]
+fn an_interrupted_job_resumes_to_the_same_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.mp4");
+    let parts = dir.path().join("parts.mp4");
+    let sets = [
+        "input.max_frames=6",
+        "run.frame_init=\"prev_warped\"",
+        "loss.temporal_weight=50",
+    ];
+    run(
+        &job(&common::data("carphone.mp4"), &whole, &sets),
+        &AtomicBool::new(false),
+        |_| {},
+    )
+    .unwrap();
+
+    // Stop after the third frame, as Ctrl-C would.
+    let cfg = job(&common::data("carphone.mp4"), &parts, &sets);
+    let stop = AtomicBool::new(false);
+    let err = run(&cfg, &stop, |e| {
+        if let Event::FrameDone(r) = e {
+            if r.index == 2 {
+                stop.store(true, Ordering::SeqCst);
+            }
+        }
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("run the same command again to resume"),
+        "{err}"
+    );
+    assert!(!parts.exists(), "no half video");
+    assert_eq!(work_frames(&dir.path().join("parts.mp4.work")).len(), 3);
+
+    let mut resumed = None;
+    let report = run(&cfg, &AtomicBool::new(false), |e| {
+        if let Event::Start { resumed: r, .. } = e {
+            resumed = Some(r)
+        }
+    })
+    .unwrap();
+    assert_eq!(resumed, Some(3));
+    assert_eq!(report.totals.resumed_frames, 3);
+    assert_eq!(
+        work_frames(&dir.path().join("whole.mp4.work")),
+        work_frames(&dir.path().join("parts.mp4.work")),
+        "resumed frames equal the uninterrupted run's"
+    );
+    assert_eq!(decode_all(&whole).1, decode_all(&parts).1);
+
+    // Other settings may not reuse the work directory.
+    let other = job(
+        &common::data("carphone.mp4"),
+        &parts,
+        &["input.max_frames=6", "loss.style_weight=1"],
+    );
+    let e = run(&other, &AtomicBool::new(false), |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("parts.mp4.work") && e.contains("other settings"),
+        "{e}"
+    );
+}
+
+fn vstyle(args: &[&str]) -> (i32, String) {
+    let out = Command::new(common::bin()).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn fails(args: &[&str], needles: &[&str]) -> String {
+    let (code, err) = vstyle(args);
+    assert_eq!(code, 2, "{args:?}: {err}");
+    let last = err.lines().last().unwrap_or_default().to_string();
+    assert!(last.starts_with("error: "), "{err}");
+    for n in needles {
+        assert!(last.contains(n), "{args:?}: `{n}` not in {err}");
+    }
+    last
+}
+
+#[test]
+fn bad_video_inputs_are_named_and_nothing_finished_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n).display().to_string();
+    let style = common::data("starry_night.jpg").display().to_string();
+    let base = [
+        "--size",
+        "32",
+        "--first-iterations",
+        "1",
+        "--iterations",
+        "1",
+        "--device",
+        "cpu",
+        "-q",
+    ];
+    let video = |input: &str, out: &str, extra: &[&str], needles: &[&str]| {
+        let mut a = vec!["video", input, "-s", &style, "-o", out];
+        a.extend_from_slice(&base);
+        a.extend_from_slice(extra);
+        fails(&a, needles)
+    };
+    video(&d("absent.mp4"), &d("o1.mp4"), &[], &["absent.mp4"]);
+    std::fs::write(dir.path().join("text.mp4"), "hello, not a video").unwrap();
+    video(&d("text.mp4"), &d("o2.mp4"), &[], &["text.mp4"]);
+    video(
+        &common::data("carphone.mp4").display().to_string(),
+        &d("o3.mp4"),
+        &["--set", "input.start=500"],
+        &["no frames"],
+    );
+    assert!(!dir.path().join("o3.mp4").exists());
+    video(
+        &common::data("carphone.mp4").display().to_string(),
+        &d("nodir/o4.mp4"),
+        &[],
+        &["o4.mp4", "does not exist"],
+    );
+    video(
+        &common::data("carphone.mp4").display().to_string(),
+        &d("o5.mp4"),
+        &["--style-weight", "-1"],
+        &["loss.style_weight"],
+    );
+    video(
+        &common::data("carphone.mp4").display().to_string(),
+        &d("o6.mp4"),
+        &["--set", "optimizer.frame_iterations=0"],
+        &["optimizer.frame_iterations"],
+    );
+    let v16 = common::default_weights("vgg16").display().to_string();
+    video(
+        &common::data("carphone.mp4").display().to_string(),
+        &d("o7.mp4"),
+        &["--weights", &v16],
+        &["vgg16.safetensors", "holds vgg16"],
+    );
+
+    // An image sequence with a gap, and one with frames of two sizes.
+    let seq = dir.path().join("seq");
+    std::fs::create_dir_all(&seq).unwrap();
+    let img = image::RgbImage::from_pixel(40, 30, image::Rgb([100, 120, 140]));
+    for i in [0, 1, 3] {
+        img.save(seq.join(format!("f_{i:03}.png"))).unwrap();
+    }
+    video(
+        &format!("{}/f_%03d.png", seq.display()),
+        &d("o8.mp4"),
+        &[],
+        &["f_002.png"],
+    );
+    let seq2 = dir.path().join("seq2");
+    std::fs::create_dir_all(&seq2).unwrap();
+    img.save(seq2.join("a.png")).unwrap();
+    image::RgbImage::from_pixel(30, 30, image::Rgb([1, 2, 3]))
+        .save(seq2.join("b.png"))
+        .unwrap();
+    video(&seq2.display().to_string(), &d("o9.mp4"), &[], &["b.png"]);
+
+    // A truncated clip: the frames before the break are kept and encoded.
+    // (Matroska, because an mp4 cut short loses its index and opens not at all.)
+    let full = dir.path().join("full.mkv");
+    let src = FrameSource::open(
+        &common::data("carphone.mp4"),
+        &SourceOptions {
+            size: Some(64),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (w, h, rate) = (src.info().width, src.info().height, src.info().frame_rate);
+    let mut writer =
+        vstyle::video::VideoWriter::create(&full, None, w, h, rate, None, &Default::default())
+            .unwrap();
+    for f in src {
+        writer.write(&f.unwrap().image).unwrap();
+    }
+    writer.finish().unwrap();
+    let bytes = std::fs::read(&full).unwrap();
+    std::fs::write(dir.path().join("cut.mp4"), &bytes[..bytes.len() * 2 / 5]).unwrap();
+    let (code, err) = vstyle(&[
+        "video",
+        &d("cut.mp4"),
+        "-s",
+        &style,
+        "-o",
+        &d("cut_out.mp4"),
+        "--size",
+        "24",
+        "--first-iterations",
+        "1",
+        "--iterations",
+        "1",
+        "--device",
+        "cpu",
+        "-q",
+        "--style-layers",
+        "relu1_1,relu2_1,relu3_1",
+        "--content-layers",
+        "relu3_1",
+    ]);
+    if code != 0 {
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("cut.mp4"), "{err}");
+    }
+    let kept = work_frames(&dir.path().join("cut_out.mp4.work")).len();
+    assert!(kept > 0 && kept < 120, "{kept} frames kept: {err}");
+    let (_, decoded) = decode_all(&dir.path().join("cut_out.mp4"));
+    assert_eq!(decoded.len(), kept);
+}
+
+#[test]
+fn job_files_check_and_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "[input]\npath = \"{}\"\nsize = 48\n[output]\npath = \"out.mp4\"\n[style]\nimages = [\"{}\"]\n",
+            common::data("carphone.mp4").display(),
+            common::data("starry_night.jpg").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(common::bin())
+        .args(["check", &job.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ok") && stdout.contains("120 frames") && stdout.contains("48x40"),
+        "{stdout}"
+    );
+    fails(
+        &[
+            "check",
+            &job.display().to_string(),
+            "--set",
+            "optimizer.frame_iterations=0",
+        ],
+        &["optimizer.frame_iterations"],
+    );
+    fails(
+        &[
+            "check",
+            &job.display().to_string(),
+            "--set",
+            "input.path=\"nothing.mp4\"",
+        ],
+        &["nothing.mp4"],
+    );
+    fails(
+        &["run", &job.display().to_string(), "--set", "loss.bogus=1"],
+        &["bogus"],
+    );
+    std::fs::write(&job, "[input]\npath = 3 3\n").unwrap();
+    fails(&["run", &job.display().to_string()], &["job.toml:2:"]);
+}
+
+#[test]
+fn sigint_saves_finished_frames_and_says_how_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.mp4");
+    let style = common::data("starry_night.jpg").display().to_string();
+    let args = [
+        "video",
+        &common::data("carphone.mp4").display().to_string(),
+        "-s",
+        &style,
+        "-o",
+        &out.display().to_string(),
+        "--size",
+        "48",
+        "--first-iterations",
+        "3",
+        "--iterations",
+        "3",
+        "--device",
+        "cpu",
+        "--max-frames",
+        "60",
+    ]
+    .map(String::from);
+    let child = Command::new(common::bin())
+        .args(&args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let work = dir.path().join("o.mp4.work");
+    let t0 = std::time::Instant::now();
+    while !frame_exists(&work, 1) {
+        assert!(t0.elapsed().as_secs() < 120, "no frame written");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("run the same command again to resume"),
+        "{err}"
+    );
+    assert!(!out.exists(), "no half-written video");
+    let kept = work_frames(&work).len();
+    assert!((2..60).contains(&kept), "{kept}");
+    // Running it again finishes the job from there.
+    let out2 = Command::new(common::bin()).args(&args).output().unwrap();
+    let err2 = String::from_utf8_lossy(&out2.stderr);
+    assert!(out2.status.success(), "{err2}");
+    assert!(
+        err2.contains(&format!("resuming after {kept} finished frames")),
+        "{err2}"
+    );
+    assert_eq!(decode_all(&out).1.len(), 60);
+}
+
+fn frame_exists(work: &Path, index: usize) -> bool {
+    work.join(format!("frame_{index:06}.png")).exists()
+}
