@@ -63,7 +63,7 @@ def load(path, size, scale):
     w, h = img.size
     s = size / max(w, h)
     img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
-    return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255 * scale
+    return (torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255 * scale).contiguous()
 
 
 def main():
@@ -93,7 +93,8 @@ def main():
         s_targets = [gram(sf[i]) for i in style_idx]
 
     x = content.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=args.iterations, history_size=100,
+    # Same evaluation budget as vstyle's default (5/4 of the iterations plus 25).
+    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=args.iterations, max_eval=args.iterations * 5 // 4 + 25, history_size=100,
                             tolerance_grad=1e-5, tolerance_change=1e-9, line_search_fn="strong_wolfe")
     evals = 0
 

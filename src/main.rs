@@ -40,6 +40,23 @@ enum Command {
     },
     /// Stylize a video (or image sequence) from flags.
     Video(VideoArgs),
+    /// Temporal consistency of a stylized clip: the warping error per frame.
+    Eval {
+        /// The input clip the output was made from.
+        #[arg(long)]
+        input: PathBuf,
+        /// Stylized clip(s); several are compared in one plot.
+        #[arg(long, required = true)]
+        output: Vec<PathBuf>,
+        /// Write the numbers as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Plot the warping error over time (PNG; one line per output).
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        #[arg(long)]
+        max_frames: Option<usize>,
+    },
     /// Validate a job file and open its inputs without running it.
     Check {
         job: PathBuf,
@@ -520,6 +537,36 @@ fn run_weights(cmd: &WeightsCommand) -> Result<()> {
     }
 }
 
+fn run_eval(input: &Path, outputs: &[PathBuf], json: Option<&Path>, plot: Option<&Path>, max_frames: Option<usize>) -> Result<()> {
+    let mut results = Vec::new();
+    for (i, o) in outputs.iter().enumerate() {
+        let r = vstyle::metrics::warping_error(input, o, max_frames)?;
+        let colour = if outputs.len() > 1 && plot.is_some() {
+            format!("  (plot colour rgb{:?})", vstyle::plot::COLORS[i % vstyle::plot::COLORS.len()])
+        } else {
+            String::new()
+        };
+        println!(
+            "{}: warping error {:.6} over {} frames at {}x{}, {:.1}% of pixels reliable{colour}",
+            o.display(),
+            r.mean,
+            r.per_frame.len() + 1,
+            r.width,
+            r.height,
+            100.0 * r.reliable_fraction
+        );
+        results.push(r);
+    }
+    if let Some(p) = json {
+        vstyle::imaging::write_atomic(p, |w| serde_json::to_writer_pretty(w, &results).map_err(|e| e.to_string()))?;
+    }
+    if let Some(p) = plot {
+        let series: Vec<Vec<f64>> = results.iter().map(|r| r.per_frame.clone()).collect();
+        vstyle::plot::line_chart(p, &series)?;
+    }
+    Ok(())
+}
+
 fn run_check(job: &Path, set: &[String]) -> Result<()> {
     let cfg = load_job(Some(job), set)?;
     let info = vstyle::pipeline::check(&cfg)?;
@@ -547,6 +594,13 @@ fn main() {
         }
         Command::Video(a) => run_video(a),
         Command::Check { job, set } => run_check(job, set),
+        Command::Eval {
+            input,
+            output,
+            json,
+            plot,
+            max_frames,
+        } => run_eval(input, output, json.as_deref(), plot.as_deref(), *max_frames),
         Command::Weights(w) => run_weights(w),
     };
     if let Err(e) = result {

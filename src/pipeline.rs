@@ -605,8 +605,9 @@ pub fn run(
                     }
                     let prev = &history[history.len() - k];
                     let target = stylizer.to_pixels(&warp_image(prev, flow, device));
-                    stylizer.push_pixel_term(
-                        &mut objective,
+                    // In the network's pixel units (0-255 for Caffe weights),
+                    // as artistic-videos, so its weights carry over.
+                    objective.push(
                         cfg.loss.temporal_weight,
                         TemporalLoss {
                             target,

@@ -11,7 +11,7 @@ use tch::{Kind, Tensor};
 
 use crate::config::{LossConfig, ModelConfig};
 use crate::imaging;
-use crate::losses::{ContentLoss, Loss, LossValues, StyleLoss, SumLoss, TvLoss};
+use crate::losses::{ContentLoss, LossValues, StyleLoss, SumLoss, TvLoss};
 use crate::model::{Backbone, ModelError};
 use crate::optimizer::{Lbfgs, LbfgsOptions, StopReason};
 
@@ -188,13 +188,6 @@ impl Stylizer {
         }
         sum.push(self.weights.tv_weight, TvLoss);
         sum
-    }
-
-    /// Adds a term that works in [0, 1] pixel units (e.g. temporal) to `sum`,
-    /// rescaled to the optimiser's pixel space so its weight means the same for every network.
-    pub fn push_pixel_term(&self, sum: &mut SumLoss, weight: f64, loss: impl Loss + 'static) {
-        let s = self.backbone.pixel_scale();
-        sum.push(weight / (s * s), loss);
     }
 
     /// Pixel-space value (network units) of a [0, 1] image.
