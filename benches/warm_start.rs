@@ -46,9 +46,20 @@ fn main() {
     )
     .unwrap();
     let (w, h) = (source.info().width, source.info().height);
-    let stylizer = Stylizer::new(setup.backbone.clone(), &cfg.model, &cfg.loss, &setup.styles, 1.0, w.max(h)).unwrap();
+    let stylizer = Stylizer::new(
+        setup.backbone.clone(),
+        &cfg.model,
+        &cfg.loss,
+        &setup.styles,
+        1.0,
+        w.max(h),
+    )
+    .unwrap();
     println!("carphone.mp4, {frames} frames at {w}x{h}, {:?}; cold start: {k} iterations from the content frame", setup.device);
-    println!("{:>5} {:>12} {:>10} {:>10} {:>12} {:>10} {:>10}", "frame", "cold loss", "cold its", "cold s", "warm loss", "warm its", "warm s");
+    println!(
+        "{:>5} {:>12} {:>10} {:>10} {:>12} {:>10} {:>10}",
+        "frame", "cold loss", "cold its", "cold s", "warm loss", "warm its", "warm s"
+    );
     let cold_sched = schedule(&cfg, true);
     let warm_sched = schedule(&cfg, false);
     let mut prev = None;
@@ -57,9 +68,14 @@ fn main() {
         let f = f.unwrap();
         let content = to_tensor(&f.image, setup.device);
         let objective = stylizer.objective(&content);
-        let cold = stylizer.run(&objective, &content, &cold_sched, |_| ControlFlow::Continue(()));
+        let cold = stylizer.run(&objective, &content, &cold_sched, |_| {
+            ControlFlow::Continue(())
+        });
         let Some(p) = prev.take() else {
-            println!("{:>5} {:>12.4e} {:>10} {:>10.2} {:>12} {:>10} {:>10}", f.index, cold.losses.total, cold.iterations, cold.seconds, "-", "-", "-");
+            println!(
+                "{:>5} {:>12.4e} {:>10} {:>10.2} {:>12} {:>10} {:>10}",
+                f.index, cold.losses.total, cold.iterations, cold.seconds, "-", "-", "-"
+            );
             prev = Some(to_image(&cold.image));
             continue;
         };
@@ -73,7 +89,13 @@ fn main() {
         });
         println!(
             "{:>5} {:>12.4e} {:>10} {:>10.2} {:>12.4e} {:>10} {:>10.2}",
-            f.index, cold.losses.total, cold.iterations, cold.seconds, warm.losses.total, warm.iterations, warm.seconds
+            f.index,
+            cold.losses.total,
+            cold.iterations,
+            cold.seconds,
+            warm.losses.total,
+            warm.iterations,
+            warm.seconds
         );
         ci += cold.iterations;
         cs += cold.seconds;

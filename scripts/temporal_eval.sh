@@ -48,7 +48,7 @@ for fa, fd in zip(a, d):
     ia, id_ = Image.open(fa), Image.open(fd)
     both = Image.new("RGB", (ia.width * 2 + 4, ia.height), "white")
     both.paste(ia, (0, 0)); both.paste(id_, (ia.width + 4, 0))
-    frames.append(both.resize((both.width * 2, both.height * 2), Image.NEAREST))
+    frames.append(both)
 frames[0].save(f"{out}/a_vs_d.gif", save_all=True, append_images=frames[1:], duration=67, loop=0)
 print(f"wrote {out}/a_vs_d.gif, {out}/warping_error.png, {out}/warping_error.json")
 PYEOF

@@ -227,7 +227,8 @@ pub struct LossConfig {
     pub content_weight: f64,
     pub style_weight: f64,
     pub tv_weight: f64,
-    /// Weight of the temporal loss against the warped previous stylized frame (0 = off).
+    /// Weight of the temporal loss against the warped previous stylized frame
+    /// (0 = off). In network pixel units, as artistic-videos: 1e3 there too.
     pub temporal_weight: f64,
     /// Extra temporal terms against frames t-k (e.g. [2, 4]).
     pub long_term: Vec<usize>,
@@ -239,7 +240,7 @@ impl Default for LossConfig {
             content_weight: 5.0,
             style_weight: 100.0,
             tv_weight: 1e-3,
-            temporal_weight: 0.0,
+            temporal_weight: 1e3,
             long_term: Vec::new(),
         }
     }
@@ -319,7 +320,7 @@ impl Default for RunConfig {
             device: "auto".into(),
             seed: 0,
             init: InitKind::Content,
-            frame_init: InitKind::Prev,
+            frame_init: InitKind::PrevWarped,
             print_every: 50,
         }
     }
@@ -399,7 +400,10 @@ impl JobConfig {
             source,
         })?;
         let mut cfg = Self::from_toml_str(&text, &file, overrides)?;
-        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        // Paths in the file are relative to the file; those given with --set,
+        // to the working directory.
+        let overridden: Vec<&str> = overrides.iter().map(|(k, _)| k.as_str()).collect();
+        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")), &overridden);
         cfg.validate(&file)?;
         Ok(cfg)
     }
@@ -430,32 +434,32 @@ impl JobConfig {
         })
     }
 
-    fn resolve_paths(&mut self, base: &Path) {
-        let fix = |p: &mut PathBuf| {
-            if !p.as_os_str().is_empty() && p.is_relative() {
+    fn resolve_paths(&mut self, base: &Path, skip: &[&str]) {
+        let fix = |key: &str, p: &mut PathBuf| {
+            if !skip.contains(&key) && !p.as_os_str().is_empty() && p.is_relative() {
                 *p = base.join(&*p);
             }
         };
-        fix(&mut self.input.path);
+        fix("input.path", &mut self.input.path);
         if let Some(p) = self.output.path.as_mut() {
-            fix(p)
+            fix("output.path", p)
         }
         if let Some(p) = self.output.work_dir.as_mut() {
-            fix(p)
+            fix("output.work_dir", p)
         }
         if let Some(p) = self.output.report.as_mut() {
-            fix(p)
+            fix("output.report", p)
         }
         if let Some(f) = self.output.frames.as_mut() {
-            if Path::new(f).is_relative() {
+            if !skip.contains(&"output.frames") && Path::new(f).is_relative() {
                 *f = base.join(&*f).display().to_string();
             }
         }
         for p in &mut self.style.images {
-            fix(p)
+            fix("style.images", p)
         }
         if let Some(p) = self.model.weights.as_mut() {
-            fix(p)
+            fix("model.weights", p)
         }
     }
 
@@ -669,6 +673,22 @@ mod tests {
             .to_string();
         assert!(e.contains("frame_itrations"), "{e}");
         assert!(parse_override("novalue").is_err());
+    }
+
+    #[test]
+    fn file_paths_are_relative_to_the_file_and_set_paths_to_the_cwd() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = dir.path().join("job.toml");
+        std::fs::write(
+            &job,
+            "[input]\npath = \"clip.mp4\"\n[style]\nimages = [\"s.jpg\"]\n",
+        )
+        .unwrap();
+        let o = [parse_override("output.path=out.mp4").unwrap()];
+        let c = JobConfig::load(&job, &o).unwrap();
+        assert_eq!(c.input.path, dir.path().join("clip.mp4"));
+        assert_eq!(c.style.images[0], dir.path().join("s.jpg"));
+        assert_eq!(c.output.path.as_deref(), Some(Path::new("out.mp4")));
     }
 
     #[test]

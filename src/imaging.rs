@@ -26,9 +26,10 @@ pub fn read_image(path: &Path) -> Result<RgbImage, Error> {
     Ok(img.to_rgb8())
 }
 
-/// Fails early when `path` cannot be written (missing or read-only directory),
-/// so that a long run does not end in an unwritable output.
-pub fn check_writable(path: &Path) -> Result<(), Error> {
+/// Fails early when `path` cannot be written, so that a long run does not
+/// end in an unwritable output. With `create`, a missing directory is made
+/// (as a batch job expects); without, only an existing one is probed.
+pub fn check_writable(path: &Path, create: bool) -> Result<(), Error> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -38,7 +39,14 @@ pub fn check_writable(path: &Path) -> Result<(), Error> {
         message,
     };
     if !dir.is_dir() {
-        return Err(err(format!("directory {} does not exist", dir.display())));
+        if !create {
+            return match dir.ancestors().find(|a| a.exists()) {
+                Some(a) if !a.is_dir() => Err(err(format!("{} is not a directory", a.display()))),
+                _ => Ok(()),
+            };
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| err(format!("cannot create directory {}: {e}", dir.display())))?;
     }
     tempfile::NamedTempFile::new_in(dir).map_err(|e| err(e.to_string()))?;
     Ok(())
@@ -193,10 +201,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bad.jpg") && !e.contains('\n'), "{e}");
-        let e = check_writable(&dir.path().join("no/such/dir/out.png"))
+        let file = dir.path().join("a.png");
+        let e = check_writable(&file.join("sub/out.png"), true)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("out.png"), "{e}");
+        assert!(e.contains("out.png") && e.contains("cannot create"), "{e}");
+        let e = check_writable(&file.join("sub/out.png"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a directory"), "{e}");
+        check_writable(&dir.path().join("new/dir/out.png"), false).unwrap();
+        assert!(!dir.path().join("new").exists(), "a check creates nothing");
+        check_writable(&dir.path().join("new/dir/out.png"), true).unwrap();
+        assert!(dir.path().join("new/dir").is_dir());
     }
 
     #[test]

@@ -537,12 +537,21 @@ fn run_weights(cmd: &WeightsCommand) -> Result<()> {
     }
 }
 
-fn run_eval(input: &Path, outputs: &[PathBuf], json: Option<&Path>, plot: Option<&Path>, max_frames: Option<usize>) -> Result<()> {
+fn run_eval(
+    input: &Path,
+    outputs: &[PathBuf],
+    json: Option<&Path>,
+    plot: Option<&Path>,
+    max_frames: Option<usize>,
+) -> Result<()> {
     let mut results = Vec::new();
     for (i, o) in outputs.iter().enumerate() {
         let r = vstyle::metrics::warping_error(input, o, max_frames)?;
         let colour = if outputs.len() > 1 && plot.is_some() {
-            format!("  (plot colour rgb{:?})", vstyle::plot::COLORS[i % vstyle::plot::COLORS.len()])
+            format!(
+                "  (plot colour rgb{:?})",
+                vstyle::plot::COLORS[i % vstyle::plot::COLORS.len()]
+            )
         } else {
             String::new()
         };
@@ -558,7 +567,9 @@ fn run_eval(input: &Path, outputs: &[PathBuf], json: Option<&Path>, plot: Option
         results.push(r);
     }
     if let Some(p) = json {
-        vstyle::imaging::write_atomic(p, |w| serde_json::to_writer_pretty(w, &results).map_err(|e| e.to_string()))?;
+        vstyle::imaging::write_atomic(p, |w| {
+            serde_json::to_writer_pretty(w, &results).map_err(|e| e.to_string())
+        })?;
     }
     if let Some(p) = plot {
         let series: Vec<Vec<f64>> = results.iter().map(|r| r.per_frame.clone()).collect();

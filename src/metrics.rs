@@ -37,7 +37,11 @@ fn open(path: &Path, size: Option<u32>) -> Result<FrameSource> {
 
 /// Measures the warping error of `output` (a stylized version of `input`;
 /// the input is resized to the output's size). At most `max_frames` frames.
-pub fn warping_error(input: &Path, output: &Path, max_frames: Option<usize>) -> Result<WarpingError> {
+pub fn warping_error(
+    input: &Path,
+    output: &Path,
+    max_frames: Option<usize>,
+) -> Result<WarpingError> {
     let out = open(output, None)?;
     let (w, h) = (out.info().width, out.info().height);
     let inp = open(input, Some(w.max(h)))?;
@@ -59,7 +63,12 @@ pub fn warping_error(input: &Path, output: &Path, max_frames: Option<usize>) -> 
         let fi = fi.map_err(|e| Error::Other(e.to_string()))?;
         let fo = fo.map_err(|e| Error::Other(e.to_string()))?;
         let gray = flow::gray_from_rgb8(w as usize, h as usize, fi.image.as_raw());
-        let styl: Vec<f32> = fo.image.as_raw().iter().map(|&b| b as f32 / 255.0).collect();
+        let styl: Vec<f32> = fo
+            .image
+            .as_raw()
+            .iter()
+            .map(|&b| b as f32 / 255.0)
+            .collect();
         if let (Some(pg), Some(po)) = (&prev_in, &prev_out) {
             let (back, fwd) = rayon::join(
                 || flow::estimate_flow(&gray, pg, &opts),
@@ -82,7 +91,10 @@ pub fn warping_error(input: &Path, output: &Path, max_frames: Option<usize>) -> 
         prev_out = Some(styl);
     }
     if per_frame.is_empty() {
-        return Err(Error::Other(format!("{}: needs at least two frames", output.display())));
+        return Err(Error::Other(format!(
+            "{}: needs at least two frames",
+            output.display()
+        )));
     }
     let n = per_frame.len() as f64;
     Ok(WarpingError {
@@ -104,7 +116,8 @@ mod tests {
 
     fn write_clip(path: &Path, frames: &[RgbImage]) {
         let (w, h) = frames[0].dimensions();
-        let mut wr = VideoWriter::create(path, None, w, h, (25, 1), None, &Default::default()).unwrap();
+        let mut wr =
+            VideoWriter::create(path, None, w, h, (25, 1), None, &Default::default()).unwrap();
         for f in frames {
             wr.write(f).unwrap();
         }
@@ -130,21 +143,38 @@ mod tests {
         // one whose noise changes every frame.
         let steady: Vec<RgbImage> = input
             .iter()
-            .map(|f| RgbImage::from_fn(64, 48, |x, y| {
-                let p = f.get_pixel(x, y);
-                image::Rgb([p[1], p[2], p[0]])
-            }))
+            .map(|f| {
+                RgbImage::from_fn(64, 48, |x, y| {
+                    let p = f.get_pixel(x, y);
+                    image::Rgb([p[1], p[2], p[0]])
+                })
+            })
             .collect();
         let flicker: Vec<RgbImage> = steady
             .iter()
             .enumerate()
-            .map(|(t, f)| RgbImage::from_fn(64, 48, |x, y| {
-                let p = f.get_pixel(x, y);
-                let n = ((x * 7 + y * 13 + t as u32 * 31) % 41) as u8;
-                image::Rgb([p[0].saturating_add(n), p[1], p[2].saturating_sub(n)])
-            }))
+            .map(|(t, f)| {
+                // Brightness that jumps from frame to frame, as a restarted
+                // optimisation's texture does.
+                let up = t % 2 == 0;
+                RgbImage::from_fn(64, 48, |x, y| {
+                    let p = f.get_pixel(x, y);
+                    let d = |v: u8| {
+                        if up {
+                            v.saturating_add(20)
+                        } else {
+                            v.saturating_sub(20)
+                        }
+                    };
+                    image::Rgb([d(p[0]), d(p[1]), d(p[2])])
+                })
+            })
             .collect();
-        let (i, s, f) = (dir.path().join("in.mkv"), dir.path().join("s.mkv"), dir.path().join("f.mkv"));
+        let (i, s, f) = (
+            dir.path().join("in.mkv"),
+            dir.path().join("s.mkv"),
+            dir.path().join("f.mkv"),
+        );
         write_clip(&i, &input);
         write_clip(&s, &steady);
         write_clip(&f, &flicker);
@@ -152,6 +182,11 @@ mod tests {
         let ef = warping_error(&i, &f, None).unwrap();
         assert_eq!(es.per_frame.len(), 5);
         assert!(es.reliable_fraction > 0.7, "{}", es.reliable_fraction);
-        assert!(es.mean * 3.0 < ef.mean, "steady {} flicker {}", es.mean, ef.mean);
+        assert!(
+            es.mean * 3.0 < ef.mean,
+            "steady {} flicker {}",
+            es.mean,
+            ef.mean
+        );
     }
 }

@@ -467,9 +467,9 @@ pub fn check(cfg: &JobConfig) -> Result<SourceInfo> {
     })?;
     let outs = Outputs::of(cfg)?;
     if let Some(v) = &outs.video {
-        imaging::check_writable(v)?;
+        imaging::check_writable(v, false)?;
     }
-    imaging::check_writable(&outs.report)?;
+    imaging::check_writable(&outs.report, false)?;
     Ok(info)
 }
 
@@ -487,9 +487,12 @@ pub fn run(
     let wall = Instant::now();
     let outs = Outputs::of(cfg)?;
     if let Some(v) = &outs.video {
-        imaging::check_writable(v)?;
+        imaging::check_writable(v, true)?;
     }
-    imaging::check_writable(&outs.report)?;
+    imaging::check_writable(&outs.report, true)?;
+    if let Some(f) = &cfg.output.frames {
+        imaging::check_writable(&pattern_path(f, 0), true)?;
+    }
     let source = FrameSource::open(&cfg.input.path, &source_options(cfg)).map_err(video_err)?;
     let info = source.info().clone();
     let setup = Setup::new(cfg)?;

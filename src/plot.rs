@@ -37,10 +37,20 @@ fn line(img: &mut RgbImage, (x0, y0): (f64, f64), (x1, y1): (f64, f64), c: Rgb<u
 pub fn line_chart(path: &Path, series: &[Vec<f64>]) -> Result<()> {
     let (w, h, m) = (720u32, 300u32, 30f64);
     let mut img = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
-    let ymax = series.iter().flatten().cloned().fold(0f64, f64::max).max(1e-12);
+    let ymax = series
+        .iter()
+        .flatten()
+        .cloned()
+        .fold(0f64, f64::max)
+        .max(1e-12);
     let n = series.iter().map(Vec::len).max().unwrap_or(1).max(2);
     let (pw, ph) = (w as f64 - 2.0 * m, h as f64 - 2.0 * m);
-    let to_px = |i: usize, y: f64| (m + pw * i as f64 / (n - 1) as f64, m + ph * (1.0 - y / ymax));
+    let to_px = |i: usize, y: f64| {
+        (
+            m + pw * i as f64 / (n - 1) as f64,
+            m + ph * (1.0 - y / ymax),
+        )
+    };
     for q in 0..=4 {
         let y = m + ph * q as f64 / 4.0;
         line(&mut img, (m, y), (m + pw, y), Rgb([220, 220, 220]), 1);

@@ -33,7 +33,7 @@ pub fn stylize_image(
     output: &Path,
     mut on_iter: impl FnMut(&IterateRecord) -> ControlFlow<()>,
 ) -> Result<ImageSummary> {
-    check_writable(output)?;
+    check_writable(output, true)?;
     let mut picture = read_image(content)?;
     if let Some(size) = cfg.input.size {
         picture = imaging::resize_longest(&picture, size);

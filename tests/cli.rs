@@ -88,9 +88,10 @@ fn image_command_bad_inputs() {
         ],
         &["vgg16.safetensors", "holds vgg16 weights"],
     );
+    let under_file = format!("{content}/x.png");
     run(
-        &["-c", &content, "-s", &style, "-o", "/no/such/dir/x.png"],
-        &["x.png", "does not exist"],
+        &["-c", &content, "-s", &style, "-o", &under_file],
+        &["x.png", "cannot create directory"],
     );
     run(
         &[

@@ -77,7 +77,7 @@ fn clip_keeps_rate_and_count_and_writes_a_report() {
     assert_eq!(report.frames.len(), 5);
     assert_eq!(iterates, report.totals.iterations);
     assert_eq!(report.frames[0].init, "content");
-    assert_eq!(report.frames[1].init, "prev");
+    assert_eq!(report.frames[1].init, "prev_warped");
     let (info, decoded) = decode_all(&out);
     assert_eq!(decoded.len(), 5);
     assert_eq!(info.frame_rate, (30000, 1001));
@@ -244,11 +244,12 @@ fn bad_video_inputs_are_named_and_nothing_finished_is_lost() {
         &["no frames"],
     );
     assert!(!dir.path().join("o3.mp4").exists());
+    std::fs::write(dir.path().join("plain_file"), "x").unwrap();
     video(
         &common::data("carphone.mp4").display().to_string(),
-        &d("nodir/o4.mp4"),
+        &d("plain_file/o4.mp4"),
         &[],
-        &["o4.mp4", "does not exist"],
+        &["o4.mp4", "cannot create directory"],
     );
     video(
         &common::data("carphone.mp4").display().to_string(),
