@@ -460,3 +460,32 @@ fn sigint_saves_finished_frames_and_says_how_to_resume() {
 fn frame_exists(work: &Path, index: usize) -> bool {
     work.join(format!("frame_{index:06}.png")).exists()
 }
+
+#[test]
+fn warped_starts_and_long_term_temporal_terms_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t.mp4");
+    let cfg = job(
+        &common::data("carphone_083.png").with_file_name("carphone.mp4"),
+        &out,
+        &[
+            "input.start=80",
+            "input.max_frames=4",
+            "run.frame_init=\"prev_warped\"",
+            "loss.temporal_weight=1e3",
+            "loss.long_term=[2]",
+        ],
+    );
+    let report = run(&cfg, &AtomicBool::new(false), |_| {}).unwrap();
+    assert_eq!(report.frames.len(), 4);
+    assert_eq!(
+        report.frames[0].losses.temporal, 0.0,
+        "frame 1 has no predecessor"
+    );
+    for f in &report.frames[1..] {
+        assert_eq!(f.init, "prev_warped");
+        assert!(f.losses.temporal > 0.0, "frame {}: {:?}", f.index, f.losses);
+        assert!(f.flow_seconds > 0.0);
+    }
+    assert_eq!(report.frames[0].source_index, 80);
+}

@@ -225,10 +225,23 @@ impl Backbone {
         };
         let mut out: Vec<Option<Tensor>> = wanted.iter().map(|_| None).collect();
         let mut x = self.normalize(pixels);
+        let mut kept = false;
         for (i, layer) in self.layers[..=deepest].iter().enumerate() {
-            x = self.apply(&layer.op, &x);
+            x = match layer.op {
+                // A convolution's output that nobody keeps can be rectified in
+                // place: saves a full-size allocation per layer (conv backward
+                // does not need its output).
+                Op::Relu if !kept && i > 0 => {
+                    let mut y = x;
+                    let _ = y.relu_();
+                    y
+                }
+                _ => self.apply(&layer.op, &x),
+            };
+            kept = false;
             for (slot, _) in wanted.iter().enumerate().filter(|(_, &w)| w == i) {
                 out[slot] = Some(x.shallow_clone());
+                kept = true;
             }
         }
         out.into_iter()
