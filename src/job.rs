@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::imaging::read_image;
 use crate::model::Backbone;
 use crate::optimizer::{LbfgsOptions, LineSearch};
-use crate::stylize::{Schedule, StyleImage};
+use crate::stylize::{Schedule, StyleImage, Stylizer};
 
 /// Device, network and style images of a job.
 pub struct Setup {
@@ -48,6 +48,30 @@ impl Setup {
             backbone: Rc::new(backbone),
             styles,
         })
+    }
+}
+
+impl Setup {
+    /// The job's fixed objective parts for pictures of `width` x `height`
+    /// (`what` names them in the error when they are too small).
+    pub fn stylizer(
+        &self,
+        cfg: &JobConfig,
+        what: &str,
+        width: u32,
+        height: u32,
+    ) -> Result<Stylizer> {
+        let stylizer = Stylizer::new(
+            self.backbone.clone(),
+            &cfg.model,
+            &cfg.loss,
+            &self.styles,
+            cfg.style.scale,
+            width.max(height),
+        )?;
+        self.backbone
+            .check_size(what, width, height, stylizer.wanted())?;
+        Ok(stylizer)
     }
 }
 

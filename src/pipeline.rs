@@ -22,7 +22,7 @@ use crate::flow::{self, FlowField, FlowOptions, Plane};
 use crate::imaging::{self, read_image, to_image, to_tensor, write_image_atomic};
 use crate::job::{initial_image, schedule, Setup};
 use crate::losses::{LossValues, TemporalLoss};
-use crate::stylize::{IterateRecord, Stylizer};
+use crate::stylize::IterateRecord;
 use crate::video::{
     EncoderOptions, Frame, FrameSource, SourceInfo, SourceOptions, VideoError, VideoWriter,
 };
@@ -152,6 +152,21 @@ impl Outputs {
                 .clone()
                 .unwrap_or_else(|| with_suffix(".report.json")),
         })
+    }
+}
+
+impl Outputs {
+    /// Fails early on an output that cannot be written; with `create`,
+    /// missing directories are made.
+    fn check(&self, cfg: &JobConfig, create: bool) -> Result<()> {
+        if let Some(v) = &self.video {
+            imaging::check_writable(v, create)?;
+        }
+        imaging::check_writable(&self.report, create)?;
+        if let Some(f) = &cfg.output.frames {
+            imaging::check_writable(&pattern_path(f, 0), create)?;
+        }
+        Ok(())
     }
 }
 
@@ -449,27 +464,13 @@ pub fn check(cfg: &JobConfig) -> Result<SourceInfo> {
     let source = FrameSource::open(&cfg.input.path, &source_options(cfg)).map_err(video_err)?;
     let info = source.info().clone();
     let setup = Setup::new(cfg)?;
-    Stylizer::new(
-        setup.backbone.clone(),
-        &cfg.model,
-        &cfg.loss,
-        &setup.styles,
-        cfg.style.scale,
-        info.width.max(info.height),
-    )
-    .and_then(|s| {
-        setup.backbone.check_size(
-            &cfg.input.path.display().to_string(),
-            info.width,
-            info.height,
-            s.wanted(),
-        )
-    })?;
-    let outs = Outputs::of(cfg)?;
-    if let Some(v) = &outs.video {
-        imaging::check_writable(v, false)?;
-    }
-    imaging::check_writable(&outs.report, false)?;
+    setup.stylizer(
+        cfg,
+        &cfg.input.path.display().to_string(),
+        info.width,
+        info.height,
+    )?;
+    Outputs::of(cfg)?.check(cfg, false)?;
     Ok(info)
 }
 
@@ -486,29 +487,15 @@ pub fn run(
 ) -> Result<JobReport> {
     let wall = Instant::now();
     let outs = Outputs::of(cfg)?;
-    if let Some(v) = &outs.video {
-        imaging::check_writable(v, true)?;
-    }
-    imaging::check_writable(&outs.report, true)?;
-    if let Some(f) = &cfg.output.frames {
-        imaging::check_writable(&pattern_path(f, 0), true)?;
-    }
+    outs.check(cfg, true)?;
     let source = FrameSource::open(&cfg.input.path, &source_options(cfg)).map_err(video_err)?;
     let info = source.info().clone();
     let setup = Setup::new(cfg)?;
-    let stylizer = Stylizer::new(
-        setup.backbone.clone(),
-        &cfg.model,
-        &cfg.loss,
-        &setup.styles,
-        cfg.style.scale,
-        info.width.max(info.height),
-    )?;
-    setup.backbone.check_size(
+    let stylizer = setup.stylizer(
+        cfg,
         &cfg.input.path.display().to_string(),
         info.width,
         info.height,
-        stylizer.wanted(),
     )?;
     open_work_dir(cfg, &outs.work_dir)?;
     let device = setup.device;

@@ -8,7 +8,7 @@ use crate::imaging::{self, check_writable, read_image, to_image, to_tensor, writ
 use crate::job::{initial_image, schedule, Setup};
 use crate::losses::LossValues;
 use crate::optimizer::StopReason;
-use crate::stylize::{IterateRecord, Stylizer};
+use crate::stylize::IterateRecord;
 
 /// What a still-image run did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -40,17 +40,7 @@ pub fn stylize_image(
     }
     let setup = Setup::new(cfg)?;
     let (w, h) = picture.dimensions();
-    let stylizer = Stylizer::new(
-        setup.backbone.clone(),
-        &cfg.model,
-        &cfg.loss,
-        &setup.styles,
-        cfg.style.scale,
-        w.max(h),
-    )?;
-    setup
-        .backbone
-        .check_size(&content.display().to_string(), w, h, stylizer.wanted())?;
+    let stylizer = setup.stylizer(cfg, &content.display().to_string(), w, h)?;
     let content_t = to_tensor(&picture, setup.device);
     let objective = stylizer.objective(&content_t);
     let init = initial_image(cfg.run.init, &content_t);
