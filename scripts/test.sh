@@ -1,9 +1,23 @@
 #!/usr/bin/env bash
 # The test command of the README: sets up what is missing (idempotent), then
-# runs the Rust tests and the weight importer's Python tests.
+# runs the weight importer's Python tests and the Rust tests, and ends with
+# one summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 VSTYLE_HOME="${VSTYLE_HOME:-$HOME/.cache/vstyle}"
-"$VSTYLE_HOME/venv/bin/python" -m pytest -q tests/python
-cargo test --release
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+"$VSTYLE_HOME/venv/bin/python" -m pytest -q tests/python 2>&1 | tee "$log"
+py_rc=${PIPESTATUS[0]}
+# No doc tests: the crate has none, and an empty last block would read as "no tests".
+cargo test --release --lib --bins --tests 2>&1 | tee -a "$log"
+rs_rc=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { p += $4; f += $6; next }
+     / in [0-9.]+s/ { for (i = 1; i < NF; i++) {
+         if ($(i + 1) ~ /^passed/) p += $i
+         if ($(i + 1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+[ "$py_rc" = 0 ] && [ "$rs_rc" = 0 ]
