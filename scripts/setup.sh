@@ -15,6 +15,8 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 # 1. System packages: FFmpeg dev libraries for ffmpeg-next, clang for bindgen.
 apt_pkgs=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   libavfilter-dev libavdevice-dev pkg-config clang libclang-dev)
+# Debian's own python3 needs python3-venv for `python3 -m venv`.
+python3 -c "import ensurepip" 2>/dev/null || apt_pkgs+=(python3-venv)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -489,3 +489,48 @@ fn warped_starts_and_long_term_temporal_terms_run() {
     }
     assert_eq!(report.frames[0].source_index, 80);
 }
+
+#[test]
+fn eval_reports_warping_error_as_json_and_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.mp4");
+    let cfg = job(&common::data("carphone.mp4"), &out, &["input.max_frames=4"]);
+    run(&cfg, &AtomicBool::new(false), |_| {}).unwrap();
+    let (json, plot) = (dir.path().join("e.json"), dir.path().join("e.png"));
+    let res = Command::new(common::bin())
+        .args([
+            "eval",
+            "--input",
+            &common::data("carphone.mp4").display().to_string(),
+        ])
+        .args([
+            "--output",
+            &out.display().to_string(),
+            "--json",
+            &json.display().to_string(),
+        ])
+        .args(["--plot", &plot.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert!(String::from_utf8_lossy(&res.stdout).contains("warping error"));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v[0]["per_frame"].as_array().unwrap().len(), 3);
+    assert!(v[0]["mean"].as_f64().unwrap() > 0.0);
+    assert_eq!(image::open(&plot).unwrap().width(), 720);
+    fails(
+        &[
+            "eval",
+            "--input",
+            "nope.mp4",
+            "--output",
+            &out.display().to_string(),
+        ],
+        &["nope.mp4"],
+    );
+}
