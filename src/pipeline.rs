@@ -668,7 +668,7 @@ pub fn run(
             outs.work_dir.display()
         )));
     }
-    let encoded = encoded?;
+    encoded?;
     if reports.is_empty() {
         return Err(failure.unwrap_or_else(|| {
             Error::Other(format!(
@@ -677,7 +677,6 @@ pub fn run(
             ))
         }));
     }
-    let _ = encoded;
     let mut totals = Totals {
         frames: reports.len(),
         resumed_frames: reports.iter().filter(|r| r.resumed).count(),
