@@ -7,23 +7,19 @@ use image::{imageops::FilterType, RgbImage};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::Error;
+use crate::video::VideoError;
 
-/// Reads an image file as RGB; errors name the file.
+/// Reads an image file as RGB (the video module's reader: PNG/JPEG with EXIF
+/// orientation, other formats through FFmpeg); errors name the file.
 pub fn read_image(path: &Path) -> Result<RgbImage, Error> {
-    let err = |message: String| Error::Image {
+    crate::video::read_image(path).map_err(|e| Error::Image {
         file: path.display().to_string(),
-        message,
-    };
-    if !path.exists() {
-        return Err(err("not found".into()));
-    }
-    let img = image::ImageReader::open(path)
-        .map_err(|e| err(format!("cannot read: {e}")))?
-        .with_guessed_format()
-        .map_err(|e| err(format!("cannot read: {e}")))?
-        .decode()
-        .map_err(|e| err(format!("not a readable image: {e}")))?;
-    Ok(img.to_rgb8())
+        message: match e {
+            VideoError::NotFound { .. } => "not found".into(),
+            VideoError::Image { reason, .. } => format!("not a readable image: {reason}"),
+            other => other.to_string(),
+        },
+    })
 }
 
 /// Fails early when `path` cannot be written, so that a long run does not
@@ -77,17 +73,37 @@ pub fn write_atomic(
         fill(&mut w).map_err(err)?;
         w.flush().map_err(|e| err(e.to_string()))?;
     }
+    // On disk before the rename: a finished frame must survive a crash.
+    tmp.as_file().sync_all().map_err(|e| err(e.to_string()))?;
     tmp.persist(path).map_err(|e| err(e.error.to_string()))?;
     Ok(())
 }
 
-/// Writes an image (format from the extension) atomically.
+/// Writes an image atomically: PNG, or JPEG at quality 95, by extension.
 pub fn write_image_atomic(path: &Path, img: &RgbImage) -> Result<(), Error> {
-    let format = image::ImageFormat::from_path(path).map_err(|e| Error::Output {
-        file: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    write_atomic(path, |w| img.write_to(w, format).map_err(|e| e.to_string()))
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let jpeg = match ext.as_str() {
+        "png" => false,
+        "jpg" | "jpeg" => true,
+        _ => {
+            return Err(Error::Output {
+                file: path.display().to_string(),
+                message: "unsupported image extension (use .png, .jpg or .jpeg)".into(),
+            })
+        }
+    };
+    write_atomic(path, |w| {
+        if jpeg {
+            image::codecs::jpeg::JpegEncoder::new_with_quality(w, 95).encode_image(img)
+        } else {
+            img.write_to(w, image::ImageFormat::Png)
+        }
+        .map_err(|e| e.to_string())
+    })
 }
 
 /// An RGB image as a 1 x 3 x H x W float tensor in [0, 1].

@@ -18,7 +18,6 @@ use std::collections::{BTreeSet, VecDeque};
 use std::ffi::c_int;
 use std::fmt::Display;
 use std::fs;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -986,55 +985,6 @@ fn read_image_ffmpeg(path: &Path) -> Result<RgbImage, VideoError> {
         })),
         None => Err(err("no picture in file".into())),
     }
-}
-
-/// Writes an image atomically (PNG or JPEG, chosen by extension): it is written to a temporary
-/// file in the same directory, which is then renamed over `path`.
-pub fn write_image_atomic(path: &Path, image: &RgbImage) -> Result<(), VideoError> {
-    let err = |reason: String| VideoError::Write {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    let jpeg = match ext.as_str() {
-        "png" => false,
-        "jpg" | "jpeg" => true,
-        _ => {
-            return Err(err(
-                "unsupported image extension (use .png, .jpg or .jpeg)".into()
-            ))
-        }
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| err(one_line(e)))?;
-    {
-        let mut out = BufWriter::new(tmp.as_file());
-        let result = if jpeg {
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95).encode_image(image)
-        } else {
-            image.write_to(&mut out, image::ImageFormat::Png)
-        };
-        result.map_err(|e| err(one_line(e)))?;
-        out.flush().map_err(|e| err(one_line(e)))?;
-    }
-    tmp.as_file().sync_all().map_err(|e| err(one_line(e)))?;
-    tmp.persist(path).map_err(|e| err(one_line(e.error)))?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2025,7 +1975,8 @@ mod tests {
         let seq = dir.path().join("seq");
         fs::create_dir(&seq).unwrap();
         for (i, img) in imgs.iter().enumerate() {
-            write_image_atomic(&seq.join(format!("{:03}.png", i + 1)), img).unwrap();
+            crate::imaging::write_image_atomic(&seq.join(format!("{:03}.png", i + 1)), img)
+                .unwrap();
         }
         fs::write(seq.join("notes.txt"), "not an image").unwrap();
 
@@ -2057,7 +2008,7 @@ mod tests {
         let zero = dir.path().join("zero");
         fs::create_dir(&zero).unwrap();
         for (i, img) in imgs.iter().enumerate().take(3) {
-            write_image_atomic(&zero.join(format!("f{i}.png")), img).unwrap();
+            crate::imaging::write_image_atomic(&zero.join(format!("f{i}.png")), img).unwrap();
         }
         let opts = SourceOptions {
             size: Some(20),
@@ -2074,7 +2025,7 @@ mod tests {
     fn pattern_gap_names_the_missing_file() {
         let dir = tempfile::tempdir().unwrap();
         for i in [1, 2, 4, 5] {
-            write_image_atomic(
+            crate::imaging::write_image_atomic(
                 &dir.path().join(format!("img_{i:03}.png")),
                 &gradient(8, 8, i),
             )
@@ -2097,9 +2048,12 @@ mod tests {
     #[test]
     fn sequence_with_different_sizes_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        write_image_atomic(&dir.path().join("a.png"), &gradient(16, 12, 0)).unwrap();
-        write_image_atomic(&dir.path().join("b.png"), &gradient(16, 12, 1)).unwrap();
-        write_image_atomic(&dir.path().join("c.png"), &gradient(12, 16, 2)).unwrap();
+        crate::imaging::write_image_atomic(&dir.path().join("a.png"), &gradient(16, 12, 0))
+            .unwrap();
+        crate::imaging::write_image_atomic(&dir.path().join("b.png"), &gradient(16, 12, 1))
+            .unwrap();
+        crate::imaging::write_image_atomic(&dir.path().join("c.png"), &gradient(12, 16, 2))
+            .unwrap();
         let mut src = FrameSource::open(dir.path(), &SourceOptions::default()).unwrap();
         assert!(src.next().unwrap().is_ok());
         assert!(src.next().unwrap().is_ok());
@@ -2286,9 +2240,9 @@ mod tests {
         let img = gradient(33, 21, 3);
         let png = dir.path().join("out.png");
         let jpg = dir.path().join("out.JPG");
-        write_image_atomic(&png, &img).unwrap();
-        write_image_atomic(&png, &img).unwrap(); // overwrite
-        write_image_atomic(&jpg, &img).unwrap();
+        crate::imaging::write_image_atomic(&png, &img).unwrap();
+        crate::imaging::write_image_atomic(&png, &img).unwrap(); // overwrite
+        crate::imaging::write_image_atomic(&jpg, &img).unwrap();
         let mut names: Vec<String> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -2299,11 +2253,11 @@ mod tests {
         let j = read_image(&jpg).unwrap();
         assert!(mean_abs_diff(&j, &img) < 4.0);
 
-        let err = write_image_atomic(&dir.path().join("out.gif"), &img)
+        let err = crate::imaging::write_image_atomic(&dir.path().join("out.gif"), &img)
             .err()
             .unwrap();
         assert!(err.to_string().contains("out.gif"), "{err}");
-        let err = write_image_atomic(&dir.path().join("nodir/out.png"), &img)
+        let err = crate::imaging::write_image_atomic(&dir.path().join("nodir/out.png"), &img)
             .err()
             .unwrap();
         assert!(err.to_string().contains("nodir/out.png"), "{err}");
