@@ -972,39 +972,13 @@ mod tests {
 
     // ----- fixtures --------------------------------------------------------------------
 
-    /// The directory holding `tubingen.jpg`: `$VSTYLE_MEDIA`, else `../shared/media` next to
-    /// the crate, else `/work/shared/media`, else the crate's `tests/data` (which ships a copy).
+    /// Media shipped in the repository.
     fn media_dir() -> PathBuf {
-        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let mut candidates = Vec::new();
-        if let Some(dir) = std::env::var_os("VSTYLE_MEDIA") {
-            candidates.push(PathBuf::from(dir));
-        }
-        candidates.push(manifest.join("../shared/media"));
-        candidates.push(PathBuf::from("/work/shared/media"));
-        candidates.push(manifest.join("tests/data"));
-        candidates
-            .iter()
-            .find(|d| d.join("tubingen.jpg").is_file())
-            .cloned()
-            .unwrap_or_else(|| {
-                panic!("media directory not found (tried {candidates:?}); set VSTYLE_MEDIA")
-            })
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
     }
 
-    /// A file of the crate's test data: `tests/data` of this crate, else of `/work/main`.
     fn test_data(name: &str) -> PathBuf {
-        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let candidates = [
-            manifest.join("tests/data").join(name),
-            manifest.join("../main/tests/data").join(name),
-            PathBuf::from("/work/main/tests/data").join(name),
-        ];
-        candidates
-            .iter()
-            .find(|p| p.is_file())
-            .cloned()
-            .unwrap_or_else(|| panic!("test data {name} not found (tried {candidates:?})"))
+        media_dir().join(name)
     }
 
     /// Loads an image as luma, resized (triangle filter) to `size` when given.

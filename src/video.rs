@@ -1551,10 +1551,9 @@ impl VideoWriter {
 mod tests {
     use super::*;
 
+    /// Media shipped in the repository.
     fn media_dir() -> PathBuf {
-        std::env::var_os("VSTYLE_MEDIA")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/media"))
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
     }
 
     fn carphone() -> PathBuf {
@@ -1878,7 +1877,7 @@ mod tests {
 
     #[test]
     fn bigbuckbunny_audio_is_copied_for_the_span_written() {
-        let bbb = media_dir().join("bigbuckbunny.mp4");
+        let bbb = media_dir().join("bigbuckbunny_2s.mp4");
         let opts = SourceOptions {
             size: Some(160),
             max_frames: Some(25),

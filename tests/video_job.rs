@@ -111,7 +111,7 @@ fn audio_track_is_copied_and_frame_rate_kept() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bunny.mp4");
     let cfg = job(
-        &common::shared("media/bigbuckbunny.mp4"),
+        &common::data("bigbuckbunny_2s.mp4"),
         &out,
         &[
             "input.max_frames=10",
