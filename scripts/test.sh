@@ -12,7 +12,8 @@ set +e
 "$VSTYLE_HOME/venv/bin/python" -m pytest -q tests/python 2>&1 | tee "$log"
 py_rc=${PIPESTATUS[0]}
 # No doc tests: the crate has none, and an empty last block would read as "no tests".
-cargo test --release --lib --bins --tests 2>&1 | tee -a "$log"
+# --no-fail-fast: every test target runs even when one fails, and the summary counts them all.
+cargo test --release --no-fail-fast --lib --bins --tests 2>&1 | tee -a "$log"
 rs_rc=${PIPESTATUS[0]}
 set -e
 awk '/^test result:/ { p += $4; f += $6; next }
