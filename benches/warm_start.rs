@@ -41,7 +41,7 @@ fn main() {
         &SourceOptions {
             size: Some(size),
             max_frames: Some(frames),
-            ..Default::default()
+            ..SourceOptions::full_size()
         },
     )
     .unwrap();

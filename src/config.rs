@@ -60,6 +60,16 @@ impl Default for InputConfig {
     }
 }
 
+impl InputConfig {
+    /// Every frame at the source's own size.
+    pub fn full_size() -> Self {
+        Self {
+            size: None,
+            ..Self::default()
+        }
+    }
+}
+
 /// Where results go.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -297,6 +307,18 @@ pub enum InitKind {
     Prev,
     /// The previous stylized frame warped along the optical flow.
     PrevWarped,
+}
+
+impl InitKind {
+    /// The name used in job files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            InitKind::Content => "content",
+            InitKind::Noise => "noise",
+            InitKind::Prev => "prev",
+            InitKind::PrevWarped => "prev_warped",
+        }
+    }
 }
 
 /// How to run: device, seed, initialisation.

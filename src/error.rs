@@ -1,8 +1,12 @@
-//! The library's error type: each variant's message is one line that names
-//! the file (and key or tensor) at fault.
+//! The library's error type. Each variant's message is one line that names
+//! the file (and key, tensor or frame) at fault; the binary picks the exit
+//! code by matching on the variant.
+use std::path::PathBuf;
+
 use crate::config::ConfigError;
 use crate::device::DeviceError;
 use crate::model::ModelError;
+use crate::video::VideoError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -12,12 +16,157 @@ pub enum Error {
     Model(#[from] ModelError),
     #[error(transparent)]
     Device(#[from] DeviceError),
+    /// Decoding, encoding or opening a video or image sequence.
+    #[error(transparent)]
+    Video(#[from] VideoError),
     #[error("{file}: {message}")]
     Image { file: String, message: String },
     #[error("{file}: cannot write: {message}")]
     Output { file: String, message: String },
-    #[error("{0}")]
-    Other(String),
+    /// A work directory that belongs to another job.
+    #[error("{}: {message}", .dir.display())]
+    WorkDir { dir: PathBuf, message: String },
+    /// Stopped by a signal after saving the finished frames.
+    #[error("interrupted after {frames} finished frames (kept in {}); run the same command again to resume", .work_dir.display())]
+    Interrupted { frames: usize, work_dir: PathBuf },
+    /// libtorch refused an operation: out of memory, a bad device, ...
+    #[error("{what}: {message}{hint}")]
+    Torch {
+        what: String,
+        message: String,
+        hint: &'static str,
+    },
+    /// The loss or its gradient stayed NaN or infinite after every retry.
+    #[error("{input}: frame {frame}: the loss became {value} on every attempt ({attempts}); the frame was not written")]
+    NonFinite {
+        input: String,
+        frame: usize,
+        value: f64,
+        attempts: usize,
+    },
+    /// A worker thread of a job panicked.
+    #[error("{input}: the {stage} thread failed near frame {frame}: {message}")]
+    Worker {
+        input: String,
+        stage: &'static str,
+        frame: usize,
+        message: String,
+    },
+    #[error("{}: no frames to process", .input.display())]
+    NoFrames { input: PathBuf },
+    /// The clip broke off: the frames before the break are kept in the work
+    /// directory, but no output that looks complete is written.
+    #[error("{source}; the {kept} frames before it are kept in {}", .work_dir.display())]
+    Partial {
+        #[source]
+        source: Box<Error>,
+        kept: usize,
+        work_dir: PathBuf,
+    },
+    /// Two inputs that must agree do not (e.g. sizes in `vstyle eval`).
+    #[error("{file}: {message}")]
+    Mismatch { file: String, message: String },
+}
+
+impl Error {
+    /// Whether the job stopped on request rather than failing.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Error::Interrupted { .. })
+    }
+
+    /// A libtorch error as one line: its first line, plus a hint when it is
+    /// about memory (the commonest cause a user can act on).
+    pub fn torch(what: impl Into<String>, e: impl std::fmt::Display) -> Self {
+        let text = e.to_string();
+        // tch's panics wrap the C++ message: `... Err` value: Torch("...")`.
+        let inner = text
+            .split_once("Torch(\"")
+            .map_or(text.as_str(), |(_, m)| m);
+        let message = inner
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("libtorch error")
+            .to_string();
+        let lower = text.to_ascii_lowercase();
+        let hint = if lower.contains("out of memory") || lower.contains("can't allocate") {
+            "; try a smaller input.size, or another device"
+        } else {
+            ""
+        };
+        Error::Torch {
+            what: what.into(),
+            message,
+            hint,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Runs `f`, turning a panic (tch panics on libtorch errors such as out of
+/// memory) into a one-line [`Error::Torch`] about `what`.
+pub fn catch_torch<T>(what: &str, f: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|payload| Error::torch(what, panic_message(payload.as_ref())))
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panicked".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn torch_errors_are_one_line_with_a_memory_hint() {
+        let e = Error::torch(
+            "clip.mp4: frame 3",
+            "CUDA out of memory. Tried to allocate 2.00 GiB\nException raised from malloc at ...\nframe #0: c10::...",
+        );
+        let s = e.to_string();
+        assert_eq!(s.lines().count(), 1, "{s}");
+        assert!(
+            s.starts_with("clip.mp4: frame 3: CUDA out of memory"),
+            "{s}"
+        );
+        assert!(s.contains("smaller input.size"), "{s}");
+        let other = Error::torch("x", "Expected all tensors to be on the same device").to_string();
+        assert!(!other.contains("input.size"), "{other}");
+    }
+
+    #[test]
+    fn a_panicking_libtorch_call_becomes_a_torch_error() {
+        let r: Result<()> = catch_torch("a.png", || {
+            let t = tch::Tensor::zeros([2, 3], (tch::Kind::Float, tch::Device::Cpu));
+            // Mismatched shapes: libtorch throws, tch panics.
+            let _ = t.matmul(&t);
+        });
+        let s = r.unwrap_err().to_string();
+        assert!(s.starts_with("a.png: "), "{s}");
+        assert_eq!(s.lines().count(), 1, "{s}");
+        assert!(!s.contains("Torch(\""), "{s}");
+    }
+
+    #[test]
+    fn partial_names_the_cause_and_the_kept_frames() {
+        let e = Error::Partial {
+            source: Box::new(Error::NoFrames {
+                input: "a.mp4".into(),
+            }),
+            kept: 4,
+            work_dir: "a.mp4.work".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "a.mp4: no frames to process; the 4 frames before it are kept in a.mp4.work"
+        );
+        assert!(!e.is_interrupted());
+    }
+}

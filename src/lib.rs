@@ -1,23 +1,27 @@
 //! vstyle: neural style transfer (Gatys et al.) for images and video clips.
 //!
-//! Module map: `config` (job files), `device`, `model` (networks and
-//! weights), `losses`, `optimizer` (L-BFGS), `stylize` (one picture's
-//! optimisation), `imaging` (image files and tensors), `job` (set-up shared
-//! by jobs), `still` (the image job).
+//! Layers, bottom up (a module uses only those below it; see ARCHITECTURE
+//! in the README):
+//! * base: `config` (job files), `device`, `error`, `imaging` (pixels and
+//!   tensors, image files);
+//! * media: `video` (decoding, encoding, image sequences, audio copy);
+//! * temporal: `temporal` (optical flow, masks, warping, start images,
+//!   temporal targets, the warping-error metric);
+//! * stylize: `model` (networks and weights), `losses`, `optimizer`
+//!   (L-BFGS), `stylize` (one picture's optimisation);
+//! * job: `job` (the video job and its stages, still images, evaluation);
+//! * `plot`: the line chart of `vstyle eval`.
 pub mod config;
 pub mod device;
 pub mod error;
-pub mod flow;
 pub mod imaging;
 pub mod job;
 pub mod losses;
-pub mod metrics;
 pub mod model;
 pub mod optimizer;
-pub mod pipeline;
 pub mod plot;
-pub mod still;
 pub mod stylize;
+pub mod temporal;
 pub mod video;
 
 pub use error::{Error, Result};

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use vstyle::config::{parse_override, JobConfig};
-use vstyle::pipeline::Event;
+use vstyle::job::{Event, VideoJob};
 use vstyle::stylize::IterateRecord;
 
 #[derive(Parser)]
@@ -307,7 +307,7 @@ fn run_image(a: &ImageArgs) -> Result<()> {
     let cfg = a.flags.job(extra)?;
     let every = cfg.run.print_every;
     let quiet = a.flags.quiet;
-    let s = vstyle::still::stylize_image(&cfg, &a.content, &a.output, |r| {
+    let s = vstyle::job::still::stylize_image(&cfg, &a.content, &a.output, |r| {
         if !quiet && every > 0 && (r.iteration % every == 0 || r.iteration == 1) {
             eprintln!("{}", progress_line("", r));
         }
@@ -350,7 +350,7 @@ fn stop_flag() -> &'static AtomicBool {
 fn run_video_job(cfg: &JobConfig, quiet: bool) -> Result<()> {
     let stop = stop_flag();
     let mut progress = Progress::new(quiet);
-    let result = vstyle::pipeline::run(cfg, stop, |ev| progress.event(ev));
+    let result = VideoJob::new(cfg).and_then(|job| job.run(stop, |ev| progress.event(ev)));
     progress.finish();
     let report = match result {
         Ok(r) => r,
@@ -546,7 +546,7 @@ fn run_eval(
 ) -> Result<()> {
     let mut results = Vec::new();
     for (i, o) in outputs.iter().enumerate() {
-        let r = vstyle::metrics::warping_error(input, o, max_frames)?;
+        let r = vstyle::job::eval::warping_error(input, o, max_frames)?;
         let colour = if outputs.len() > 1 && plot.is_some() {
             format!(
                 "  (plot colour rgb{:?})",
@@ -580,7 +580,7 @@ fn run_eval(
 
 fn run_check(job: &Path, set: &[String]) -> Result<()> {
     let cfg = load_job(Some(job), set)?;
-    let info = vstyle::pipeline::check(&cfg)?;
+    let info = VideoJob::check(&cfg)?;
     println!(
         "{}: ok ({}, {} frames at {}x{}, {}/{} fps{})",
         job.display(),

@@ -142,8 +142,9 @@ impl Stylizer {
         })
     }
 
-    pub fn backbone(&self) -> &Rc<Backbone> {
-        &self.backbone
+    /// Where the network, and so every tensor of the objective, lives.
+    pub fn device(&self) -> tch::Device {
+        self.backbone.device()
     }
 
     /// Layer indices whose activations the objective reads, in slot order.

@@ -45,7 +45,7 @@ fn style_loss_falls_by_a_large_factor_and_the_layout_survives() {
     let content_path = common::data("golden_gate.jpg");
     let cfg = job(&["input.size=64", "optimizer.first_frame_iterations=40"]);
     let mut seen = Vec::new();
-    let s = vstyle::still::stylize_image(&cfg, &content_path, &out, |r| {
+    let s = vstyle::job::still::stylize_image(&cfg, &content_path, &out, |r| {
         seen.push(r.losses.total);
         ControlFlow::Continue(())
     })
@@ -109,9 +109,10 @@ fn original_colors_and_blends_and_noise_init_run() {
         "run.init=\"noise\"",
         "style.scale=1.5",
     ]);
-    let s =
-        vstyle::still::stylize_image(&cfg, &content_path, &out_a, |_| ControlFlow::Continue(()))
-            .unwrap();
+    let s = vstyle::job::still::stylize_image(&cfg, &content_path, &out_a, |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap();
     assert!(s.last.total < s.initial.total);
     // With original colours the output's chroma follows the content.
     let content = to_tensor(

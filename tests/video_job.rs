@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use vstyle::config::{parse_override, JobConfig};
-use vstyle::pipeline::{run, Event};
+use vstyle::job::{Event, JobReport, VideoJob};
 use vstyle::video::{FrameSource, SourceOptions};
 
 fn job(input: &Path, output: &Path, sets: &[&str]) -> JobConfig {
@@ -30,8 +30,16 @@ fn job(input: &Path, output: &Path, sets: &[&str]) -> JobConfig {
     cfg
 }
 
+fn run(
+    cfg: &JobConfig,
+    stop: &AtomicBool,
+    on_event: impl FnMut(Event),
+) -> vstyle::Result<JobReport> {
+    VideoJob::new(cfg)?.run(stop, on_event)
+}
+
 fn decode_all(path: &Path) -> (vstyle::video::SourceInfo, Vec<image::RgbImage>) {
-    let src = FrameSource::open(path, &SourceOptions::default()).unwrap();
+    let src = FrameSource::open(path, &SourceOptions::full_size()).unwrap();
     let info = src.info().clone();
     let frames = src.map(|f| f.unwrap().image).collect();
     (info, frames)
@@ -292,14 +300,16 @@ fn bad_video_inputs_are_named_and_nothing_finished_is_lost() {
         .unwrap();
     video(&seq2.display().to_string(), &d("o9.mp4"), &[], &["b.png"]);
 
-    // A truncated clip: the frames before the break are kept and encoded.
+    // A truncated clip: the frames before the break are kept in the work
+    // directory, the job fails naming the file, and no video that looks
+    // complete is left.
     // (Matroska, because an mp4 cut short loses its index and opens not at all.)
     let full = dir.path().join("full.mkv");
     let src = FrameSource::open(
         &common::data("carphone.mp4"),
         &SourceOptions {
             size: Some(64),
-            ..Default::default()
+            ..SourceOptions::full_size()
         },
     )
     .unwrap();
@@ -334,14 +344,17 @@ fn bad_video_inputs_are_named_and_nothing_finished_is_lost() {
         "--content-layers",
         "relu3_1",
     ]);
-    if code != 0 {
-        assert_eq!(code, 2, "{err}");
-        assert!(err.contains("cut.mp4"), "{err}");
-    }
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cut.mp4") && err.contains("frame"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
     let kept = work_frames(&dir.path().join("cut_out.mp4.work")).len();
     assert!(kept > 0 && kept < 120, "{kept} frames kept: {err}");
-    let (_, decoded) = decode_all(&dir.path().join("cut_out.mp4"));
-    assert_eq!(decoded.len(), kept);
+    assert!(
+        err.contains(&format!("the {kept} frames before it are kept")),
+        "{err}"
+    );
+    assert!(!dir.path().join("cut_out.mp4").exists());
+    assert!(!dir.path().join("cut_out.mp4.part").exists());
 }
 
 #[test]
@@ -533,4 +546,73 @@ fn eval_reports_warping_error_as_json_and_plot() {
         ],
         &["nope.mp4"],
     );
+}
+
+/// The start image of frame 1's first attempt is poisoned with NaN.
+fn nan_at_frame_1_first_try(frame: usize, attempt: usize) -> bool {
+    frame == 1 && attempt == 0
+}
+
+/// Every attempt at frame 2 is poisoned.
+fn nan_at_frame_2_always(frame: usize, _: usize) -> bool {
+    frame == 2
+}
+
+#[test]
+fn a_nan_loss_is_retried_from_the_content_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nan.mp4");
+    let cfg = job(&common::data("carphone.mp4"), &out, &["input.max_frames=3"]);
+    let mut warnings = Vec::new();
+    let report = VideoJob::new(&cfg)
+        .unwrap()
+        .with_start_fault(nan_at_frame_1_first_try)
+        .run(&AtomicBool::new(false), |e| {
+            if let Event::Warning(w) = e {
+                warnings.push(w)
+            }
+        })
+        .unwrap();
+    let f1 = &report.frames[1];
+    assert_eq!(f1.retries.len(), 1, "{:?}", f1.retries);
+    assert_eq!(f1.retries[0].init, "prev_warped");
+    assert!(f1.retries[0].loss.is_nan());
+    assert_eq!(
+        f1.init, "content",
+        "the retry starts from the content frame"
+    );
+    assert!(f1.losses.total.is_finite() && f1.losses.style > 0.0);
+    assert!(report.frames[0].retries.is_empty() && report.frames[2].retries.is_empty());
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let json = std::fs::read_to_string(dir.path().join("nan.mp4.report.json")).unwrap();
+    assert!(json.contains("\"retries\""), "the report records the retry");
+    let (_, decoded) = decode_all(&out);
+    assert_eq!(decoded.len(), 3);
+}
+
+#[test]
+fn a_frame_that_stays_nan_fails_the_job_and_is_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nan.mp4");
+    let cfg = job(&common::data("carphone.mp4"), &out, &["input.max_frames=4"]);
+    let err = VideoJob::new(&cfg)
+        .unwrap()
+        .with_start_fault(nan_at_frame_2_always)
+        .run(&AtomicBool::new(false), |_| {})
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("carphone.mp4: frame 2: the loss became NaN"),
+        "{msg}"
+    );
+    assert!(msg.contains("every attempt (3)"), "{msg}");
+    assert!(
+        matches!(err, vstyle::Error::Partial { kept: 2, .. }),
+        "{err:?}"
+    );
+    let work = dir.path().join("nan.mp4.work");
+    assert_eq!(work_frames(&work).len(), 2, "frames 0 and 1 are kept");
+    assert!(!frame_exists(&work, 2));
+    assert!(!out.exists(), "no video that looks complete");
+    assert!(!dir.path().join("nan.mp4.part").exists());
 }

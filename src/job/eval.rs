@@ -1,14 +1,11 @@
-//! Temporal consistency of a stylized clip: the warping error. For each frame
-//! t, the stylized frame t-1 is warped into frame t along the optical flow of
-//! the *input* frames; the error is the mean squared difference to stylized
-//! frame t over the pixels the flow is reliable for (Ruder et al.'s mask).
-//! A clip that flickers or swims scores high; one that moves with the scene, low.
+//! `vstyle eval`: the warping error (see [`crate::temporal::metric`]) of a
+//! stylized clip against the clip it was made from, read from files.
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::flow::{self, FlowOptions};
+use crate::temporal::metric::WarpingMeter;
 use crate::video::{FrameSource, SourceOptions};
 
 #[derive(Debug, Clone, Serialize)]
@@ -25,14 +22,11 @@ pub struct WarpingError {
 }
 
 fn open(path: &Path, size: Option<u32>) -> Result<FrameSource> {
-    FrameSource::open(
-        path,
-        &SourceOptions {
-            size,
-            ..Default::default()
-        },
-    )
-    .map_err(|e| Error::Other(e.to_string()))
+    let opts = SourceOptions {
+        size,
+        ..SourceOptions::full_size()
+    };
+    Ok(FrameSource::open(path, &opts)?)
 }
 
 /// Measures the warping error of `output` (a stylized version of `input`;
@@ -46,65 +40,34 @@ pub fn warping_error(
     let (w, h) = (out.info().width, out.info().height);
     let inp = open(input, Some(w.max(h)))?;
     if (inp.info().width, inp.info().height) != (w, h) {
-        return Err(Error::Other(format!(
-            "{}: frames are {}x{} at the output's size, but {} has {w}x{h}",
-            input.display(),
-            inp.info().width,
-            inp.info().height,
-            output.display()
-        )));
+        return Err(Error::Mismatch {
+            file: input.display().to_string(),
+            message: format!(
+                "frames are {}x{} at the output's size, but {} has {w}x{h}",
+                inp.info().width,
+                inp.info().height,
+                output.display()
+            ),
+        });
     }
-    let opts = FlowOptions::default();
-    let (mut prev_in, mut prev_out): (Option<flow::Plane>, Option<Vec<f32>>) = (None, None);
-    let mut per_frame = Vec::new();
-    let mut kept = Vec::new();
-    let limit = max_frames.unwrap_or(usize::MAX);
-    for (fi, fo) in inp.zip(out).take(limit) {
-        let fi = fi.map_err(|e| Error::Other(e.to_string()))?;
-        let fo = fo.map_err(|e| Error::Other(e.to_string()))?;
-        let gray = flow::gray_from_rgb8(w as usize, h as usize, fi.image.as_raw());
-        let styl: Vec<f32> = fo
-            .image
-            .as_raw()
-            .iter()
-            .map(|&b| b as f32 / 255.0)
-            .collect();
-        if let (Some(pg), Some(po)) = (&prev_in, &prev_out) {
-            let (back, fwd) = rayon::join(
-                || flow::estimate_flow(&gray, pg, &opts),
-                || flow::estimate_flow(pg, &gray, &opts),
-            );
-            let mask = flow::reliability_mask(&back, &fwd);
-            let warped = flow::warp(po, 3, &back);
-            let (mut num, mut den) = (0f64, 0f64);
-            for (p, &m) in mask.iter().enumerate() {
-                for c in 0..3 {
-                    let d = (styl[3 * p + c] - warped[3 * p + c]) as f64;
-                    num += m as f64 * d * d;
-                }
-                den += 3.0 * m as f64;
-            }
-            per_frame.push(num / den.max(1.0));
-            kept.push(den / (3.0 * mask.len() as f64));
-        }
-        prev_in = Some(gray);
-        prev_out = Some(styl);
+    let mut meter = WarpingMeter::default();
+    for (fi, fo) in inp.zip(out).take(max_frames.unwrap_or(usize::MAX)) {
+        meter.push(&fi?.image, &fo?.image);
     }
-    if per_frame.is_empty() {
-        return Err(Error::Other(format!(
-            "{}: needs at least two frames",
-            output.display()
-        )));
-    }
-    let n = per_frame.len() as f64;
+    let (Some(mean), Some(reliable_fraction)) = (meter.mean(), meter.reliable_fraction()) else {
+        return Err(Error::Mismatch {
+            file: output.display().to_string(),
+            message: "needs at least two frames".into(),
+        });
+    };
     Ok(WarpingError {
         input: input.display().to_string(),
         output: output.display().to_string(),
         width: w,
         height: h,
-        mean: per_frame.iter().sum::<f64>() / n,
-        reliable_fraction: kept.iter().sum::<f64>() / n,
-        per_frame,
+        per_frame: meter.per_frame,
+        mean,
+        reliable_fraction,
     })
 }
 

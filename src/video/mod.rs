@@ -14,7 +14,7 @@
 //! Both [`FrameSource`] and [`VideoWriter`] are `Send` (not `Sync`): each can be moved to its own
 //! thread so that decoding, stylization and encoding overlap.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::ffi::c_int;
 use std::fmt::Display;
 use std::fs;
@@ -27,6 +27,9 @@ use ffmpeg::{codec, color, encoder, format, frame, media, Dictionary, Packet, Ra
 use ffmpeg_next as ffmpeg;
 
 pub use image::RgbImage;
+
+pub mod pattern;
+use pattern::Pattern;
 
 /// Errors of this module. Every message is one line and names the file it is about.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +96,15 @@ fn init() {
     INIT.call_once(|| {
         // `init` only registers devices in FFmpeg >= 4; failing that is harmless for files.
         let _ = ffmpeg::init();
-        ffmpeg::log::set_level(ffmpeg::log::Level::Error);
+        // vstyle reports decoding problems itself, in one line; FFmpeg's own
+        // messages are for debugging (VSTYLE_FFMPEG_LOG=error|warning|info).
+        let level = match std::env::var("VSTYLE_FFMPEG_LOG").as_deref() {
+            Ok("error") => ffmpeg::log::Level::Error,
+            Ok("warning") => ffmpeg::log::Level::Warning,
+            Ok("info") => ffmpeg::log::Level::Info,
+            _ => ffmpeg::log::Level::Quiet,
+        };
+        ffmpeg::log::set_level(level);
     });
 }
 
@@ -144,32 +155,9 @@ pub enum SourceKind {
     Image,
 }
 
-/// Which frames to read, and at what size.
-#[derive(Debug, Clone)]
-pub struct SourceOptions {
-    /// First source frame index (0-based).
-    pub start: usize,
-    /// Exclusive end source index.
-    pub end: Option<usize>,
-    /// Take every n-th frame (>= 1).
-    pub step: usize,
-    /// Stop after this many yielded frames.
-    pub max_frames: Option<usize>,
-    /// Resize so that the longest side is this (aspect kept, dimensions rounded to even numbers).
-    pub size: Option<u32>,
-}
-
-impl Default for SourceOptions {
-    fn default() -> Self {
-        SourceOptions {
-            start: 0,
-            end: None,
-            step: 1,
-            max_frames: None,
-            size: None,
-        }
-    }
-}
+/// Which frames to read, and at what size: the job file's `[input]` section
+/// (its `path` is passed separately to [`FrameSource::open`]).
+pub type SourceOptions = crate::config::InputConfig;
 
 /// Description of an opened source.
 #[derive(Debug, Clone)]
@@ -361,6 +349,12 @@ struct Decoder {
     /// Whether the last packet of the stream read so far was flagged corrupt (a partial packet
     /// at the end means the file is truncated).
     last_packet_corrupt: bool,
+    /// The duration the file declares for the video, and how far short of it the packets may
+    /// end before the file counts as truncated (seconds).
+    declared: Option<(f64, f64)>,
+    /// End time of the latest video packet read (seconds), and the stream's time base.
+    packets_end: Option<f64>,
+    time_base: f64,
 }
 
 /// Stream facts gathered at open time.
@@ -423,6 +417,7 @@ impl Decoder {
         if decoder.width() == 0 || decoder.height() == 0 {
             return Err(open_err("video stream has no dimensions".into()));
         }
+        let declared = declared_duration(&input, &stream, frame_rate);
         let facts = StreamFacts {
             width: decoder.width(),
             height: decoder.height(),
@@ -442,6 +437,9 @@ impl Decoder {
             finished: false,
             pending_error: None,
             last_packet_corrupt: false,
+            declared,
+            packets_end: None,
+            time_base: if valid(tb) { f64::from(tb) } else { 0.0 },
         };
         Ok((dec, facts))
     }
@@ -506,6 +504,10 @@ impl Decoder {
                         continue;
                     }
                     self.last_packet_corrupt = packet.is_corrupt();
+                    if let Some(pts) = packet.pts() {
+                        let end = (pts + packet.duration().max(0)) as f64 * self.time_base;
+                        self.packets_end = Some(self.packets_end.map_or(end, |e| e.max(end)));
+                    }
                     match self.decoder.send_packet(&packet) {
                         Ok(()) => return,
                         Err(e) => {
@@ -518,6 +520,14 @@ impl Decoder {
                     if self.last_packet_corrupt {
                         self.pending_error =
                             Some("the file ends with an incomplete packet (truncated?)".into());
+                    } else if let (Some((secs, slack)), Some(end)) =
+                        (self.declared, self.packets_end)
+                    {
+                        if end + slack < secs {
+                            self.pending_error = Some(format!(
+                                "the video ends after {end:.2} s but the file declares {secs:.2} s (truncated?)"
+                            ));
+                        }
                     }
                     break;
                 }
@@ -530,6 +540,35 @@ impl Decoder {
         let _ = self.decoder.send_eof();
         self.eof_sent = true;
     }
+}
+
+/// The video's declared duration in seconds and the shortfall allowed before a file counts as
+/// truncated: the stream's own duration (or Matroska's per-track DURATION tag) allows three frames;
+/// the container's, which may cover a longer audio track, allows a second or a tenth.
+fn declared_duration(
+    input: &format::context::Input,
+    stream: &format::stream::Stream,
+    rate: Option<(i32, i32)>,
+) -> Option<(f64, f64)> {
+    let frame = rate.map_or(0.04, |(n, d)| d as f64 / n as f64);
+    let tb = stream.time_base();
+    if stream.duration() > 0 && tb.denominator() > 0 {
+        return Some((stream.duration() as f64 * f64::from(tb), 3.0 * frame));
+    }
+    if let Some(secs) = stream.metadata().get("DURATION").and_then(parse_hms) {
+        return Some((secs, 3.0 * frame));
+    }
+    let secs = input.duration() as f64 / ffmpeg::ffi::AV_TIME_BASE as f64;
+    (input.duration() > 0).then_some((secs, (0.1 * secs).max(1.0)))
+}
+
+/// `HH:MM:SS.fraction` as seconds.
+fn parse_hms(text: &str) -> Option<f64> {
+    let mut parts = text.trim().split(':');
+    let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+    let secs =
+        h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?;
+    (parts.next().is_none() && secs.is_finite() && secs > 0.0).then_some(secs)
 }
 
 enum Inner {
@@ -560,101 +599,6 @@ fn has_image_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-}
-
-/// A printf-style numbered file pattern (`%d` or `%0Nd`) in the file-name part of a path.
-#[derive(Debug)]
-struct Pattern {
-    dir: PathBuf,
-    prefix: String,
-    suffix: String,
-    width: usize,
-}
-
-impl Pattern {
-    fn parse(path: &Path) -> Option<Pattern> {
-        let name = path.file_name()?.to_str()?;
-        let pos = name.find('%')?;
-        let rest = &name[pos + 1..];
-        let digits_end = rest.find(|c: char| !c.is_ascii_digit())?;
-        let spec = &rest[..digits_end];
-        if !rest[digits_end..].starts_with('d') {
-            return None;
-        }
-        let width = if spec.is_empty() {
-            0
-        } else if spec.starts_with('0') {
-            spec.parse().ok()?
-        } else {
-            return None;
-        };
-        let suffix = &rest[digits_end + 1..];
-        if suffix.contains('%') || name[..pos].contains('%') {
-            return None;
-        }
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        Some(Pattern {
-            dir,
-            prefix: name[..pos].to_string(),
-            suffix: suffix.to_string(),
-            width,
-        })
-    }
-
-    fn render(&self, n: usize) -> PathBuf {
-        self.dir.join(format!(
-            "{}{:0w$}{}",
-            self.prefix,
-            n,
-            self.suffix,
-            w = self.width
-        ))
-    }
-
-    fn number_of(&self, name: &str) -> Option<usize> {
-        let mid = name
-            .strip_prefix(&self.prefix)?
-            .strip_suffix(&self.suffix)?;
-        if mid.is_empty() || !mid.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let n: usize = mid.parse().ok()?;
-        // Only names the pattern itself would produce.
-        (format!("{:0w$}", n, w = self.width) == mid).then_some(n)
-    }
-
-    /// All files of the sequence, numbered from 0 or 1 without gaps.
-    fn files(&self, pattern_path: &Path) -> Result<Vec<PathBuf>, VideoError> {
-        let entries = fs::read_dir(&self.dir).map_err(|e| VideoError::Open {
-            path: pattern_path.to_path_buf(),
-            reason: one_line(e),
-        })?;
-        let numbers: BTreeSet<usize> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str().and_then(|n| self.number_of(n)))
-            .collect();
-        let (Some(&first), Some(&last)) = (numbers.first(), numbers.last()) else {
-            return Err(VideoError::NoImages {
-                path: pattern_path.to_path_buf(),
-            });
-        };
-        if first > 1 {
-            return Err(VideoError::MissingFrame {
-                path: self.render(1),
-                pattern: pattern_path.to_path_buf(),
-            });
-        }
-        if let Some(missing) = (first..=last).find(|n| !numbers.contains(n)) {
-            return Err(VideoError::MissingFrame {
-                path: self.render(missing),
-                pattern: pattern_path.to_path_buf(),
-            });
-        }
-        Ok((first..=last).map(|n| self.render(n)).collect())
-    }
 }
 
 fn list_image_dir(dir: &Path) -> Result<Vec<PathBuf>, VideoError> {
@@ -1588,7 +1532,7 @@ mod tests {
 
     #[test]
     fn carphone_info_and_all_frames() {
-        let src = FrameSource::open(&carphone(), &SourceOptions::default()).unwrap();
+        let src = FrameSource::open(&carphone(), &SourceOptions::full_size()).unwrap();
         let info = src.info().clone();
         assert_eq!(info.kind, SourceKind::Video);
         assert_eq!((info.width, info.height), (176, 144));
@@ -1616,7 +1560,7 @@ mod tests {
         let opts = SourceOptions {
             size: Some(88),
             max_frames: Some(3),
-            ..Default::default()
+            ..SourceOptions::full_size()
         };
         let src = FrameSource::open(&carphone(), &opts).unwrap();
         assert_eq!((src.info().width, src.info().height), (88, 72));
@@ -1629,7 +1573,7 @@ mod tests {
         assert_eq!(small.len(), 3);
         assert!(small.iter().all(|f| f.image.dimensions() == (88, 72)));
         // Same picture as the full-size frame, downscaled.
-        let mut full = FrameSource::open(&carphone(), &SourceOptions::default()).unwrap();
+        let mut full = FrameSource::open(&carphone(), &SourceOptions::full_size()).unwrap();
         let f0 = full.next().unwrap().unwrap().image;
         let reference = image::imageops::resize(&f0, 88, 72, image::imageops::FilterType::Triangle);
         let d = mean_abs_diff(&reference, &small[0].image);
@@ -1643,12 +1587,12 @@ mod tests {
 
     #[test]
     fn carphone_range_step_and_max_select_source_frames() {
-        let all = collect_ok(FrameSource::open(&carphone(), &SourceOptions::default()).unwrap());
+        let all = collect_ok(FrameSource::open(&carphone(), &SourceOptions::full_size()).unwrap());
         let opts = SourceOptions {
             start: 10,
             end: Some(50),
             step: 7,
-            ..Default::default()
+            ..SourceOptions::full_size()
         };
         let src = FrameSource::open(&carphone(), &opts).unwrap();
         assert_eq!(src.info().frame_count, Some(6));
@@ -1669,7 +1613,7 @@ mod tests {
             start: 100,
             step: 3,
             max_frames: Some(4),
-            ..Default::default()
+            ..SourceOptions::full_size()
         };
         let src = FrameSource::open(&carphone(), &opts).unwrap();
         assert_eq!(src.info().frame_count, Some(4));
@@ -1680,7 +1624,7 @@ mod tests {
         let opts = SourceOptions {
             start: 115,
             end: Some(1000),
-            ..Default::default()
+            ..SourceOptions::full_size()
         };
         let src = FrameSource::open(&carphone(), &opts).unwrap();
         assert_eq!(src.info().frame_count, Some(5));
@@ -1691,7 +1635,7 @@ mod tests {
     fn step_zero_is_rejected_naming_the_input() {
         let opts = SourceOptions {
             step: 0,
-            ..Default::default()
+            ..SourceOptions::full_size()
         };
         let err = FrameSource::open(&carphone(), &opts)
             .err()
@@ -1724,7 +1668,7 @@ mod tests {
         let part = dir.path().join("out.mp4.part");
         let opts = SourceOptions {
             max_frames: Some(12),
-            ..Default::default()
+            ..SourceOptions::full_size()
         };
         let src = FrameSource::open(&carphone(), &opts).unwrap();
         let info = src.info().clone();
@@ -1751,7 +1695,7 @@ mod tests {
         let out = dir.path().join("out.mp4");
         fs::rename(&part, &out).unwrap();
 
-        let back = FrameSource::open(&out, &SourceOptions::default()).unwrap();
+        let back = FrameSource::open(&out, &SourceOptions::full_size()).unwrap();
         assert_eq!(back.info().frame_rate, info.frame_rate);
         assert_eq!(back.info().time_base, info.time_base);
         assert_eq!((back.info().width, back.info().height), (176, 144));
@@ -1789,7 +1733,7 @@ mod tests {
         }
         assert_eq!(w.finish().unwrap(), 5);
         assert_eq!(packet_spans(&out)[0].0, codec::Id::MPEG4);
-        let back = collect_ok(FrameSource::open(&out, &SourceOptions::default()).unwrap());
+        let back = collect_ok(FrameSource::open(&out, &SourceOptions::full_size()).unwrap());
         assert_eq!(back.len(), 5);
         let d = mean_abs_diff(&frames[4], &back[4].image);
         assert!(d < 6.0, "mpeg4 frame differs by {d}");
@@ -1847,7 +1791,7 @@ mod tests {
             wr.write(&img).unwrap();
         }
         assert_eq!(wr.finish().unwrap(), 6);
-        let src = FrameSource::open(&out, &SourceOptions::default()).unwrap();
+        let src = FrameSource::open(&out, &SourceOptions::full_size()).unwrap();
         assert_eq!((src.info().width, src.info().height), (88, 66));
         assert_eq!(src.info().frame_rate, (24, 1));
         let frames = collect_ok(src);
@@ -1881,7 +1825,7 @@ mod tests {
         let opts = SourceOptions {
             size: Some(160),
             max_frames: Some(25),
-            ..Default::default()
+            ..SourceOptions::full_size()
         };
         let src = FrameSource::open(&bbb, &opts).unwrap();
         let info = src.info().clone();
@@ -1962,7 +1906,7 @@ mod tests {
         assert_eq!(first_out, first_src);
 
         // And it plays: the video decodes back.
-        let back = FrameSource::open(&out, &SourceOptions::default()).unwrap();
+        let back = FrameSource::open(&out, &SourceOptions::full_size()).unwrap();
         assert!(back.info().has_audio);
         assert_eq!(collect_ok(back).len(), 25);
     }
@@ -1979,7 +1923,7 @@ mod tests {
         }
         fs::write(seq.join("notes.txt"), "not an image").unwrap();
 
-        let src = FrameSource::open(&seq, &SourceOptions::default()).unwrap();
+        let src = FrameSource::open(&seq, &SourceOptions::full_size()).unwrap();
         assert_eq!(src.info().kind, SourceKind::ImageSequence);
         assert_eq!(src.info().frame_rate, (25, 1));
         assert_eq!(src.info().frame_count, Some(5));
@@ -1994,7 +1938,7 @@ mod tests {
         let opts = SourceOptions {
             start: 1,
             step: 2,
-            ..Default::default()
+            ..SourceOptions::full_size()
         };
         let src = FrameSource::open(&pattern, &opts).unwrap();
         assert_eq!(src.info().frame_rate, (25, 2));
@@ -2011,7 +1955,7 @@ mod tests {
         }
         let opts = SourceOptions {
             size: Some(20),
-            ..Default::default()
+            ..SourceOptions::full_size()
         };
         let src = FrameSource::open(&zero.join("f%d.png"), &opts).unwrap();
         assert_eq!((src.info().width, src.info().height), (20, 16));
@@ -2030,17 +1974,23 @@ mod tests {
             )
             .unwrap();
         }
-        let err = FrameSource::open(&dir.path().join("img_%03d.png"), &SourceOptions::default())
-            .err()
-            .expect("gap detected");
+        let err = FrameSource::open(
+            &dir.path().join("img_%03d.png"),
+            &SourceOptions::full_size(),
+        )
+        .err()
+        .expect("gap detected");
         let msg = err.to_string();
         assert!(matches!(err, VideoError::MissingFrame { .. }), "{msg}");
         assert!(msg.contains("img_003.png"), "{msg}");
         assert!(!msg.contains('\n'));
 
-        let err = FrameSource::open(&dir.path().join("none_%03d.png"), &SourceOptions::default())
-            .err()
-            .expect("no match");
+        let err = FrameSource::open(
+            &dir.path().join("none_%03d.png"),
+            &SourceOptions::full_size(),
+        )
+        .err()
+        .expect("no match");
         assert!(err.to_string().contains("none_%03d.png"), "{err}");
     }
 
@@ -2053,7 +2003,7 @@ mod tests {
             .unwrap();
         crate::imaging::write_image_atomic(&dir.path().join("c.png"), &gradient(12, 16, 2))
             .unwrap();
-        let mut src = FrameSource::open(dir.path(), &SourceOptions::default()).unwrap();
+        let mut src = FrameSource::open(dir.path(), &SourceOptions::full_size()).unwrap();
         assert!(src.next().unwrap().is_ok());
         assert!(src.next().unwrap().is_ok());
         let err = src.next().unwrap().expect_err("size mismatch");
@@ -2071,7 +2021,7 @@ mod tests {
         let full = read_image(&jpg).unwrap();
         let opts = SourceOptions {
             size: Some(128),
-            ..Default::default()
+            ..SourceOptions::full_size()
         };
         let mut src = FrameSource::open(&jpg, &opts).unwrap();
         let info = src.info().clone();
@@ -2100,7 +2050,7 @@ mod tests {
         for (i, p) in pixels.iter().enumerate() {
             assert_eq!(img.get_pixel(i as u32 % 3, i as u32 / 3).0, *p, "pixel {i}");
         }
-        let frames = collect_ok(FrameSource::open(&bmp, &SourceOptions::default()).unwrap());
+        let frames = collect_ok(FrameSource::open(&bmp, &SourceOptions::full_size()).unwrap());
         assert_eq!(frames.len(), 1);
     }
 
@@ -2132,7 +2082,7 @@ mod tests {
     #[test]
     fn missing_and_bogus_inputs_are_errors_naming_the_file() {
         let missing = Path::new("/nonexistent/dir/clip.mp4");
-        let err = FrameSource::open(missing, &SourceOptions::default())
+        let err = FrameSource::open(missing, &SourceOptions::full_size())
             .err()
             .unwrap();
         assert!(
@@ -2143,7 +2093,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bogus = dir.path().join("bogus.mp4");
         fs::write(&bogus, "this is not a video\n".repeat(50)).unwrap();
-        let err = FrameSource::open(&bogus, &SourceOptions::default())
+        let err = FrameSource::open(&bogus, &SourceOptions::full_size())
             .err()
             .unwrap();
         let msg = err.to_string();
@@ -2157,7 +2107,7 @@ mod tests {
 
         let empty = dir.path().join("empty");
         fs::create_dir(&empty).unwrap();
-        let err = FrameSource::open(&empty, &SourceOptions::default())
+        let err = FrameSource::open(&empty, &SourceOptions::full_size())
             .err()
             .unwrap();
         assert!(err.to_string().contains("empty"), "{err}");
@@ -2197,7 +2147,7 @@ mod tests {
         // carphone.mp4 has its index at the end: cut, it cannot be opened at all.
         let cut = dir.path().join("cut.mp4");
         fs::write(&cut, &bytes[..bytes.len() * 4 / 10]).unwrap();
-        let err = FrameSource::open(&cut, &SourceOptions::default())
+        let err = FrameSource::open(&cut, &SourceOptions::full_size())
             .err()
             .unwrap();
         assert!(err.to_string().contains("cut.mp4"), "{err}");
@@ -2208,7 +2158,7 @@ mod tests {
         let fast_bytes = fs::read(&fast).unwrap();
         let cut = dir.path().join("cut_fast.mp4");
         fs::write(&cut, &fast_bytes[..fast_bytes.len() * 4 / 10]).unwrap();
-        let mut src = FrameSource::open(&cut, &SourceOptions::default()).unwrap();
+        let mut src = FrameSource::open(&cut, &SourceOptions::full_size()).unwrap();
         assert_eq!(src.info().frame_count, Some(120));
         let mut good = 0;
         let mut error = None;

@@ -2,10 +2,10 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
+use super::setup::{initial_image, schedule, Setup};
 use crate::config::JobConfig;
 use crate::error::Result;
 use crate::imaging::{self, check_writable, read_image, to_image, to_tensor, write_image_atomic};
-use crate::job::{initial_image, schedule, Setup};
 use crate::losses::LossValues;
 use crate::optimizer::StopReason;
 use crate::stylize::IterateRecord;

@@ -1,0 +1,26 @@
+//! Jobs: what a user asks vstyle to do, from a config to files on disk.
+//!
+//! * [`VideoJob`] (`video_job`): a clip, streamed through decoder, flow,
+//!   optimiser and encoder stages (`stages`), one frame at a time (`frame`),
+//!   with a resumable work directory (`workdir`), its output paths
+//!   (`outputs`) and a JSON report (`report`).
+//! * [`still`]: one picture.
+//! * [`eval`]: the warping error of a finished clip against its input.
+//! * `setup`: what every job loads first (device, network, style images)
+//!   and the L-BFGS schedule.
+pub mod eval;
+mod frame;
+mod outputs;
+mod report;
+mod setup;
+mod stages;
+pub mod still;
+mod video_job;
+mod workdir;
+
+pub use frame::StartFault;
+pub use outputs::{part_path, Outputs};
+pub use report::{FrameReport, JobReport, Retry, Totals};
+pub use setup::{initial_image, schedule, Setup};
+pub use video_job::{Event, VideoJob};
+pub use workdir::{fingerprint, WorkDir};

@@ -1,0 +1,96 @@
+//! The JSON report written beside a video job's output: per frame, totals,
+//! warnings and the whole config.
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::JobConfig;
+use crate::error::Result;
+use crate::imaging;
+use crate::losses::LossValues;
+
+/// One frame in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FrameReport {
+    pub index: usize,
+    pub source_index: usize,
+    pub init: &'static str,
+    pub iterations: usize,
+    pub evaluations: usize,
+    pub losses: LossValues,
+    pub seconds: f64,
+    /// Time the flow thread spent on this frame's flow fields (overlapped with the optimiser).
+    pub flow_seconds: f64,
+    /// Taken from the work directory of an earlier run.
+    pub resumed: bool,
+    /// Attempts that ended with a NaN or infinite loss, and how each retry
+    /// started (empty for almost every frame).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<Retry>,
+}
+
+/// A failed attempt at a frame and what the next one changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Retry {
+    /// The start image of the failed attempt.
+    pub init: &'static str,
+    /// The non-finite loss it reached.
+    pub loss: f64,
+    /// The first L-BFGS step of the failed attempt (1 = the default).
+    pub learning_rate: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Totals {
+    pub frames: usize,
+    pub resumed_frames: usize,
+    pub iterations: usize,
+    pub evaluations: usize,
+    pub optimise_seconds: f64,
+    pub flow_seconds: f64,
+    pub wall_seconds: f64,
+    pub frames_per_minute: f64,
+}
+
+impl Totals {
+    pub fn of(frames: &[FrameReport], wall_seconds: f64) -> Self {
+        let mut t = Totals {
+            frames: frames.len(),
+            resumed_frames: frames.iter().filter(|r| r.resumed).count(),
+            wall_seconds,
+            ..Default::default()
+        };
+        for r in frames {
+            t.iterations += r.iterations;
+            t.evaluations += r.evaluations;
+            t.optimise_seconds += r.seconds;
+            t.flow_seconds += r.flow_seconds;
+        }
+        let fresh = t.frames - t.resumed_frames;
+        t.frames_per_minute = fresh as f64 * 60.0 / wall_seconds.max(1e-9);
+        t
+    }
+}
+
+/// The JSON report written beside the output.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobReport {
+    pub input: PathBuf,
+    pub output: Option<PathBuf>,
+    pub work_dir: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub device: String,
+    pub frames: Vec<FrameReport>,
+    pub totals: Totals,
+    pub warnings: Vec<String>,
+    pub config: JobConfig,
+}
+
+impl JobReport {
+    pub fn write(&self, path: &Path) -> Result<()> {
+        imaging::write_atomic(path, |w| {
+            serde_json::to_writer_pretty(w, self).map_err(|e| e.to_string())
+        })
+    }
+}

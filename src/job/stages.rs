@@ -1,0 +1,211 @@
+//! The worker threads of a video job, joined by bounded channels so the clip
+//! is never held in memory: the decoder yields frames, the flow stage adds
+//! each frame's flow pairs, and the encoder writes finished frames. The
+//! optimiser runs on the caller's thread between flow and encoder. A worker
+//! that fails or panics surfaces as an error of the job when it is joined.
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use image::RgbImage;
+
+use crate::error::{panic_message, Error, Result};
+use crate::imaging::write_image_atomic;
+use crate::temporal::{FlowPair, FlowTracker, TemporalPlan};
+use crate::video::pattern::Pattern;
+use crate::video::{Frame, FrameSource, VideoError, VideoWriter};
+
+use super::outputs::part_path;
+
+/// Frames decoded ahead of the optimiser, and finished frames waiting for the encoder.
+const QUEUE: usize = 4;
+/// Frames with flow waiting for the optimiser.
+const FLOW_QUEUE: usize = 2;
+
+/// A decoded frame with the flow pairs to its predecessors.
+pub struct Prepared {
+    pub frame: Frame,
+    pub pairs: Vec<FlowPair>,
+    pub flow_seconds: f64,
+}
+
+/// A running worker thread and how far it got.
+pub struct Worker<T> {
+    name: &'static str,
+    handle: thread::JoinHandle<T>,
+    progress: Arc<AtomicUsize>,
+}
+
+impl<T> Worker<T> {
+    fn spawn(name: &'static str, body: impl FnOnce(&AtomicUsize) -> T + Send + 'static) -> Self
+    where
+        T: Send + 'static,
+    {
+        let progress = Arc::new(AtomicUsize::new(0));
+        let p = progress.clone();
+        let handle = thread::Builder::new()
+            .name(format!("vstyle-{name}"))
+            .spawn(move || body(&p))
+            .expect("spawn a worker thread");
+        Self {
+            name,
+            handle,
+            progress,
+        }
+    }
+
+    /// Waits for the thread; a panic becomes an error naming `input` and the
+    /// frame the thread was at.
+    pub fn join(self, input: &Path) -> Result<T> {
+        self.handle.join().map_err(|payload| Error::Worker {
+            input: input.display().to_string(),
+            stage: self.name,
+            frame: self.progress.load(Ordering::SeqCst),
+            message: panic_message(payload.as_ref()),
+        })
+    }
+}
+
+/// Decodes `source` on its own thread; a decoding error ends the stream.
+pub fn decode(source: FrameSource) -> (Receiver<Result<Frame, VideoError>>, Worker<()>) {
+    let (tx, rx) = sync_channel(QUEUE);
+    let worker = Worker::spawn("decoder", move |progress| {
+        for item in source {
+            let stop_after = item.is_err();
+            if tx.send(item).is_err() || stop_after {
+                break;
+            }
+            progress.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (rx, worker)
+}
+
+/// Adds each frame's flow pairs on its own thread, ahead of the optimiser.
+pub fn flow(
+    frames: Receiver<Result<Frame, VideoError>>,
+    plan: TemporalPlan,
+) -> (Receiver<Result<Prepared, VideoError>>, Worker<()>) {
+    let (tx, rx) = sync_channel(FLOW_QUEUE);
+    let worker = Worker::spawn("flow", move |progress| {
+        let mut tracker = FlowTracker::new(plan);
+        for item in frames {
+            let prepared = item.map(|frame| {
+                let start = Instant::now();
+                let pairs = tracker.push(&frame.image);
+                Prepared {
+                    frame,
+                    pairs,
+                    flow_seconds: start.elapsed().as_secs_f64(),
+                }
+            });
+            if tx.send(prepared).is_err() {
+                return;
+            }
+            progress.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (rx, worker)
+}
+
+/// Where the encoder writes: the video (through `<video>.part`) and the
+/// optional image sequence.
+pub struct Sinks {
+    pub video: Option<(VideoWriter, PathBuf)>,
+    pub frames: Option<Pattern>,
+}
+
+/// The encoder thread; the video is renamed into place only by a `finish`
+/// that does not abort.
+pub struct Encoder {
+    tx: Option<SyncSender<(usize, RgbImage)>>,
+    worker: Worker<Result<usize>>,
+    abort: Arc<AtomicBool>,
+}
+
+impl Encoder {
+    pub fn start(sinks: Sinks) -> Self {
+        let (tx, rx) = sync_channel::<(usize, RgbImage)>(QUEUE);
+        let abort = Arc::new(AtomicBool::new(false));
+        let abort2 = abort.clone();
+        let worker = Worker::spawn("encoder", move |progress| {
+            encode_all(sinks, rx, progress, &abort2)
+        });
+        Self {
+            tx: Some(tx),
+            worker,
+            abort,
+        }
+    }
+
+    /// Queues a finished frame; false when the encoder has stopped (its
+    /// error comes out of `finish`).
+    pub fn send(&self, index: usize, img: RgbImage) -> bool {
+        self.tx
+            .as_ref()
+            .is_some_and(|tx| tx.send((index, img)).is_ok())
+    }
+
+    /// Closes the stream; with `abort`, the temporary video is deleted.
+    pub fn finish(mut self, abort: bool, input: &Path) -> Result<usize> {
+        self.abort.store(abort, Ordering::SeqCst);
+        self.tx.take();
+        self.worker.join(input)?
+    }
+}
+
+fn encode_all(
+    sinks: Sinks,
+    rx: Receiver<(usize, RgbImage)>,
+    progress: &AtomicUsize,
+    abort: &AtomicBool,
+) -> Result<usize> {
+    let Sinks { mut video, frames } = sinks;
+    let written = write_frames(&mut video, frames.as_ref(), rx, progress);
+    let Some((w, path)) = video else {
+        return written;
+    };
+    let part = part_path(&path);
+    if written.as_ref().is_ok_and(|&n| n > 0) && !abort.load(Ordering::SeqCst) {
+        w.finish().map_err(|e| encode_err(&path, e))?;
+        std::fs::rename(&part, &path).map_err(|e| Error::Output {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    } else {
+        // Nothing that looks like a finished video is left behind.
+        drop(w);
+        let _ = std::fs::remove_file(&part);
+    }
+    written
+}
+
+fn write_frames(
+    video: &mut Option<(VideoWriter, PathBuf)>,
+    frames: Option<&Pattern>,
+    rx: Receiver<(usize, RgbImage)>,
+    progress: &AtomicUsize,
+) -> Result<usize> {
+    let mut count = 0;
+    for (index, img) in rx {
+        if let Some((w, path)) = video.as_mut() {
+            w.write(&img).map_err(|e| encode_err(path, e))?;
+        }
+        if let Some(p) = frames {
+            write_image_atomic(&p.render(index), &img)?;
+        }
+        count += 1;
+        progress.store(count, Ordering::SeqCst);
+    }
+    Ok(count)
+}
+
+fn encode_err(path: &Path, e: VideoError) -> Error {
+    Error::Output {
+        file: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
