@@ -13,23 +13,6 @@ pub enum TermKind {
     Temporal,
 }
 
-impl TermKind {
-    pub const ALL: [TermKind; 4] = [
-        TermKind::Content,
-        TermKind::Style,
-        TermKind::Tv,
-        TermKind::Temporal,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TermKind::Content => "content",
-            TermKind::Style => "style",
-            TermKind::Tv => "tv",
-            TermKind::Temporal => "temporal",
-        }
-    }
-}
-
 /// One differentiable term. `pixels` is the image being optimised
 /// (1 x 3 x H x W, pixel space); `features` are the activations of the layers
 /// the objective extracts, in the order the objective lists them.
@@ -132,17 +115,6 @@ pub struct LossValues {
     pub style: f64,
     pub tv: f64,
     pub temporal: f64,
-}
-
-impl LossValues {
-    pub fn get(&self, kind: TermKind) -> f64 {
-        match kind {
-            TermKind::Content => self.content,
-            TermKind::Style => self.style,
-            TermKind::Tv => self.tv,
-            TermKind::Temporal => self.temporal,
-        }
-    }
 }
 
 impl SumLoss {

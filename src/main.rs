@@ -596,7 +596,6 @@ fn run_check(job: &Path, set: &[String]) -> Result<()> {
 }
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Image(a) => run_image(a),

@@ -787,25 +787,14 @@ impl FrameSource {
                         }
                         Pick::Skip => continue,
                         Pick::Take => {
-                            return Some(match conv.convert(&dec.frame) {
-                                Ok(image) => {
-                                    let frame = Frame {
-                                        index: self.yielded,
-                                        source_index,
-                                        image,
-                                    };
-                                    self.yielded += 1;
-                                    Ok(frame)
-                                }
-                                Err(reason) => {
-                                    self.done = true;
-                                    Err(VideoError::Decode {
+                            let image =
+                                conv.convert(&dec.frame)
+                                    .map_err(|reason| VideoError::Decode {
                                         path: dec.path.clone(),
                                         frame: source_index,
                                         reason,
-                                    })
-                                }
-                            });
+                                    });
+                            return Some(self.yield_frame(source_index, image));
                         }
                     }
                 }
@@ -835,7 +824,16 @@ impl FrameSource {
                 Ok(resize_rgb(img, self.info.width, self.info.height))
             }
         });
-        Some(match image {
+        Some(self.yield_frame(source_index, image))
+    }
+
+    /// Numbers a decoded frame in the yielded sequence; an error ends the source.
+    fn yield_frame(
+        &mut self,
+        source_index: usize,
+        image: Result<RgbImage, VideoError>,
+    ) -> Result<Frame, VideoError> {
+        match image {
             Ok(image) => {
                 let frame = Frame {
                     index: self.yielded,
@@ -849,7 +847,7 @@ impl FrameSource {
                 self.done = true;
                 Err(e)
             }
-        })
+        }
     }
 }
 
