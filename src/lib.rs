@@ -2,9 +2,9 @@
 //!
 //! Layers, bottom up (a module uses only those below it; see ARCHITECTURE
 //! in the README):
-//! * base: `config` (job files), `device`, `error`, `imaging` (pixels and
-//!   tensors, image files);
-//! * media: `video` (decoding, encoding, image sequences, audio copy);
+//! * base: `config` (job files), `device`, `error`, `files` (atomic writes),
+//!   `imaging` (pixels and tensors);
+//! * media: `video` (decoding, encoding, image sequences and files, audio copy);
 //! * temporal: `temporal` (optical flow, masks, warping, start images,
 //!   temporal targets, the warping-error metric);
 //! * stylize: `model` (networks and weights), `losses`, `optimizer`
@@ -14,6 +14,7 @@
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod files;
 pub mod imaging;
 pub mod job;
 pub mod losses;

@@ -567,7 +567,7 @@ fn run_eval(
         results.push(r);
     }
     if let Some(p) = json {
-        vstyle::imaging::write_atomic(p, |w| {
+        vstyle::files::write_atomic(p, |w| {
             serde_json::to_writer_pretty(w, &results).map_err(|e| e.to_string())
         })?;
     }

@@ -5,7 +5,7 @@ use std::path::Path;
 use image::{Rgb, RgbImage};
 
 use crate::error::Result;
-use crate::imaging::write_image_atomic;
+use crate::video::write_image_atomic;
 
 pub const COLORS: [[u8; 3]; 6] = [
     [214, 39, 40],

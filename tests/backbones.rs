@@ -191,7 +191,7 @@ fn squeezenet_from_the_caffe_mat_file_extracts_fire_features() {
     let net = Backbone::load(ModelName::Squeezenet, &out, PoolingKind::Max, Device::Cpu).unwrap();
     let names = ["conv1", "fire2", "fire5", "fire9"];
     let idx: Vec<usize> = names.iter().map(|n| net.layer_index(n).unwrap()).collect();
-    let img = vstyle::imaging::read_image(&common::data("golden_gate.jpg")).unwrap();
+    let img = vstyle::video::load_image(&common::data("golden_gate.jpg")).unwrap();
     let img = vstyle::imaging::resize_longest(&img, 128);
     let x = vstyle::imaging::to_tensor(&img, Device::Cpu) * 255.0;
     let f = net.features(&x, &idx);

@@ -6,7 +6,8 @@ use std::ops::ControlFlow;
 
 use tch::{Device, Kind, Tensor};
 use vstyle::config::{parse_override, JobConfig};
-use vstyle::imaging::{read_image, resize_longest, to_tensor};
+use vstyle::imaging::{resize_longest, to_tensor};
+use vstyle::video::load_image as read_image;
 
 fn job(sets: &[&str]) -> JobConfig {
     let style = common::data("starry_night.jpg").display().to_string();

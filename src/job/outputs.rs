@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{ConfigError, JobConfig};
 use crate::error::Result;
-use crate::imaging;
+use crate::files::check_writable;
 use crate::video::pattern::Pattern;
 
 pub struct Outputs {
@@ -66,11 +66,11 @@ impl Outputs {
     /// missing directories are made.
     pub fn check(&self, create: bool) -> Result<()> {
         if let Some(v) = &self.video {
-            imaging::check_writable(v, create)?;
+            check_writable(v, create)?;
         }
-        imaging::check_writable(&self.report, create)?;
+        check_writable(&self.report, create)?;
         if let Some(f) = &self.frames {
-            imaging::check_writable(&f.render(0), create)?;
+            check_writable(&f.render(0), create)?;
         }
         Ok(())
     }

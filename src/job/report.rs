@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::config::JobConfig;
 use crate::error::Result;
-use crate::imaging;
+use crate::files::write_atomic;
 use crate::losses::LossValues;
 
 /// One frame in the report.
@@ -89,7 +89,7 @@ pub struct JobReport {
 
 impl JobReport {
     pub fn write(&self, path: &Path) -> Result<()> {
-        imaging::write_atomic(path, |w| {
+        write_atomic(path, |w| {
             serde_json::to_writer_pretty(w, self).map_err(|e| e.to_string())
         })
     }

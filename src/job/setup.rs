@@ -7,10 +7,10 @@ use tch::{Device, Kind, Tensor};
 use crate::config::{InitKind, JobConfig, LineSearchKind};
 use crate::device::select_device;
 use crate::error::Result;
-use crate::imaging::read_image;
 use crate::model::Backbone;
 use crate::optimizer::{LbfgsOptions, LineSearch};
 use crate::stylize::{Schedule, StyleImage, Stylizer};
+use crate::video::load_image;
 
 /// Device, network and style images of a job.
 pub struct Setup {
@@ -30,7 +30,7 @@ impl Setup {
             .zip(cfg.blend_weights())
             .map(|(p, weight)| {
                 Ok(StyleImage {
-                    image: read_image(p)?,
+                    image: load_image(p)?,
                     weight,
                 })
             })

@@ -13,9 +13,9 @@ use std::time::Instant;
 use image::RgbImage;
 
 use crate::error::{panic_message, Error, Result};
-use crate::imaging::write_image_atomic;
 use crate::temporal::{FlowPair, FlowTracker, TemporalPlan};
 use crate::video::pattern::Pattern;
+use crate::video::write_image_atomic;
 use crate::video::{Frame, FrameSource, VideoError, VideoWriter};
 
 use super::outputs::part_path;

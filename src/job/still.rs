@@ -5,10 +5,12 @@ use std::path::Path;
 use super::setup::{initial_image, schedule, Setup};
 use crate::config::JobConfig;
 use crate::error::Result;
-use crate::imaging::{self, check_writable, read_image, to_image, to_tensor, write_image_atomic};
+use crate::files::check_writable;
+use crate::imaging::{self, to_image, to_tensor};
 use crate::losses::LossValues;
 use crate::optimizer::StopReason;
 use crate::stylize::IterateRecord;
+use crate::video::{load_image, write_image_atomic};
 
 /// What a still-image run did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -34,7 +36,7 @@ pub fn stylize_image(
     mut on_iter: impl FnMut(&IterateRecord) -> ControlFlow<()>,
 ) -> Result<ImageSummary> {
     check_writable(output, true)?;
-    let mut picture = read_image(content)?;
+    let mut picture = load_image(content)?;
     if let Some(size) = cfg.input.size {
         picture = imaging::resize_longest(&picture, size);
     }

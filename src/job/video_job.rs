@@ -4,7 +4,7 @@
 //! the encoder thread; the work directory keeps every finished frame, and the
 //! report is written at the end.
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -158,7 +158,7 @@ impl<'a> VideoJob<'a> {
         })
     }
 
-    fn writer(&self, path: &PathBuf, audio_span: (f64, f64)) -> Result<VideoWriter> {
+    fn writer(&self, path: &Path, audio_span: (f64, f64)) -> Result<VideoWriter> {
         let info = &self.info;
         let format = path.extension().and_then(|e| e.to_str());
         let audio = (self.cfg.output.audio && info.has_audio).then_some((

@@ -9,9 +9,10 @@ use image::RgbImage;
 
 use crate::config::JobConfig;
 use crate::error::{Error, Result};
-use crate::imaging::{self, read_image, write_image_atomic};
+use crate::files::write_atomic;
+use crate::video::{load_image, write_image_atomic};
 
-/// Prefix of the temporary files `imaging::write_atomic` makes.
+/// Prefix of the temporary files `files::write_atomic` makes.
 const TEMP_PREFIX: &str = ".vstyle-";
 
 pub struct WorkDir {
@@ -44,7 +45,7 @@ impl WorkDir {
             Ok(_) => Err(wd.refuse("holds frames of a job with other settings")),
             Err(_) if wd.has_frames()? => Err(wd.refuse("holds frames but no job.json")),
             Err(_) => {
-                imaging::write_atomic(&stamp, |w| {
+                write_atomic(&stamp, |w| {
                     w.write_all(fp.as_bytes()).map_err(|e| e.to_string())
                 })?;
                 Ok(wd)
@@ -69,7 +70,7 @@ impl WorkDir {
     pub fn load(&self, index: usize) -> Result<Option<RgbImage>> {
         let f = self.frame_file(index);
         if f.exists() {
-            read_image(&f).map(Some)
+            load_image(&f).map(Some)
         } else {
             Ok(None)
         }

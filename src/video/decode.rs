@@ -1,0 +1,247 @@
+//! Decoding the best video stream of a file with FFmpeg, and noticing a file that ends early.
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+
+use ffmpeg::{codec, format, frame, media, Packet, Rational};
+use ffmpeg_next as ffmpeg;
+
+use super::*;
+
+/// Lazily decodes the best video stream of a file.
+pub(super) struct Decoder {
+    pub(super) path: PathBuf,
+    pub(super) input: format::context::Input,
+    pub(super) stream_index: usize,
+    pub(super) decoder: ffmpeg::decoder::Video,
+    pub(super) frame: frame::Video,
+    /// Frames received from the decoder so far (the next frame's source index).
+    pub(super) decoded: usize,
+    pub(super) eof_sent: bool,
+    pub(super) finished: bool,
+    /// A read / decode error, reported (at the index of the first frame not decoded) once the
+    /// frames still buffered in the decoder have been returned.
+    pub(super) pending_error: Option<String>,
+    /// Whether the last packet of the stream read so far was flagged corrupt (a partial packet
+    /// at the end means the file is truncated).
+    pub(super) last_packet_corrupt: bool,
+    /// The duration the file declares for the video, and how far short of it the packets may
+    /// end before the file counts as truncated (seconds).
+    pub(super) declared: Option<(f64, f64)>,
+    /// End time of the latest video packet read (seconds), and the stream's time base.
+    pub(super) packets_end: Option<f64>,
+    pub(super) time_base: f64,
+}
+
+/// Stream facts gathered at open time.
+pub(super) struct StreamFacts {
+    pub(super) width: u32,
+    pub(super) height: u32,
+    pub(super) frame_rate: Option<(i32, i32)>,
+    pub(super) time_base: (i32, i32),
+    pub(super) frames: Option<usize>,
+    pub(super) has_audio: bool,
+}
+
+impl Decoder {
+    pub(super) fn open(path: &Path) -> Result<(Self, StreamFacts), VideoError> {
+        init();
+        let open_err = |reason: String| VideoError::Open {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let input = format::input(&path).map_err(|e| open_err(one_line(e)))?;
+        let has_audio = input
+            .streams()
+            .any(|s| s.parameters().medium() == media::Type::Audio);
+        let stream = input
+            .streams()
+            .best(media::Type::Video)
+            .ok_or_else(|| open_err("no video stream".into()))?;
+        let stream_index = stream.index();
+        let tb = stream.time_base();
+        let valid = |r: Rational| r.numerator() > 0 && r.denominator() > 0;
+        let frame_rate = [stream.avg_frame_rate(), stream.rate()]
+            .into_iter()
+            .find(|r| valid(*r))
+            .map(|r| reduce(r.numerator() as i64, r.denominator() as i64));
+        let frames = if stream.frames() > 0 {
+            Some(stream.frames() as usize)
+        } else {
+            let secs = if stream.duration() > 0 && valid(tb) {
+                Some(stream.duration() as f64 * f64::from(tb))
+            } else if input.duration() > 0 {
+                Some(input.duration() as f64 / ffmpeg::ffi::AV_TIME_BASE as f64)
+            } else {
+                None
+            };
+            match (secs, frame_rate) {
+                (Some(s), Some((n, d))) => Some((s * n as f64 / d as f64).round() as usize),
+                _ => None,
+            }
+        };
+        let mut ctx = codec::context::Context::from_parameters(stream.parameters())
+            .map_err(|e| open_err(one_line(e)))?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let mut threading = ffmpeg::threading::Config::kind(ffmpeg::threading::Type::Frame);
+        threading.count = threads;
+        ctx.set_threading(threading);
+        let decoder = ctx
+            .decoder()
+            .video()
+            .map_err(|e| open_err(format!("cannot open video decoder: {}", one_line(e))))?;
+        if decoder.width() == 0 || decoder.height() == 0 {
+            return Err(open_err("video stream has no dimensions".into()));
+        }
+        let declared = declared_duration(&input, &stream, frame_rate);
+        let facts = StreamFacts {
+            width: decoder.width(),
+            height: decoder.height(),
+            frame_rate,
+            time_base: (tb.numerator(), tb.denominator()),
+            frames,
+            has_audio,
+        };
+        let dec = Decoder {
+            path: path.to_path_buf(),
+            input,
+            stream_index,
+            decoder,
+            frame: frame::Video::empty(),
+            decoded: 0,
+            eof_sent: false,
+            finished: false,
+            pending_error: None,
+            last_packet_corrupt: false,
+            declared,
+            packets_end: None,
+            time_base: if valid(tb) { f64::from(tb) } else { 0.0 },
+        };
+        Ok((dec, facts))
+    }
+
+    pub(super) fn decode_error(&self, e: impl Display) -> VideoError {
+        VideoError::Decode {
+            path: self.path.clone(),
+            frame: self.decoded,
+            reason: one_line(e),
+        }
+    }
+
+    /// Decodes the next frame into `self.frame`. `None` at the end; an error ends the stream
+    /// (after the frames still buffered in the decoder have been returned).
+    pub(super) fn next_raw(&mut self) -> Option<Result<(), VideoError>> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            match self.decoder.receive_frame(&mut self.frame) {
+                Ok(()) => {
+                    self.decoded += 1;
+                    return Some(Ok(()));
+                }
+                Err(e) if is_eagain(&e) => {}
+                Err(ffmpeg::Error::Eof) => {
+                    self.finished = true;
+                    return self.take_pending_error().map(Err);
+                }
+                Err(e) => {
+                    self.finished = true;
+                    let err = self
+                        .take_pending_error()
+                        .unwrap_or_else(|| self.decode_error(e));
+                    return Some(Err(err));
+                }
+            }
+            if self.eof_sent {
+                // The decoder wants input after EOF: nothing more will come out.
+                self.finished = true;
+                return self.take_pending_error().map(Err);
+            }
+            self.feed();
+        }
+    }
+
+    pub(super) fn take_pending_error(&mut self) -> Option<VideoError> {
+        let reason = self.pending_error.take()?;
+        Some(self.decode_error(reason))
+    }
+
+    /// Sends the next packet of the video stream to the decoder, or EOF (recording a read or
+    /// decode error to be reported once the decoder is drained). Corrupt packets in the middle
+    /// of the stream are passed on (the decoder conceals them, as the ffmpeg tool does); a
+    /// corrupt last packet means the file is truncated, which is reported as an error.
+    pub(super) fn feed(&mut self) {
+        let mut packet = Packet::empty();
+        loop {
+            match packet.read(&mut self.input) {
+                Ok(()) => {
+                    if packet.stream() != self.stream_index {
+                        continue;
+                    }
+                    self.last_packet_corrupt = packet.is_corrupt();
+                    if let Some(pts) = packet.pts() {
+                        let end = (pts + packet.duration().max(0)) as f64 * self.time_base;
+                        self.packets_end = Some(self.packets_end.map_or(end, |e| e.max(end)));
+                    }
+                    match self.decoder.send_packet(&packet) {
+                        Ok(()) => return,
+                        Err(e) => {
+                            self.pending_error = Some(one_line(e));
+                            break;
+                        }
+                    }
+                }
+                Err(ffmpeg::Error::Eof) => {
+                    if self.last_packet_corrupt {
+                        self.pending_error =
+                            Some("the file ends with an incomplete packet (truncated?)".into());
+                    } else if let (Some((secs, slack)), Some(end)) =
+                        (self.declared, self.packets_end)
+                    {
+                        if end + slack < secs {
+                            self.pending_error = Some(format!(
+                                "the video ends after {end:.2} s but the file declares {secs:.2} s (truncated?)"
+                            ));
+                        }
+                    }
+                    break;
+                }
+                Err(e) => {
+                    self.pending_error = Some(one_line(e));
+                    break;
+                }
+            }
+        }
+        let _ = self.decoder.send_eof();
+        self.eof_sent = true;
+    }
+}
+
+/// The video's declared duration in seconds and the shortfall allowed before a file counts as
+/// truncated: the stream's own duration (or Matroska's per-track DURATION tag) allows three frames;
+/// the container's, which may cover a longer audio track, allows a second or a tenth.
+pub(super) fn declared_duration(
+    input: &format::context::Input,
+    stream: &format::stream::Stream,
+    rate: Option<(i32, i32)>,
+) -> Option<(f64, f64)> {
+    let frame = rate.map_or(0.04, |(n, d)| d as f64 / n as f64);
+    let tb = stream.time_base();
+    if stream.duration() > 0 && tb.denominator() > 0 {
+        return Some((stream.duration() as f64 * f64::from(tb), 3.0 * frame));
+    }
+    if let Some(secs) = stream.metadata().get("DURATION").and_then(parse_hms) {
+        return Some((secs, 3.0 * frame));
+    }
+    let secs = input.duration() as f64 / ffmpeg::ffi::AV_TIME_BASE as f64;
+    (input.duration() > 0).then_some((secs, (0.1 * secs).max(1.0)))
+}
+
+/// `HH:MM:SS.fraction` as seconds.
+pub(super) fn parse_hms(text: &str) -> Option<f64> {
+    let mut parts = text.trim().split(':');
+    let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+    let secs =
+        h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?;
+    (parts.next().is_none() && secs.is_finite() && secs > 0.0).then_some(secs)
+}

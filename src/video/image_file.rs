@@ -1,0 +1,103 @@
+//! Single image files: reading any picture as RGB (EXIF orientation applied)
+//! and writing PNG or JPEG atomically.
+use std::path::Path;
+
+use image::RgbImage;
+
+use super::*;
+use crate::error::Error;
+use crate::files::write_atomic;
+
+/// Reads an image as RGB (alpha dropped, EXIF orientation applied). PNG and JPEG are decoded
+/// with the `image` crate; other formats (BMP, ...) with FFmpeg.
+pub fn read_image(path: &Path) -> Result<RgbImage, VideoError> {
+    let err = |reason: String| VideoError::Image {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !path.exists() {
+        return Err(VideoError::NotFound {
+            path: path.to_path_buf(),
+        });
+    }
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| err(one_line(e)))?
+        .with_guessed_format()
+        .map_err(|e| err(one_line(e)))?;
+    if reader.format().is_none() {
+        return read_image_ffmpeg(path);
+    }
+    let decoded = reader.into_decoder().and_then(|mut decoder| {
+        use image::ImageDecoder;
+        let orientation = decoder.orientation()?;
+        let mut img = image::DynamicImage::from_decoder(decoder)?;
+        img.apply_orientation(orientation);
+        Ok(img)
+    });
+    match decoded {
+        Ok(img) => Ok(img.to_rgb8()),
+        Err(image::ImageError::Unsupported(_)) => read_image_ffmpeg(path),
+        Err(e) => Err(err(one_line(e))),
+    }
+}
+
+pub(super) fn read_image_ffmpeg(path: &Path) -> Result<RgbImage, VideoError> {
+    let err = |reason: String| VideoError::Image {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (mut dec, facts) = Decoder::open(path).map_err(|e| match e {
+        VideoError::Open { reason, .. } => err(reason),
+        other => other,
+    })?;
+    match dec.next_raw() {
+        Some(Ok(())) => RgbConverter::new(facts.width, facts.height)
+            .convert(&dec.frame)
+            .map_err(err),
+        Some(Err(e)) => Err(err(match e {
+            VideoError::Decode { reason, .. } => reason,
+            other => other.to_string(),
+        })),
+        None => Err(err("no picture in file".into())),
+    }
+}
+
+/// Reads an image file as RGB for a job (style images, saved frames); errors
+/// name the file.
+pub fn load_image(path: &Path) -> Result<RgbImage, Error> {
+    read_image(path).map_err(|e| Error::Image {
+        file: path.display().to_string(),
+        message: match e {
+            VideoError::NotFound { .. } => "not found".into(),
+            VideoError::Image { reason, .. } => format!("not a readable image: {reason}"),
+            other => other.to_string(),
+        },
+    })
+}
+
+/// Writes an image atomically: PNG, or JPEG at quality 95, by extension.
+pub fn write_image_atomic(path: &Path, img: &RgbImage) -> Result<(), Error> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let jpeg = match ext.as_str() {
+        "png" => false,
+        "jpg" | "jpeg" => true,
+        _ => {
+            return Err(Error::Output {
+                file: path.display().to_string(),
+                message: "unsupported image extension (use .png, .jpg or .jpeg)".into(),
+            })
+        }
+    };
+    write_atomic(path, |w| {
+        if jpeg {
+            image::codecs::jpeg::JpegEncoder::new_with_quality(w, 95).encode_image(img)
+        } else {
+            img.write_to(w, image::ImageFormat::Png)
+        }
+        .map_err(|e| e.to_string())
+    })
+}

@@ -1,0 +1,338 @@
+//! `FrameSource`: frames from a video file, an image directory, a numbered pattern or one
+//! image, selected and resized as the job asks.
+use std::collections::VecDeque;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+
+use super::*;
+
+/// What kind of input a [`FrameSource`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Video,
+    ImageSequence,
+    Image,
+}
+
+/// Description of an opened source.
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    pub kind: SourceKind,
+    pub path: PathBuf,
+    /// Size of the frames yielded (after resize).
+    pub width: u32,
+    pub height: u32,
+    pub source_width: u32,
+    pub source_height: u32,
+    /// Output frame rate: the source rate divided by `step` (image sequences: 25/1 divided by step).
+    pub frame_rate: (i32, i32),
+    /// Time base of the source video stream (image inputs: 1/25).
+    pub time_base: (i32, i32),
+    /// Frames this source will yield after range/step/max (an estimate for video).
+    pub frame_count: Option<usize>,
+    pub has_audio: bool,
+}
+
+/// One yielded frame.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Position in the yielded sequence, 0-based.
+    pub index: usize,
+    /// Index of the frame in the source, 0-based.
+    pub source_index: usize,
+    pub image: RgbImage,
+}
+
+pub(super) enum Inner {
+    Video {
+        dec: Box<Decoder>,
+        conv: RgbConverter,
+    },
+    Images {
+        /// Selected (source index, file), in order.
+        queue: VecDeque<(usize, PathBuf)>,
+        /// The first selected image, decoded at open time.
+        first: Option<RgbImage>,
+    },
+}
+
+/// Lazily decoded frames of a video, an image sequence or a single image.
+pub struct FrameSource {
+    pub(super) info: SourceInfo,
+    pub(super) opts: SourceOptions,
+    pub(super) yielded: usize,
+    pub(super) done: bool,
+    pub(super) inner: Inner,
+}
+
+pub(super) const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
+
+pub(super) fn has_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+pub(super) fn list_image_dir(dir: &Path) -> Result<Vec<PathBuf>, VideoError> {
+    let entries = fs::read_dir(dir).map_err(|e| VideoError::Open {
+        path: dir.to_path_buf(),
+        reason: one_line(e),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name();
+            let visible = !name.to_string_lossy().starts_with('.');
+            visible && e.path().is_file() && has_image_extension(&e.path())
+        })
+        .map(|e| e.path())
+        .collect();
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    if files.is_empty() {
+        return Err(VideoError::NoImages {
+            path: dir.to_path_buf(),
+        });
+    }
+    Ok(files)
+}
+
+impl FrameSource {
+    /// Opens `input`: a video file, a directory of images (sorted by name; png/jpg/jpeg/bmp), a
+    /// printf pattern like `frames/%05d.png` (numbering starts at 0 or 1; a gap is an error naming
+    /// the missing file), or one image.
+    pub fn open(input: &Path, opts: &SourceOptions) -> Result<Self, VideoError> {
+        init();
+        if opts.step == 0 {
+            return Err(VideoError::InvalidOptions {
+                path: input.to_path_buf(),
+                reason: "step must be at least 1".into(),
+            });
+        }
+        if opts.size.is_some_and(|s| s < 2) {
+            return Err(VideoError::InvalidOptions {
+                path: input.to_path_buf(),
+                reason: "size must be at least 2".into(),
+            });
+        }
+        if !input.exists() {
+            if let Some(pattern) = Pattern::parse(input) {
+                let files = pattern.files(input)?;
+                return Self::open_images(input, SourceKind::ImageSequence, files, opts);
+            }
+            return Err(VideoError::NotFound {
+                path: input.to_path_buf(),
+            });
+        }
+        if input.is_dir() {
+            let files = list_image_dir(input)?;
+            return Self::open_images(input, SourceKind::ImageSequence, files, opts);
+        }
+        if has_image_extension(input) {
+            return Self::open_images(input, SourceKind::Image, vec![input.to_path_buf()], opts);
+        }
+        Self::open_video(input, opts)
+    }
+
+    pub(super) fn open_video(input: &Path, opts: &SourceOptions) -> Result<Self, VideoError> {
+        let (dec, facts) = Decoder::open(input)?;
+        let (width, height) = target_dims(facts.width, facts.height, opts.size);
+        let rate = facts.frame_rate.unwrap_or((25, 1));
+        let info = SourceInfo {
+            kind: SourceKind::Video,
+            path: input.to_path_buf(),
+            width,
+            height,
+            source_width: facts.width,
+            source_height: facts.height,
+            frame_rate: reduce(rate.0 as i64, rate.1 as i64 * opts.step as i64),
+            time_base: facts.time_base,
+            frame_count: facts.frames.map(|n| selection_count(n, opts)),
+            has_audio: facts.has_audio,
+        };
+        Ok(FrameSource {
+            info,
+            opts: opts.clone(),
+            yielded: 0,
+            done: false,
+            inner: Inner::Video {
+                dec: Box::new(dec),
+                conv: RgbConverter::new(width, height),
+            },
+        })
+    }
+
+    pub(super) fn open_images(
+        input: &Path,
+        kind: SourceKind,
+        files: Vec<PathBuf>,
+        opts: &SourceOptions,
+    ) -> Result<Self, VideoError> {
+        let total = files.len();
+        let mut queue = VecDeque::new();
+        for (i, f) in files.into_iter().enumerate() {
+            match pick(opts, i, queue.len()) {
+                Pick::Take => queue.push_back((i, f)),
+                Pick::Skip => {}
+                Pick::Stop => break,
+            }
+        }
+        let (first, sw, sh) = match queue.front() {
+            Some((_, path)) => {
+                let img = read_image(path)?;
+                let (w, h) = img.dimensions();
+                (Some(img), w, h)
+            }
+            None => {
+                // Nothing selected: an image source needs a first image for its size.
+                return Err(VideoError::InvalidOptions {
+                    path: input.to_path_buf(),
+                    reason: format!(
+                        "no frames selected (start {}, end {:?}, {} image(s) available)",
+                        opts.start, opts.end, total
+                    ),
+                });
+            }
+        };
+        let (width, height) = target_dims(sw, sh, opts.size);
+        let info = SourceInfo {
+            kind,
+            path: input.to_path_buf(),
+            width,
+            height,
+            source_width: sw,
+            source_height: sh,
+            frame_rate: reduce(25, opts.step as i64),
+            time_base: (1, 25),
+            frame_count: Some(queue.len()),
+            has_audio: false,
+        };
+        Ok(FrameSource {
+            info,
+            opts: opts.clone(),
+            yielded: 0,
+            done: false,
+            inner: Inner::Images { queue, first },
+        })
+    }
+
+    pub fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    /// The span, in seconds of the source, covered by the first `frames` frames this source
+    /// yields (starting at `start`): pass it to [`VideoWriter::create`] as the audio span.
+    pub fn audio_span(&self, frames: usize) -> (f64, f64) {
+        let (n, d) = self.info.frame_rate;
+        let out_period = d as f64 / n as f64;
+        let start = self.opts.start as f64 * out_period / self.opts.step as f64;
+        (start, start + frames as f64 * out_period)
+    }
+
+    pub(super) fn next_video(&mut self) -> Option<Result<Frame, VideoError>> {
+        let Inner::Video { dec, conv } = &mut self.inner else {
+            unreachable!("next_video on an image source")
+        };
+        loop {
+            if let Pick::Stop = pick(&self.opts, dec.decoded, self.yielded) {
+                self.done = true;
+                return None;
+            }
+            match dec.next_raw()? {
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                Ok(()) => {
+                    let source_index = dec.decoded - 1;
+                    match pick(&self.opts, source_index, self.yielded) {
+                        Pick::Stop => {
+                            self.done = true;
+                            return None;
+                        }
+                        Pick::Skip => continue,
+                        Pick::Take => {
+                            let image =
+                                conv.convert(&dec.frame)
+                                    .map_err(|reason| VideoError::Decode {
+                                        path: dec.path.clone(),
+                                        frame: source_index,
+                                        reason,
+                                    });
+                            return Some(self.yield_frame(source_index, image));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn next_image(&mut self) -> Option<Result<Frame, VideoError>> {
+        let Inner::Images { queue, first } = &mut self.inner else {
+            unreachable!("next_image on a video source")
+        };
+        let (source_index, path) = queue.pop_front()?;
+        let image = match first.take() {
+            Some(img) => Ok(img),
+            None => read_image(&path),
+        };
+        let image = image.and_then(|img| {
+            let expected = (self.info.source_width, self.info.source_height);
+            if img.dimensions() != expected {
+                Err(VideoError::SizeMismatch {
+                    path: path.clone(),
+                    frame: source_index,
+                    expected,
+                    found: img.dimensions(),
+                })
+            } else {
+                Ok(resize_rgb(img, self.info.width, self.info.height))
+            }
+        });
+        Some(self.yield_frame(source_index, image))
+    }
+
+    /// Numbers a decoded frame in the yielded sequence; an error ends the source.
+    pub(super) fn yield_frame(
+        &mut self,
+        source_index: usize,
+        image: Result<RgbImage, VideoError>,
+    ) -> Result<Frame, VideoError> {
+        match image {
+            Ok(image) => {
+                let frame = Frame {
+                    index: self.yielded,
+                    source_index,
+                    image,
+                };
+                self.yielded += 1;
+                Ok(frame)
+            }
+            Err(e) => {
+                self.done = true;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Iterator for FrameSource {
+    type Item = Result<Frame, VideoError>;
+
+    /// The next frame. An error (e.g. a truncated file) is yielded once, after the frames before
+    /// it; the iterator then ends.
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let item = match self.inner {
+            Inner::Video { .. } => self.next_video(),
+            Inner::Images { .. } => self.next_image(),
+        };
+        if item.is_none() {
+            self.done = true;
+        }
+        item
+    }
+}
