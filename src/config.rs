@@ -152,6 +152,38 @@ impl ModelName {
             ModelName::Squeezenet => "squeezenet1_1.safetensors",
         }
     }
+    /// The content, style and TV weights that suit the network's default
+    /// weights and layers; a job that does not set `loss.content_weight`,
+    /// `loss.style_weight` or `loss.tv_weight` gets these.
+    pub fn default_loss_weights(self) -> LossWeights {
+        match self {
+            // jcjohnson/neural-style's values for the Caffe VGG weights.
+            ModelName::Vgg19 | ModelName::Vgg16 => LossWeights {
+                content: 5.0,
+                style: 100.0,
+                tv: 1e-3,
+            },
+            // SqueezeNet's Gram matrices are far smaller than VGG's (golden
+            // gate vs starry night at 256 px, unweighted: 1.1e3 against
+            // VGG-19's 1.2e6), so its style term needs a larger weight. On
+            // that pair at 192-256 px, judged by VGG-19's style loss of the
+            // results, the style improves up to about 3000 and then stalls
+            // while the content keeps fading: 3000 is that knee.
+            ModelName::Squeezenet => LossWeights {
+                content: 5.0,
+                style: 3000.0,
+                tv: 1e-3,
+            },
+        }
+    }
+}
+
+/// Per-model default loss weights (see [`ModelName::default_loss_weights`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossWeights {
+    pub content: f64,
+    pub style: f64,
+    pub tv: f64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -229,8 +261,9 @@ pub fn vstyle_home() -> PathBuf {
     home.join(".cache").join("vstyle")
 }
 
-/// Loss weights. The defaults suit the Caffe-origin VGG weights that set-up
-/// makes (pixels 0-255), like jcjohnson/neural-style's.
+/// Loss weights. `content_weight`, `style_weight` and `tv_weight` that a job
+/// file (with its `--set` overrides) leaves out come from the model
+/// ([`ModelName::default_loss_weights`]); `Default` holds VGG-19's.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LossConfig {
@@ -246,10 +279,11 @@ pub struct LossConfig {
 
 impl Default for LossConfig {
     fn default() -> Self {
+        let w = ModelName::Vgg19.default_loss_weights();
         Self {
-            content_weight: 5.0,
-            style_weight: 100.0,
-            tv_weight: 1e-3,
+            content_weight: w.content,
+            style_weight: w.style,
+            tv_weight: w.tv,
             temporal_weight: 1e3,
             long_term: Vec::new(),
         }
@@ -445,15 +479,35 @@ impl JobConfig {
                 message,
             })?;
         }
-        if overrides.is_empty() {
+        // Loss weights the job leaves out follow the model, not VGG's numbers.
+        let given = ["content_weight", "style_weight", "tv_weight"].map(|key| {
+            table
+                .get("loss")
+                .and_then(|l| l.as_table())
+                .is_some_and(|l| l.contains_key(key))
+        });
+        let mut cfg: JobConfig = if overrides.is_empty() {
             // Straight from the text, so errors carry line numbers.
-            return toml::from_str(text).map_err(|e| parse_error(file, text, &e));
+            toml::from_str(text).map_err(|e| parse_error(file, text, &e))?
+        } else {
+            JobConfig::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid {
+                file: file.to_string(),
+                key: "--set".into(),
+                message: e.message().trim().replace('\n', " "),
+            })?
+        };
+        let w = cfg.model.name.default_loss_weights();
+        let l = &mut cfg.loss;
+        for (given, slot, default) in [
+            (given[0], &mut l.content_weight, w.content),
+            (given[1], &mut l.style_weight, w.style),
+            (given[2], &mut l.tv_weight, w.tv),
+        ] {
+            if !given {
+                *slot = default;
+            }
         }
-        JobConfig::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid {
-            file: file.to_string(),
-            key: "--set".into(),
-            message: e.message().trim().replace('\n', " "),
-        })
+        Ok(cfg)
     }
 
     fn resolve_paths(&mut self, base: &Path, skip: &[&str]) {
@@ -711,6 +765,61 @@ mod tests {
         assert_eq!(c.input.path, dir.path().join("clip.mp4"));
         assert_eq!(c.style.images[0], dir.path().join("s.jpg"));
         assert_eq!(c.output.path.as_deref(), Some(Path::new("out.mp4")));
+    }
+
+    #[test]
+    fn loss_weights_follow_the_model_unless_given() {
+        let vgg = ModelName::Vgg19.default_loss_weights();
+        let sq = ModelName::Squeezenet.default_loss_weights();
+        assert_eq!((vgg.content, vgg.style, vgg.tv), (5.0, 100.0, 1e-3));
+        assert_eq!(ModelName::Vgg16.default_loss_weights(), vgg);
+        assert!(sq.style > vgg.style, "{sq:?}");
+        let loss = |c: &JobConfig| (c.loss.content_weight, c.loss.style_weight, c.loss.tv_weight);
+        let sets =
+            |s: &[&str]| -> Vec<_> { s.iter().map(|s| parse_override(s).unwrap()).collect() };
+
+        // Nothing given: the model's defaults, whether the model comes from
+        // the file or from --set.
+        let c = JobConfig::from_toml_str(&minimal(), "job.toml", &[]).unwrap();
+        assert_eq!(loss(&c), (vgg.content, vgg.style, vgg.tv));
+        let text = format!("{}[model]\nname = \"squeezenet\"\n", minimal());
+        let c = JobConfig::from_toml_str(&text, "job.toml", &[]).unwrap();
+        assert_eq!(loss(&c), (sq.content, sq.style, sq.tv));
+        let c = JobConfig::from_toml_str(&minimal(), "job.toml", &sets(&["model.name=squeezenet"]))
+            .unwrap();
+        assert_eq!(loss(&c), (sq.content, sq.style, sq.tv));
+        // Other [loss] keys do not count as giving the weights.
+        let c = JobConfig::from_toml_str(
+            &minimal(),
+            "job.toml",
+            &sets(&["model.name=squeezenet", "loss.temporal_weight=7"]),
+        )
+        .unwrap();
+        assert_eq!(loss(&c), (sq.content, sq.style, sq.tv));
+        assert_eq!(c.loss.temporal_weight, 7.0);
+
+        // An explicit value wins, in the file or from --set (even one equal
+        // to VGG's default), and only that key is taken from it.
+        let text = format!(
+            "{}[model]\nname = \"squeezenet\"\n[loss]\nstyle_weight = 100\n",
+            minimal()
+        );
+        let c = JobConfig::from_toml_str(&text, "job.toml", &[]).unwrap();
+        assert_eq!(loss(&c), (sq.content, 100.0, sq.tv));
+        let c = JobConfig::from_toml_str(
+            &minimal(),
+            "job.toml",
+            &sets(&[
+                "model.name=squeezenet",
+                "loss.content_weight=2",
+                "loss.tv_weight=0",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(loss(&c), (2.0, sq.style, 0.0));
+        let c = JobConfig::from_toml_str(&minimal(), "job.toml", &sets(&["loss.style_weight=3"]))
+            .unwrap();
+        assert_eq!(loss(&c), (vgg.content, 3.0, vgg.tv));
     }
 
     #[test]

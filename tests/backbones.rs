@@ -165,30 +165,41 @@ fn bad_weights_files_are_named_in_one_line_errors() {
     assert!(!e.contains('\n'));
 }
 
-fn import(input: &Path, output: &Path) {
-    let out = std::process::Command::new(common::python())
-        .arg(common::repo().join("scripts/import_weights.py"))
-        .arg(input)
-        .arg("-o")
-        .arg(output)
-        .output()
-        .expect("the venv python runs (scripts/setup.sh)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
-fn squeezenet_from_the_caffe_mat_file_extracts_fire_features() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("squeezenet.safetensors");
-    import(
-        &common::shared("weights/squeezenet1_1_caffe_notop.mat"),
-        &out,
+fn squeezenet_default_weights_are_the_shipped_file_and_extract_fire_features() {
+    // scripts/setup.sh installs the repository's weights/squeezenet1_1.safetensors
+    // where --model squeezenet looks for it.
+    let installed = common::default_weights("squeezenet1_1");
+    let cfg = vstyle::config::ModelConfig {
+        name: ModelName::Squeezenet,
+        ..Default::default()
+    };
+    assert_eq!(cfg.weights_path(), installed);
+    let shipped = common::repo().join("weights/squeezenet1_1.safetensors");
+    let read = |p: &Path| {
+        std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup.sh)", p.display()))
+    };
+    let (a, b) = (read(&installed), read(&shipped));
+    assert!(
+        a == b,
+        "{} ({} bytes) differs from {} ({} bytes): run scripts/setup.sh",
+        installed.display(),
+        a.len(),
+        shipped.display(),
+        b.len()
     );
-    let net = Backbone::load(ModelName::Squeezenet, &out, PoolingKind::Max, Device::Cpu).unwrap();
+
+    let net = Backbone::load(
+        ModelName::Squeezenet,
+        &installed,
+        PoolingKind::Max,
+        Device::Cpu,
+    )
+    .unwrap();
+    let spec = net.input_spec();
+    assert!(spec.bgr);
+    assert_eq!(spec.scale, 255.0);
+    assert!((spec.mean[0] - 104.006).abs() < 1e-6, "{:?}", spec.mean);
     let names = ["conv1", "fire2", "fire5", "fire9"];
     let idx: Vec<usize> = names.iter().map(|n| net.layer_index(n).unwrap()).collect();
     let img = vstyle::video::load_image(&common::data("golden_gate.jpg")).unwrap();
@@ -202,7 +213,7 @@ fn squeezenet_from_the_caffe_mat_file_extracts_fire_features() {
         let m = t.mean(Kind::Float).double_value(&[]);
         assert!(m.is_finite() && m > 0.0, "{m}");
     }
-    let e = load_err(ModelName::Vgg19, &out);
+    let e = load_err(ModelName::Vgg19, &installed);
     assert!(e.contains("holds squeezenet1_1 weights"), "{e}");
 }
 

@@ -11,11 +11,6 @@ pub fn data(name: &str) -> PathBuf {
     repo().join("tests/data").join(name)
 }
 
-/// Media and weights kept beside the checkout (../shared).
-pub fn shared(rel: &str) -> PathBuf {
-    repo().join("../shared").join(rel)
-}
-
 pub fn vstyle_home() -> PathBuf {
     vstyle::config::vstyle_home()
 }

