@@ -382,6 +382,66 @@ impl Default for RunConfig {
     }
 }
 
+/// A setting from a command-line flag: the config key it stands for (a
+/// `--set` of the same key wins) and how it changes the config.
+pub struct Flag {
+    pub key: &'static str,
+    pub apply: Box<dyn FnOnce(&mut JobConfig)>,
+}
+
+impl Flag {
+    pub fn new(key: &'static str, apply: impl FnOnce(&mut JobConfig) + 'static) -> Self {
+        Self {
+            key,
+            apply: Box::new(apply),
+        }
+    }
+}
+
+/// Which of the model-dependent loss weights a job gives itself; the others
+/// follow the model ([`ModelName::default_loss_weights`]).
+#[derive(Debug, Default)]
+struct GivenLossWeights {
+    content: bool,
+    style: bool,
+    tv: bool,
+}
+
+impl GivenLossWeights {
+    fn of(table: &toml::Table) -> Self {
+        let loss = table.get("loss").and_then(|l| l.as_table());
+        let has = |key: &str| loss.is_some_and(|l| l.contains_key(key));
+        Self {
+            content: has("content_weight"),
+            style: has("style_weight"),
+            tv: has("tv_weight"),
+        }
+    }
+
+    fn mark(&mut self, key: &str) {
+        match key {
+            "loss.content_weight" => self.content = true,
+            "loss.style_weight" => self.style = true,
+            "loss.tv_weight" => self.tv = true,
+            _ => {}
+        }
+    }
+
+    fn fill_model_defaults(&self, cfg: &mut JobConfig) {
+        let w = cfg.model.name.default_loss_weights();
+        let l = &mut cfg.loss;
+        for (given, slot, default) in [
+            (self.content, &mut l.content_weight, w.content),
+            (self.style, &mut l.style_weight, w.style),
+            (self.tv, &mut l.tv_weight, w.tv),
+        ] {
+            if !given {
+                *slot = default;
+            }
+        }
+    }
+}
+
 /// A whole job file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -450,26 +510,58 @@ impl JobConfig {
     /// Reads a job file, applies `--set` overrides, validates. Relative paths in
     /// the file are taken relative to the file's directory.
     pub fn load(path: &Path, overrides: &[(String, toml::Value)]) -> Result<Self, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file.clone(),
-            source,
-        })?;
-        let mut cfg = Self::from_toml_str(&text, &file, overrides)?;
-        // Paths in the file are relative to the file; those given with --set,
-        // to the working directory.
-        let overridden: Vec<&str> = overrides.iter().map(|(k, _)| k.as_str()).collect();
-        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")), &overridden);
-        cfg.validate(&file)?;
+        Self::assemble(Some(path), Vec::new(), overrides)
+    }
+
+    /// The config a command runs: the job file (or the defaults), then the
+    /// command's typed flags, then `--set` overrides, which win over both.
+    /// Paths in the file are relative to the file; those of flags and `--set`,
+    /// to the working directory. Loss weights that none of them gives follow
+    /// the model. Validated.
+    pub fn assemble(
+        file: Option<&Path>,
+        flags: Vec<Flag>,
+        overrides: &[(String, toml::Value)],
+    ) -> Result<Self, ConfigError> {
+        let name = file.map_or("command line".to_string(), |p| p.display().to_string());
+        let text = match file {
+            Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                file: name.clone(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        let (mut cfg, mut given) = Self::parse(&text, &name, overrides)?;
+        let set_keys: Vec<&str> = overrides.iter().map(|(k, _)| k.as_str()).collect();
+        if let Some(path) = file {
+            cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")), &set_keys);
+        }
+        for flag in flags.into_iter().filter(|f| !set_keys.contains(&f.key)) {
+            given.mark(flag.key);
+            (flag.apply)(&mut cfg);
+        }
+        given.fill_model_defaults(&mut cfg);
+        cfg.validate(&name)?;
         Ok(cfg)
     }
 
-    /// Parses TOML text; `file` names it in errors. No validation.
+    /// Parses TOML text with overrides; `file` names it in errors. Loss
+    /// weights the text leaves out follow the model. No validation.
     pub fn from_toml_str(
         text: &str,
         file: &str,
         overrides: &[(String, toml::Value)],
     ) -> Result<Self, ConfigError> {
+        let (mut cfg, given) = Self::parse(text, file, overrides)?;
+        given.fill_model_defaults(&mut cfg);
+        Ok(cfg)
+    }
+
+    fn parse(
+        text: &str,
+        file: &str,
+        overrides: &[(String, toml::Value)],
+    ) -> Result<(Self, GivenLossWeights), ConfigError> {
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| parse_error(file, text, &e))?;
         for (k, v) in overrides {
@@ -479,14 +571,8 @@ impl JobConfig {
                 message,
             })?;
         }
-        // Loss weights the job leaves out follow the model, not VGG's numbers.
-        let given = ["content_weight", "style_weight", "tv_weight"].map(|key| {
-            table
-                .get("loss")
-                .and_then(|l| l.as_table())
-                .is_some_and(|l| l.contains_key(key))
-        });
-        let mut cfg: JobConfig = if overrides.is_empty() {
+        let given = GivenLossWeights::of(&table);
+        let cfg: JobConfig = if overrides.is_empty() {
             // Straight from the text, so errors carry line numbers.
             toml::from_str(text).map_err(|e| parse_error(file, text, &e))?
         } else {
@@ -496,18 +582,7 @@ impl JobConfig {
                 message: e.message().trim().replace('\n', " "),
             })?
         };
-        let w = cfg.model.name.default_loss_weights();
-        let l = &mut cfg.loss;
-        for (given, slot, default) in [
-            (given[0], &mut l.content_weight, w.content),
-            (given[1], &mut l.style_weight, w.style),
-            (given[2], &mut l.tv_weight, w.tv),
-        ] {
-            if !given {
-                *slot = default;
-            }
-        }
-        Ok(cfg)
+        Ok((cfg, given))
     }
 
     fn resolve_paths(&mut self, base: &Path, skip: &[&str]) {

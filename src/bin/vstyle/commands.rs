@@ -1,0 +1,183 @@
+//! One function per command: each turns its arguments into a config, calls
+//! the library and prints what it did.
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use vstyle::config::JobConfig;
+use vstyle::job::VideoJob;
+
+use crate::cli::{ImageArgs, VideoArgs, WeightsCommand};
+use crate::flags::assemble;
+use crate::progress::{progress_line, Progress};
+
+/// `vstyle run JOB.toml [--set ...]`.
+pub fn run(job: &Path, set: &[String], quiet: bool) -> Result<()> {
+    video_job(&assemble(Some(job), Vec::new(), set)?, quiet)
+}
+
+pub fn image(a: &ImageArgs) -> Result<()> {
+    let cfg = a.job()?;
+    let every = cfg.run.print_every;
+    let quiet = a.flags.quiet;
+    let s = vstyle::job::still::stylize_image(&cfg, &a.content, &a.output, |r| {
+        if !quiet && every > 0 && (r.iteration % every == 0 || r.iteration == 1) {
+            eprintln!("{}", progress_line("", r));
+        }
+        ControlFlow::Continue(())
+    })?;
+    if a.json {
+        println!("{}", serde_json::to_string(&s)?);
+        return Ok(());
+    }
+    println!(
+        "wrote {} ({}x{}) in {:.1}s on {}: {} iterations, {} evaluations, style loss {:.3e} -> {:.3e}, content loss {:.3e} -> {:.3e}",
+        a.output.display(),
+        s.width,
+        s.height,
+        s.seconds,
+        s.device,
+        s.iterations,
+        s.evaluations,
+        s.initial.style,
+        s.last.style,
+        s.initial.content,
+        s.last.content
+    );
+    Ok(())
+}
+
+/// Ctrl-C and SIGTERM ask the job to stop after saving what is finished; a
+/// second one ends the process at once.
+fn stop_flag() -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after saving finished frames (Ctrl-C again to quit at once)");
+    });
+    &STOP
+}
+
+pub fn video_job(cfg: &JobConfig, quiet: bool) -> Result<()> {
+    let stop = stop_flag();
+    let mut progress = Progress::new(quiet);
+    let result = VideoJob::new(cfg).and_then(|job| job.run(stop, |ev| progress.event(ev)));
+    progress.finish();
+    // An interrupted job is an error whose variant the caller maps to exit 130.
+    let report = result?;
+    let t = &report.totals;
+    let out = report
+        .output
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .or_else(|| cfg.output.frames.clone())
+        .unwrap_or_default();
+    println!(
+        "wrote {out} ({} frames, {}x{}, {} resumed) in {:.1}s on {}: {} iterations, {:.2} frames/min",
+        t.frames, report.width, report.height, t.resumed_frames, t.wall_seconds, report.device, t.iterations, t.frames_per_minute
+    );
+    Ok(())
+}
+
+pub fn video(a: &VideoArgs) -> Result<()> {
+    video_job(&a.job()?, a.flags.quiet)
+}
+
+fn find_python() -> PathBuf {
+    let venv = vstyle::config::vstyle_home().join("venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+pub fn weights(cmd: &WeightsCommand) -> Result<()> {
+    match cmd {
+        WeightsCommand::Import {
+            input,
+            output,
+            format,
+        } => {
+            // The importer is a Python script (it needs torch.load, onnx and
+            // scipy); it is built into the binary so it works from anywhere.
+            let script = include_str!("../../../scripts/import_weights.py");
+            let mut c = std::process::Command::new(find_python());
+            c.arg("-c").arg(script).arg(input).arg("-o").arg(output);
+            if let Some(f) = format {
+                c.arg("--format").arg(f);
+            }
+            let status = c.status().with_context(|| {
+                format!(
+                    "cannot run {} (run scripts/setup.sh)",
+                    find_python().display()
+                )
+            })?;
+            if !status.success() {
+                std::process::exit(status.code().unwrap_or(2));
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn eval(
+    input: &Path,
+    outputs: &[PathBuf],
+    json: Option<&Path>,
+    plot: Option<&Path>,
+    max_frames: Option<usize>,
+) -> Result<()> {
+    let mut results = Vec::new();
+    for (i, o) in outputs.iter().enumerate() {
+        let r = vstyle::job::eval::warping_error(input, o, max_frames)?;
+        let colour = if outputs.len() > 1 && plot.is_some() {
+            format!(
+                "  (plot colour rgb{:?})",
+                vstyle::plot::COLORS[i % vstyle::plot::COLORS.len()]
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "{}: warping error {:.6} over {} frames at {}x{}, {:.1}% of pixels reliable{colour}",
+            o.display(),
+            r.mean,
+            r.per_frame.len() + 1,
+            r.width,
+            r.height,
+            100.0 * r.reliable_fraction
+        );
+        results.push(r);
+    }
+    if let Some(p) = json {
+        vstyle::files::write_atomic(p, |w| {
+            serde_json::to_writer_pretty(w, &results).map_err(|e| e.to_string())
+        })?;
+    }
+    if let Some(p) = plot {
+        let series: Vec<Vec<f64>> = results.iter().map(|r| r.per_frame.clone()).collect();
+        vstyle::plot::line_chart(p, &series)?;
+    }
+    Ok(())
+}
+
+pub fn check(job: &Path, set: &[String]) -> Result<()> {
+    let cfg = assemble(Some(job), Vec::new(), set)?;
+    let info = VideoJob::check(&cfg)?;
+    println!(
+        "{}: ok ({}, {} frames at {}x{}, {}/{} fps{})",
+        job.display(),
+        info.path.display(),
+        info.frame_count.map_or("?".to_string(), |n| n.to_string()),
+        info.width,
+        info.height,
+        info.frame_rate.0,
+        info.frame_rate.1,
+        if info.has_audio { ", audio" } else { "" }
+    );
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! Progress as a person reads it: a bar on a terminal, plain lines in a log.
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use vstyle::job::Event;
+use vstyle::stylize::IterateRecord;
+
+/// One iteration as a line of losses.
+pub fn progress_line(prefix: &str, r: &IterateRecord) -> String {
+    let l = &r.losses;
+    let mut s = format!(
+        "{prefix}iter {:>4}  evals {:>4}  loss {:.4e}  content {:.3e}  style {:.3e}  tv {:.3e}",
+        r.iteration, r.evaluations, l.total, l.content, l.style, l.tv
+    );
+    if l.temporal > 0.0 {
+        s.push_str(&format!("  temporal {:.3e}", l.temporal));
+    }
+    s.push_str(&format!("  {:.1}s", r.elapsed.as_secs_f64()));
+    s
+}
+
+/// Frames done/total, the current frame's iteration and loss, frames per
+/// minute and ETA on a terminal; plain lines per frame otherwise.
+pub struct Progress {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    started: std::time::Instant,
+    fresh: usize,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Self {
+        Self {
+            quiet,
+            bar: None,
+            started: std::time::Instant::now(),
+            fresh: 0,
+        }
+    }
+
+    pub fn event(&mut self, ev: Event) {
+        if self.quiet {
+            if let Event::Warning(w) = ev {
+                eprintln!("warning: {w}");
+            }
+            return;
+        }
+        match ev {
+            Event::Start {
+                total,
+                resumed,
+                width,
+                height,
+                device,
+            } => {
+                eprintln!(
+                    "stylizing {} frames at {width}x{height} on {device}{}",
+                    total.map_or("?".to_string(), |t| t.to_string()),
+                    if resumed > 0 {
+                        format!(", resuming after {resumed} finished frames")
+                    } else {
+                        String::new()
+                    }
+                );
+                if std::io::stderr().is_terminal() {
+                    let bar = ProgressBar::new(total.unwrap_or(0) as u64);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{bar:30} {pos}/{len} frames  {msg}  ETA {eta}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    self.bar = Some(bar);
+                }
+            }
+            Event::Iterate { frame, record } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!(
+                        "frame {frame} iter {} loss {:.3e}  {:.1} frames/min",
+                        record.iteration,
+                        record.losses.total,
+                        self.fpm()
+                    ));
+                }
+            }
+            Event::FrameDone(r) => {
+                if !r.resumed {
+                    self.fresh += 1;
+                }
+                match &self.bar {
+                    Some(bar) => bar.inc(1),
+                    None => eprintln!(
+                        "frame {:>5}  {:<11} iters {:>4}  evals {:>4}  loss {:.4e}  style {:.3e}  temporal {:.3e}  {:.1}s  {:.2} frames/min",
+                        r.index, r.init, r.iterations, r.evaluations, r.losses.total, r.losses.style, r.losses.temporal, r.seconds, self.fpm()
+                    ),
+                }
+            }
+            Event::Warning(w) => match &self.bar {
+                Some(bar) => bar.println(format!("warning: {w}")),
+                None => eprintln!("warning: {w}"),
+            },
+        }
+    }
+
+    fn fpm(&self) -> f64 {
+        self.fresh as f64 * 60.0 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
