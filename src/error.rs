@@ -82,11 +82,14 @@ impl Error {
         let inner = text
             .split_once("Torch(\"")
             .map_or(text.as_str(), |(_, m)| m);
+        // Its Debug form escapes the backtrace's newlines: keep the first line.
         let message = inner
-            .lines()
+            .split("\\n")
+            .flat_map(str::lines)
             .map(str::trim)
             .find(|l| !l.is_empty())
             .unwrap_or("libtorch error")
+            .trim_end_matches("\")")
             .to_string();
         let lower = text.to_ascii_lowercase();
         let hint = if lower.contains("out of memory") || lower.contains("can't allocate") {
@@ -129,6 +132,19 @@ mod tests {
         let e = Error::torch(
             "clip.mp4: frame 3",
             "CUDA out of memory. Tried to allocate 2.00 GiB\nException raised from malloc at ...\nframe #0: c10::...",
+        );
+        assert!(e
+            .to_string()
+            .ends_with("2.00 GiB; try a smaller input.size, or another device"));
+        // As tch's panics print it: the C++ text inside a Debug string.
+        let escaped = Error::torch(
+            "a.png",
+            r#"called `Result::unwrap()` on an `Err` value: Torch("DefaultCPUAllocator: can't allocate memory: you tried to allocate 2560000000 bytes.\nframe #0: c10::ThrowEnforceNotMet")"#,
+        )
+        .to_string();
+        assert_eq!(
+            escaped,
+            "a.png: DefaultCPUAllocator: can't allocate memory: you tried to allocate 2560000000 bytes.; try a smaller input.size, or another device"
         );
         let s = e.to_string();
         assert_eq!(s.lines().count(), 1, "{s}");

@@ -225,3 +225,30 @@ fn image_command_writes_the_picture_and_a_summary() {
     let img = image::open(&out).unwrap();
     assert_eq!((img.width(), img.height()), (40, 30));
 }
+
+#[test]
+fn running_out_of_memory_is_one_line_with_a_hint() {
+    // A 10 GB address-space limit: libtorch's allocation for a 4000 px
+    // picture fails as it would on a full machine or GPU.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("big.png");
+    let script = format!(
+        "ulimit -v 10000000; exec '{}' image -c '{}' -s '{}' -o '{}' --size 4000 --iterations 1 --device cpu -q",
+        p(&common::bin()),
+        p(&common::data("golden_gate.jpg")),
+        p(&common::data("starry_night.jpg")),
+        p(&out)
+    );
+    let o = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains("golden_gate.jpg"),
+        "{err}"
+    );
+    assert!(lines[0].contains("can't allocate memory"), "{err}");
+    assert!(lines[0].contains("smaller input.size"), "{err}");
+    assert!(!out.exists());
+}

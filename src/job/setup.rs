@@ -6,7 +6,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::{InitKind, JobConfig, LineSearchKind};
 use crate::device::select_device;
-use crate::error::Result;
+use crate::error::{catch_torch, Result};
 use crate::model::Backbone;
 use crate::optimizer::{LbfgsOptions, LineSearch};
 use crate::stylize::{Schedule, StyleImage, Stylizer};
@@ -37,12 +37,11 @@ impl Setup {
             .collect::<Result<Vec<_>>>()?;
         let device = select_device(&cfg.run.device)?;
         tch::manual_seed(cfg.run.seed);
-        let backbone = Backbone::load(
-            cfg.model.name,
-            &cfg.model.weights_path(),
-            cfg.model.pooling,
-            device,
-        )?;
+        let weights = cfg.model.weights_path();
+        let what = weights.display().to_string();
+        let backbone = catch_torch(&what, || {
+            Backbone::load(cfg.model.name, &weights, cfg.model.pooling, device)
+        })??;
         Ok(Self {
             device,
             backbone: Rc::new(backbone),
@@ -61,14 +60,16 @@ impl Setup {
         width: u32,
         height: u32,
     ) -> Result<Stylizer> {
-        let stylizer = Stylizer::new(
-            self.backbone.clone(),
-            &cfg.model,
-            &cfg.loss,
-            &self.styles,
-            cfg.style.scale,
-            width.max(height),
-        )?;
+        let stylizer = catch_torch(&format!("{what}: style targets"), || {
+            Stylizer::new(
+                self.backbone.clone(),
+                &cfg.model,
+                &cfg.loss,
+                &self.styles,
+                cfg.style.scale,
+                width.max(height),
+            )
+        })??;
         self.backbone
             .check_size(what, width, height, stylizer.wanted())?;
         Ok(stylizer)

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::setup::{initial_image, schedule, Setup};
 use crate::config::JobConfig;
-use crate::error::Result;
+use crate::error::{catch_torch, Result};
 use crate::files::check_writable;
 use crate::imaging::{self, to_image, to_tensor};
 use crate::losses::LossValues;
@@ -47,7 +47,11 @@ pub fn stylize_image(
     let objective = stylizer.objective(&content_t);
     let init = initial_image(cfg.run.init, &content_t);
     let initial = stylizer.evaluate(&objective, &init);
-    let result = stylizer.run(&objective, &init, &schedule(cfg, true), &mut on_iter);
+    let sched = schedule(cfg, true);
+    let what = content.display().to_string();
+    let result = catch_torch(&what, || {
+        stylizer.run(&objective, &init, &sched, &mut on_iter)
+    })?;
     let mut out = result.image;
     if cfg.style.original_colors {
         out = imaging::original_colors(&content_t, &out);

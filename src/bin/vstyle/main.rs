@@ -10,22 +10,11 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 
-/// A panic prints one line, not a backtrace; a worker thread's panic is
-/// reported by the job that joins it, so it prints nothing here.
+/// Panics print nothing where they happen: the library turns the ones it
+/// expects (libtorch errors, worker threads) into errors, and `main` turns
+/// any other into one `error:` line.
 fn quiet_panics() {
-    std::panic::set_hook(Box::new(|info| {
-        if std::thread::current().name() == Some("main") {
-            let msg = vstyle::error::panic_message(info.payload());
-            let at = info
-                .location()
-                .map(|l| format!(" at {l}"))
-                .unwrap_or_default();
-            eprintln!(
-                "error: internal fault: {}{at}",
-                msg.lines().next().unwrap_or("")
-            );
-        }
-    }));
+    std::panic::set_hook(Box::new(|_| {}));
 }
 
 fn exit_code(e: &anyhow::Error) -> i32 {
@@ -38,7 +27,23 @@ fn exit_code(e: &anyhow::Error) -> i32 {
 fn main() {
     quiet_panics();
     let cli = Cli::parse();
-    let result = match &cli.command {
+    let result = std::panic::catch_unwind(|| dispatch(&cli)).unwrap_or_else(|payload| {
+        let msg = vstyle::error::panic_message(payload.as_ref());
+        eprintln!(
+            "error: internal fault: {}",
+            msg.lines().next().unwrap_or("")
+        );
+        std::process::exit(101);
+    });
+    if let Err(e) = result {
+        // One line: the chain of contexts, outermost first.
+        eprintln!("error: {e:#}");
+        std::process::exit(exit_code(&e));
+    }
+}
+
+fn dispatch(cli: &Cli) -> anyhow::Result<()> {
+    match &cli.command {
         Command::Image(a) => commands::image(a),
         Command::Run { job, set, quiet } => commands::run(job, set, *quiet),
         Command::Video(a) => commands::video(a),
@@ -51,10 +56,5 @@ fn main() {
             max_frames,
         } => commands::eval(input, output, json.as_deref(), plot.as_deref(), *max_frames),
         Command::Weights(w) => commands::weights(w),
-    };
-    if let Err(e) = result {
-        // One line: the chain of contexts, outermost first.
-        eprintln!("error: {e:#}");
-        std::process::exit(exit_code(&e));
     }
 }
