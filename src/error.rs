@@ -114,13 +114,19 @@ pub fn catch_torch<T>(what: &str, f: impl FnOnce() -> T) -> Result<T> {
         .map_err(|payload| Error::torch(what, panic_message(payload.as_ref())))
 }
 
-/// The text of a panic payload.
+/// The text of a panic payload, as one line.
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
+    let text = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panicked".into())
+        .unwrap_or_else(|| "panicked".into());
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join(" ")
 }
 
 #[cfg(test)]

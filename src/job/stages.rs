@@ -209,3 +209,70 @@ fn encode_err(path: &Path, e: VideoError) -> Error {
         message: e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::JobConfig;
+
+    fn frame(index: usize, w: u32, h: u32) -> Frame {
+        Frame {
+            index,
+            source_index: index,
+            image: RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 9])),
+        }
+    }
+
+    #[test]
+    fn a_panicking_worker_is_an_error_naming_input_stage_and_frame() {
+        let (tx, rx) = sync_channel(4);
+        tx.send(Ok(frame(0, 32, 24))).unwrap();
+        // A frame of another size: the flow stage cannot pair it and panics.
+        tx.send(Ok(frame(1, 16, 12))).unwrap();
+        drop(tx);
+        let (out, worker) = flow(rx, TemporalPlan::of(&JobConfig::default()));
+        let got: Vec<_> = out.iter().collect();
+        assert_eq!(got.len(), 1, "only the frame before the fault comes out");
+        let err = worker.join(Path::new("clip.mp4")).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(
+                err,
+                Error::Worker {
+                    stage: "flow",
+                    frame: 1,
+                    ..
+                }
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.starts_with("clip.mp4: the flow thread failed near frame 1: "),
+            "{msg}"
+        );
+        assert_eq!(msg.lines().count(), 1);
+    }
+
+    #[test]
+    fn an_aborted_encoder_leaves_no_video() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.mp4");
+        let writer = VideoWriter::create(
+            &part_path(&path),
+            Some("mp4"),
+            32,
+            24,
+            (25, 1),
+            None,
+            &Default::default(),
+        )
+        .unwrap();
+        let enc = Encoder::start(Sinks {
+            video: Some((writer, path.clone())),
+            frames: None,
+        });
+        assert!(enc.send(0, frame(0, 32, 24).image));
+        assert_eq!(enc.finish(true, Path::new("in.mp4")).unwrap(), 1);
+        assert!(!path.exists() && !part_path(&path).exists());
+    }
+}
