@@ -87,13 +87,25 @@ fn one_line(e: impl Display) -> String {
         .join(" ")
 }
 
-/// Initialises FFmpeg once and limits its log output to errors.
+/// The level of FFmpeg's own log: silent, unless logging is asked for FFmpeg
+/// (`RUST_LOG=ffmpeg=debug`, or `RUST_LOG=debug`). A damaged stream makes
+/// FFmpeg print a line per broken packet or macroblock on stderr, while vstyle
+/// reports a failure as one line of its own (and conceals damage it can).
+fn ffmpeg_log_level() -> ffmpeg::log::Level {
+    if log::log_enabled!(target: "ffmpeg", log::Level::Debug) {
+        ffmpeg::log::Level::Warning
+    } else {
+        ffmpeg::log::Level::Quiet
+    }
+}
+
+/// Initialises FFmpeg once and sets its log level.
 fn init() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         // `init` only registers devices in FFmpeg >= 4; failing that is harmless for files.
         let _ = ffmpeg::init();
-        ffmpeg::log::set_level(ffmpeg::log::Level::Error);
+        ffmpeg::log::set_level(ffmpeg_log_level());
     });
 }
 
@@ -361,6 +373,29 @@ struct Decoder {
     /// Whether the last packet of the stream read so far was flagged corrupt (a partial packet
     /// at the end means the file is truncated).
     last_packet_corrupt: bool,
+    /// Where the container's index puts the last video packet (MP4 and other indexed formats):
+    /// a file that ends before it was cut short, even when it ends on a packet boundary.
+    last_indexed_pos: Option<u64>,
+    /// The file's size when opened.
+    file_len: u64,
+}
+
+/// The largest byte position of the packets the container's index lists for `stream`.
+fn last_indexed_position(stream: &format::stream::Stream) -> Option<u64> {
+    // SAFETY: the stream belongs to an open input context that outlives this call; the index
+    // entries are read (not kept) while the context is not used elsewhere.
+    unsafe {
+        let st = stream.as_ptr() as *mut ffmpeg::ffi::AVStream;
+        let n = ffmpeg::ffi::avformat_index_get_entries_count(st);
+        (0..n)
+            .filter_map(|i| {
+                let e = ffmpeg::ffi::avformat_index_get_entry(st, i);
+                (!e.is_null()).then(|| (*e).pos)
+            })
+            .filter(|&pos| pos >= 0)
+            .max()
+            .map(|pos| pos as u64)
+    }
 }
 
 /// Stream facts gathered at open time.
@@ -389,6 +424,8 @@ impl Decoder {
             .best(media::Type::Video)
             .ok_or_else(|| open_err("no video stream".into()))?;
         let stream_index = stream.index();
+        let last_indexed_pos = last_indexed_position(&stream);
+        let file_len = fs::metadata(path).map_or(u64::MAX, |m| m.len());
         let tb = stream.time_base();
         let valid = |r: Rational| r.numerator() > 0 && r.denominator() > 0;
         let frame_rate = [stream.avg_frame_rate(), stream.rate()]
@@ -442,6 +479,8 @@ impl Decoder {
             finished: false,
             pending_error: None,
             last_packet_corrupt: false,
+            last_indexed_pos,
+            file_len,
         };
         Ok((dec, facts))
     }
@@ -518,6 +557,15 @@ impl Decoder {
                     if self.last_packet_corrupt {
                         self.pending_error =
                             Some("the file ends with an incomplete packet (truncated?)".into());
+                    } else if self
+                        .last_indexed_pos
+                        .is_some_and(|pos| pos >= self.file_len)
+                    {
+                        self.pending_error = Some(format!(
+                            "the file ends at byte {} but its index lists frames up to byte {} (truncated?)",
+                            self.file_len,
+                            self.last_indexed_pos.unwrap_or_default()
+                        ));
                     }
                     break;
                 }
@@ -2231,6 +2279,55 @@ mod tests {
             "{msg}"
         );
         assert!(src.next().is_none(), "iteration ends after the error");
+    }
+
+    #[test]
+    fn a_cut_on_a_packet_boundary_is_reported_as_truncation() {
+        // Cut exactly where a frame's packet starts: the demuxer then sees a clean end of file,
+        // and only the index tells that 116 frames are missing.
+        let dir = tempfile::tempdir().unwrap();
+        let fast = dir.path().join("fast.mp4");
+        remux_faststart(&carphone(), &fast);
+        let positions: Vec<u64> = {
+            let input = format::input(&fast).unwrap();
+            let stream = input.streams().best(media::Type::Video).unwrap();
+            // SAFETY: the input context is open for this block.
+            let mut p: Vec<u64> = unsafe {
+                let st = stream.as_ptr() as *mut ffmpeg::ffi::AVStream;
+                (0..ffmpeg::ffi::avformat_index_get_entries_count(st))
+                    .map(|i| (*ffmpeg::ffi::avformat_index_get_entry(st, i)).pos as u64)
+                    .collect()
+            };
+            p.sort_unstable();
+            p
+        };
+        assert_eq!(positions.len(), 120);
+        assert_eq!(last_indexed_position_of(&fast), positions.last().copied());
+        let bytes = fs::read(&fast).unwrap();
+        let cut = dir.path().join("cut_on_boundary.mp4");
+        fs::write(&cut, &bytes[..positions[4] as usize]).unwrap();
+        let items: Vec<_> = FrameSource::open(&cut, &SourceOptions::default())
+            .unwrap()
+            .collect();
+        let good = items.iter().take_while(|i| i.is_ok()).count();
+        assert!((1..=4).contains(&good), "{good} frames before the cut");
+        assert_eq!(items.len(), good + 1, "then one error, then the end");
+        let msg = items[good].as_ref().err().unwrap().to_string();
+        assert!(
+            msg.contains("cut_on_boundary.mp4") && msg.contains("truncated"),
+            "{msg}"
+        );
+
+        // The whole file ends without an error.
+        assert!(FrameSource::open(&fast, &SourceOptions::default())
+            .unwrap()
+            .all(|f| f.is_ok()));
+    }
+
+    fn last_indexed_position_of(path: &Path) -> Option<u64> {
+        let input = format::input(&path).unwrap();
+        let stream = input.streams().best(media::Type::Video).unwrap();
+        last_indexed_position(&stream)
     }
 
     #[test]
