@@ -54,6 +54,14 @@ fn code_tests_scripts_and_configs_name_no_path_outside_the_checkout() {
             }
         }
     }
-    assert!(read > 20, "only {read} text files found under {}", root.display());
-    assert!(hits.is_empty(), "paths outside the checkout:\n{}", hits.join("\n"));
+    assert!(
+        read > 20,
+        "only {read} text files found under {}",
+        root.display()
+    );
+    assert!(
+        hits.is_empty(),
+        "paths outside the checkout:\n{}",
+        hits.join("\n")
+    );
 }
