@@ -636,6 +636,11 @@ impl Pattern {
         } else {
             return None;
         };
+        // A usize has at most 20 digits; wider (`%070000d`) is no pattern of frame numbers, and
+        // formatting with it would panic.
+        if width > 20 {
+            return None;
+        }
         let suffix = &rest[digits_end + 1..];
         if suffix.contains('%') || name[..pos].contains('%') {
             return None;
@@ -2090,6 +2095,27 @@ mod tests {
             .err()
             .expect("no match");
         assert!(err.to_string().contains("none_%03d.png"), "{err}");
+    }
+
+    #[test]
+    fn a_pattern_too_wide_for_frame_numbers_is_no_pattern() {
+        // `%070000d` would make the formatter panic; it is read as a plain (missing) file name.
+        let dir = tempfile::tempdir().unwrap();
+        crate::imaging::write_image_atomic(&dir.path().join("1.png"), &gradient(8, 8, 1)).unwrap();
+        for spec in [
+            "%070000d.png",
+            "%021d.png",
+            "%099999999999999999999999d.png",
+        ] {
+            let err = FrameSource::open(&dir.path().join(spec), &SourceOptions::default())
+                .err()
+                .expect("no such input");
+            assert!(matches!(err, VideoError::NotFound { .. }), "{spec}: {err}");
+        }
+        let src = FrameSource::open(&dir.path().join("%020d.png"), &SourceOptions::default());
+        assert!(src.is_err(), "1.png is not a 20-digit name");
+        let src = FrameSource::open(&dir.path().join("%d.png"), &SourceOptions::default()).unwrap();
+        assert_eq!(src.count(), 1);
     }
 
     #[test]
