@@ -506,6 +506,44 @@ fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<
     Ok(())
 }
 
+/// Bounds of the numeric settings. Larger values parse, but no machine runs
+/// them: an L-BFGS history of 100 pictures of 4096 px is already 32 GB.
+pub const MIN_SIZE: u32 = 16;
+pub const MAX_SIZE: u32 = 4096;
+/// Every 10000th frame: one frame in 5.5 minutes of 30 fps video.
+pub const MAX_STEP: usize = 10_000;
+pub const MAX_ITERATIONS: usize = 100_000;
+pub const MAX_EVALUATIONS: usize = 1_000_000;
+pub const MAX_HISTORY: usize = 1_000;
+pub const MAX_STOP_WINDOW: usize = 10_000;
+/// Long-term temporal terms: each keeps that many frames and adds two flows per frame.
+pub const MAX_LONG_TERM_OFFSET: usize = 100;
+pub const MAX_LONG_TERM_TERMS: usize = 8;
+/// The widest number in an image pattern (`%020d`); a usize has at most 20 digits.
+pub const MAX_PATTERN_WIDTH: usize = 20;
+
+/// An image pattern for `output.frames`: without `%`, frame numbers are
+/// appended; with it, the `%` must start `%d` or `%0Nd` (N <= 20), once.
+fn check_frames_pattern(pattern: &str) -> Result<(), String> {
+    if pattern.is_empty() {
+        return Err("must not be empty".into());
+    }
+    let Some(pos) = pattern.find('%') else {
+        return Ok(());
+    };
+    let rest = &pattern[pos + 1..];
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let usage = format!("expected one %d or %0Nd (N <= {MAX_PATTERN_WIDTH}), e.g. out/f_%05d.png");
+    if !rest[digits..].starts_with('d') || rest[digits + 1..].contains('%') {
+        return Err(format!("`{pattern}`: {usage}"));
+    }
+    let width = rest[..digits].trim_start_matches('0');
+    if width.len() > 2 || width.parse::<usize>().unwrap_or(0) > MAX_PATTERN_WIDTH {
+        return Err(format!("`{pattern}`: number width too large; {usage}"));
+    }
+    Ok(())
+}
+
 impl JobConfig {
     /// Reads a job file, applies `--set` overrides, validates. Relative paths in
     /// the file are taken relative to the file's directory.
@@ -614,7 +652,8 @@ impl JobConfig {
         }
     }
 
-    /// Checks values that parse but make no sense.
+    /// Checks values that parse but make no sense, and values so large that
+    /// a job could only run out of memory or time (see the `MAX_*` bounds).
     pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let bad = |key: &str, message: String| ConfigError::Invalid {
             file: file.to_string(),
@@ -626,6 +665,13 @@ impl JobConfig {
                 Ok(())
             } else {
                 Err(bad(key, format!("must be a number >= 0 (got {v})")))
+            }
+        };
+        let within = |key: &str, v: usize, lo: usize, hi: usize| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(bad(key, format!("must be in {lo}..={hi} (got {v})")))
             }
         };
         if self.style.images.is_empty() {
@@ -648,8 +694,15 @@ impl JobConfig {
             for &x in w {
                 nonneg("style.blend_weights", x)?;
             }
-            if w.iter().sum::<f64>() <= 0.0 {
+            let sum = w.iter().sum::<f64>();
+            if sum <= 0.0 {
                 return Err(bad("style.blend_weights", "must not all be 0".into()));
+            }
+            if !sum.is_finite() {
+                return Err(bad(
+                    "style.blend_weights",
+                    format!("their sum must be finite (got {sum})"),
+                ));
             }
         }
         if !(self.style.scale.is_finite() && self.style.scale > 0.0 && self.style.scale <= 8.0) {
@@ -662,23 +715,48 @@ impl JobConfig {
         nonneg("loss.style_weight", self.loss.style_weight)?;
         nonneg("loss.tv_weight", self.loss.tv_weight)?;
         nonneg("loss.temporal_weight", self.loss.temporal_weight)?;
-        if self.loss.long_term.contains(&0) || self.loss.long_term.contains(&1) {
+        if self.loss.long_term.len() > MAX_LONG_TERM_TERMS {
             return Err(bad(
                 "loss.long_term",
-                "offsets must be >= 2 (1 is the short-term term)".into(),
+                format!(
+                    "at most {MAX_LONG_TERM_TERMS} offsets (got {})",
+                    self.loss.long_term.len()
+                ),
+            ));
+        }
+        if let Some(&k) = self
+            .loss
+            .long_term
+            .iter()
+            .find(|&&k| !(2..=MAX_LONG_TERM_OFFSET).contains(&k))
+        {
+            return Err(bad(
+                "loss.long_term",
+                format!(
+                    "offsets must be in 2..={MAX_LONG_TERM_OFFSET} (got {k}; 1 is the short-term term)"
+                ),
             ));
         }
         if let Some(s) = self.input.size {
-            if !(16..=8192).contains(&s) {
+            if !(MIN_SIZE..=MAX_SIZE).contains(&s) {
                 return Err(bad(
                     "input.size",
-                    format!("must be in 16..=8192 pixels (got {s})"),
+                    format!("must be in {MIN_SIZE}..={MAX_SIZE} pixels (got {s})"),
+                ));
+            }
+            // The style images are resized to size x scale before their Gram matrices are taken.
+            let side = s as f64 * self.style.scale;
+            if side.round() > MAX_SIZE as f64 {
+                return Err(bad(
+                    "style.scale",
+                    format!(
+                        "the style images would be {side:.0} px (input.size {s} x style.scale {}); at most {MAX_SIZE}",
+                        self.style.scale
+                    ),
                 ));
             }
         }
-        if self.input.step == 0 {
-            return Err(bad("input.step", "must be >= 1".into()));
-        }
+        within("input.step", self.input.step, 1, MAX_STEP)?;
         if self.input.max_frames == Some(0) {
             return Err(bad("input.max_frames", "must be >= 1".into()));
         }
@@ -691,32 +769,34 @@ impl JobConfig {
             }
         }
         let o = &self.optimizer;
-        if o.first_frame_iterations == 0 {
-            return Err(bad(
-                "optimizer.first_frame_iterations",
-                "must be >= 1".into(),
-            ));
+        within(
+            "optimizer.first_frame_iterations",
+            o.first_frame_iterations,
+            1,
+            MAX_ITERATIONS,
+        )?;
+        within(
+            "optimizer.frame_iterations",
+            o.frame_iterations,
+            1,
+            MAX_ITERATIONS,
+        )?;
+        if let Some(m) = o.max_evaluations {
+            within("optimizer.max_evaluations", m, 1, MAX_EVALUATIONS)?;
         }
-        if o.frame_iterations == 0 {
-            return Err(bad("optimizer.frame_iterations", "must be >= 1".into()));
-        }
-        if o.max_evaluations == Some(0) {
-            return Err(bad("optimizer.max_evaluations", "must be >= 1".into()));
-        }
-        if o.history_size == 0 {
-            return Err(bad("optimizer.history_size", "must be >= 1".into()));
-        }
+        within("optimizer.history_size", o.history_size, 1, MAX_HISTORY)?;
         nonneg("optimizer.tolerance_grad", o.tolerance_grad)?;
         nonneg("optimizer.tolerance_change", o.tolerance_change)?;
         nonneg("optimizer.stop_tolerance", o.stop_tolerance)?;
-        if o.stop_window == 0 {
-            return Err(bad("optimizer.stop_window", "must be >= 1".into()));
-        }
+        within("optimizer.stop_window", o.stop_window, 1, MAX_STOP_WINDOW)?;
         if self.output.crf > 51 {
             return Err(bad(
                 "output.crf",
                 format!("must be in 0..=51 (got {})", self.output.crf),
             ));
+        }
+        if let Some(f) = &self.output.frames {
+            check_frames_pattern(f).map_err(|m| bad("output.frames", m))?;
         }
         crate::device::parse_device(&self.run.device)
             .map_err(|e| bad("run.device", e.to_string()))?;
@@ -802,6 +882,86 @@ mod tests {
             let c = JobConfig::from_toml_str(&minimal(), "job.toml", &[o]).unwrap();
             let e = c.validate("job.toml").unwrap_err().to_string();
             assert!(e.starts_with(&format!("job.toml: {key}:")), "{set}: {e}");
+        }
+    }
+
+    #[test]
+    fn values_beyond_the_bounds_are_rejected_with_file_and_key() {
+        for (set, key) in [
+            ("input.step=4000000000", "input.step"),
+            ("input.step=10001", "input.step"),
+            ("input.size=4097", "input.size"),
+            ("input.size=15", "input.size"),
+            (
+                "optimizer.first_frame_iterations=100001",
+                "optimizer.first_frame_iterations",
+            ),
+            (
+                "optimizer.frame_iterations=9223372036854775807",
+                "optimizer.frame_iterations",
+            ),
+            (
+                "optimizer.max_evaluations=1000001",
+                "optimizer.max_evaluations",
+            ),
+            ("optimizer.history_size=1001", "optimizer.history_size"),
+            ("optimizer.stop_window=10001", "optimizer.stop_window"),
+            ("loss.long_term=[2, 101]", "loss.long_term"),
+            (
+                "loss.long_term=[2, 3, 4, 5, 6, 7, 8, 9, 10]",
+                "loss.long_term",
+            ),
+            ("loss.long_term=[1]", "loss.long_term"),
+            ("style.blend_weights=[1e308, 1e308]", "style.blend_weights"),
+            ("output.frames=\"f_%070000d.png\"", "output.frames"),
+            ("output.frames=\"f_%021d.png\"", "output.frames"),
+            ("output.frames=\"f_%s.png\"", "output.frames"),
+            ("output.frames=\"f_%d_%d.png\"", "output.frames"),
+            ("output.frames=\"\"", "output.frames"),
+        ] {
+            let mut o = vec![parse_override(set).unwrap()];
+            if key == "style.blend_weights" {
+                o.push(parse_override("style.images=[\"a.jpg\", \"b.jpg\"]").unwrap());
+            }
+            let c = JobConfig::from_toml_str(&minimal(), "job.toml", &o).unwrap();
+            let e = c.validate("job.toml").unwrap_err().to_string();
+            assert!(e.starts_with(&format!("job.toml: {key}:")), "{set}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        // The style images may not grow past the bound either.
+        let o = [
+            parse_override("input.size=1024").unwrap(),
+            parse_override("style.scale=4.5").unwrap(),
+        ];
+        let c = JobConfig::from_toml_str(&minimal(), "job.toml", &o).unwrap();
+        let e = c.validate("job.toml").unwrap_err().to_string();
+        assert!(e.starts_with("job.toml: style.scale:"), "{e}");
+        assert!(e.contains("4608 px"), "{e}");
+    }
+
+    #[test]
+    fn values_at_the_bounds_are_accepted() {
+        let o: Vec<_> = [
+            "input.step=10000",
+            "input.size=4096",
+            "input.start=4000000000",
+            "optimizer.first_frame_iterations=100000",
+            "optimizer.frame_iterations=100000",
+            "optimizer.max_evaluations=1000000",
+            "optimizer.history_size=1000",
+            "optimizer.stop_window=10000",
+            "loss.long_term=[2, 3, 4, 5, 6, 7, 8, 100]",
+            "output.frames=\"out/f_%020d.png\"",
+        ]
+        .iter()
+        .map(|s| parse_override(s).unwrap())
+        .collect();
+        let c = JobConfig::from_toml_str(&minimal(), "job.toml", &o).unwrap();
+        c.validate("job.toml").unwrap();
+        for frames in ["f_%d.png", "f_%5d.png", "frames", "out/f_%05d.jpg"] {
+            let o = [parse_override(&format!("output.frames=\"{frames}\"")).unwrap()];
+            let c = JobConfig::from_toml_str(&minimal(), "job.toml", &o).unwrap();
+            c.validate("job.toml").unwrap();
         }
     }
 

@@ -33,7 +33,9 @@ impl Pattern {
         } else {
             spec.parse().ok()?
         };
-        if width > 32 {
+        // A usize has at most 20 digits; a wider one is no frame number (and a
+        // width over 65535 would make the formatter panic).
+        if width > 20 {
             return None;
         }
         let suffix = &rest[digits_end + 1..];

@@ -726,3 +726,66 @@ fn sources_and_writers_are_send() {
     assert_send::<VideoError>();
     assert_send::<Frame>();
 }
+
+#[test]
+fn a_pattern_too_wide_for_frame_numbers_is_no_pattern() {
+    // `%070000d` would make the formatter panic; it is read as a plain (missing) file name.
+    let dir = tempfile::tempdir().unwrap();
+    write_image_atomic(&dir.path().join("1.png"), &gradient(8, 8, 1)).unwrap();
+    for spec in [
+        "%070000d.png",
+        "%021d.png",
+        "%099999999999999999999999d.png",
+    ] {
+        let err = FrameSource::open(&dir.path().join(spec), &SourceOptions::full_size())
+            .err()
+            .expect("no such input");
+        assert!(matches!(err, VideoError::NotFound { .. }), "{spec}: {err}");
+    }
+    let src = FrameSource::open(&dir.path().join("%020d.png"), &SourceOptions::full_size());
+    assert!(src.is_err(), "1.png is not a 20-digit name");
+    let src = FrameSource::open(&dir.path().join("%d.png"), &SourceOptions::full_size()).unwrap();
+    assert_eq!(src.count(), 1);
+}
+
+#[test]
+fn a_cut_on_a_packet_boundary_is_reported_as_truncation() {
+    // Cut exactly where a frame's packet starts: the demuxer then sees a clean end of file,
+    // and only the declared duration tells that 116 frames are missing.
+    let dir = tempfile::tempdir().unwrap();
+    let fast = dir.path().join("fast.mp4");
+    remux_faststart(&carphone(), &fast);
+    let positions: Vec<u64> = {
+        let input = format::input(&fast).unwrap();
+        let stream = input.streams().best(media::Type::Video).unwrap();
+        // SAFETY: the input context is open for this block.
+        let mut p: Vec<u64> = unsafe {
+            let st = stream.as_ptr() as *mut ffmpeg::ffi::AVStream;
+            (0..ffmpeg::ffi::avformat_index_get_entries_count(st))
+                .map(|i| (*ffmpeg::ffi::avformat_index_get_entry(st, i)).pos as u64)
+                .collect()
+        };
+        p.sort_unstable();
+        p
+    };
+    assert_eq!(positions.len(), 120);
+    let bytes = fs::read(&fast).unwrap();
+    let cut = dir.path().join("cut_on_boundary.mp4");
+    fs::write(&cut, &bytes[..positions[4] as usize]).unwrap();
+    let items: Vec<_> = FrameSource::open(&cut, &SourceOptions::full_size())
+        .unwrap()
+        .collect();
+    let good = items.iter().take_while(|i| i.is_ok()).count();
+    assert!((1..=4).contains(&good), "{good} frames before the cut");
+    assert_eq!(items.len(), good + 1, "then one error, then the end");
+    let msg = items[good].as_ref().err().unwrap().to_string();
+    assert!(
+        msg.contains("cut_on_boundary.mp4") && msg.contains("truncated"),
+        "{msg}"
+    );
+
+    // The whole file ends without an error.
+    assert!(FrameSource::open(&fast, &SourceOptions::full_size())
+        .unwrap()
+        .all(|f| f.is_ok()));
+}
