@@ -41,7 +41,7 @@ fn layout_correlation(a: &Tensor, b: &Tensor) -> f64 {
 
 /// Paints golden_gate.jpg at 64 px with 40 iterations and checks that the
 /// style loss falls by a large factor while the photo's layout survives.
-fn paints_the_style_and_keeps_the_layout(sets: &[&str]) -> vstyle::still::ImageSummary {
+fn paints_the_style_and_keeps_the_layout(sets: &[&str]) -> vstyle::job::still::ImageSummary {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.png");
     let content_path = common::data("golden_gate.jpg");
