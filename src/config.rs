@@ -652,167 +652,16 @@ impl JobConfig {
         }
     }
 
-    /// Checks values that parse but make no sense, and values so large that
-    /// a job could only run out of memory or time (see the `MAX_*` bounds).
+    /// Checks values that parse but make no sense, section by section.
     pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
-        let bad = |key: &str, message: String| ConfigError::Invalid {
-            file: file.to_string(),
-            key: key.to_string(),
-            message,
-        };
-        let nonneg = |key: &str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err(bad(key, format!("must be a number >= 0 (got {v})")))
-            }
-        };
-        let within = |key: &str, v: usize, lo: usize, hi: usize| {
-            if (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(bad(key, format!("must be in {lo}..={hi} (got {v})")))
-            }
-        };
-        if self.style.images.is_empty() {
-            return Err(bad(
-                "style.images",
-                "at least one style image is needed".into(),
-            ));
-        }
-        if let Some(w) = &self.style.blend_weights {
-            if w.len() != self.style.images.len() {
-                return Err(bad(
-                    "style.blend_weights",
-                    format!(
-                        "{} weights for {} style images",
-                        w.len(),
-                        self.style.images.len()
-                    ),
-                ));
-            }
-            for &x in w {
-                nonneg("style.blend_weights", x)?;
-            }
-            let sum = w.iter().sum::<f64>();
-            if sum <= 0.0 {
-                return Err(bad("style.blend_weights", "must not all be 0".into()));
-            }
-            if !sum.is_finite() {
-                return Err(bad(
-                    "style.blend_weights",
-                    format!("their sum must be finite (got {sum})"),
-                ));
-            }
-        }
-        if !(self.style.scale.is_finite() && self.style.scale > 0.0 && self.style.scale <= 8.0) {
-            return Err(bad(
-                "style.scale",
-                format!("must be in (0, 8] (got {})", self.style.scale),
-            ));
-        }
-        nonneg("loss.content_weight", self.loss.content_weight)?;
-        nonneg("loss.style_weight", self.loss.style_weight)?;
-        nonneg("loss.tv_weight", self.loss.tv_weight)?;
-        nonneg("loss.temporal_weight", self.loss.temporal_weight)?;
-        if self.loss.long_term.len() > MAX_LONG_TERM_TERMS {
-            return Err(bad(
-                "loss.long_term",
-                format!(
-                    "at most {MAX_LONG_TERM_TERMS} offsets (got {})",
-                    self.loss.long_term.len()
-                ),
-            ));
-        }
-        if let Some(&k) = self
-            .loss
-            .long_term
-            .iter()
-            .find(|&&k| !(2..=MAX_LONG_TERM_OFFSET).contains(&k))
-        {
-            return Err(bad(
-                "loss.long_term",
-                format!(
-                    "offsets must be in 2..={MAX_LONG_TERM_OFFSET} (got {k}; 1 is the short-term term)"
-                ),
-            ));
-        }
-        if let Some(s) = self.input.size {
-            if !(MIN_SIZE..=MAX_SIZE).contains(&s) {
-                return Err(bad(
-                    "input.size",
-                    format!("must be in {MIN_SIZE}..={MAX_SIZE} pixels (got {s})"),
-                ));
-            }
-            // The style images are resized to size x scale before their Gram matrices are taken.
-            let side = s as f64 * self.style.scale;
-            if side.round() > MAX_SIZE as f64 {
-                return Err(bad(
-                    "style.scale",
-                    format!(
-                        "the style images would be {side:.0} px (input.size {s} x style.scale {}); at most {MAX_SIZE}",
-                        self.style.scale
-                    ),
-                ));
-            }
-        }
-        within("input.step", self.input.step, 1, MAX_STEP)?;
-        if self.input.max_frames == Some(0) {
-            return Err(bad("input.max_frames", "must be >= 1".into()));
-        }
-        if let Some(end) = self.input.end {
-            if end <= self.input.start {
-                return Err(bad(
-                    "input.end",
-                    format!("must be > input.start ({})", self.input.start),
-                ));
-            }
-        }
-        let o = &self.optimizer;
-        within(
-            "optimizer.first_frame_iterations",
-            o.first_frame_iterations,
-            1,
-            MAX_ITERATIONS,
-        )?;
-        within(
-            "optimizer.frame_iterations",
-            o.frame_iterations,
-            1,
-            MAX_ITERATIONS,
-        )?;
-        if let Some(m) = o.max_evaluations {
-            within("optimizer.max_evaluations", m, 1, MAX_EVALUATIONS)?;
-        }
-        within("optimizer.history_size", o.history_size, 1, MAX_HISTORY)?;
-        nonneg("optimizer.tolerance_grad", o.tolerance_grad)?;
-        nonneg("optimizer.tolerance_change", o.tolerance_change)?;
-        nonneg("optimizer.stop_tolerance", o.stop_tolerance)?;
-        within("optimizer.stop_window", o.stop_window, 1, MAX_STOP_WINDOW)?;
-        if self.output.crf > 51 {
-            return Err(bad(
-                "output.crf",
-                format!("must be in 0..=51 (got {})", self.output.crf),
-            ));
-        }
-        if let Some(f) = &self.output.frames {
-            check_frames_pattern(f).map_err(|m| bad("output.frames", m))?;
-        }
-        crate::device::parse_device(&self.run.device)
-            .map_err(|e| bad("run.device", e.to_string()))?;
-        if matches!(self.run.init, InitKind::Prev | InitKind::PrevWarped) {
-            return Err(bad(
-                "run.init",
-                "the first frame has no previous frame: use content or noise".into(),
-            ));
-        }
-        let check_layers = |key: &str, l: &Option<Vec<String>>| match l {
-            Some(v) if v.is_empty() => Err(bad(key, "must name at least one layer".into())),
-            _ => Ok(()),
-        };
-        check_layers("model.content_layers", &self.model.content_layers)?;
-        check_layers("model.style_layers", &self.model.style_layers)?;
-        Ok(())
+        let c = Checker { file };
+        c.style(&self.style)?;
+        c.loss(&self.loss)?;
+        c.input(&self.input, self.style.scale)?;
+        c.optimizer(&self.optimizer)?;
+        c.output(&self.output)?;
+        c.run(&self.run)?;
+        c.model(&self.model)
     }
 
     /// The normalised blend weights, one per style image.
@@ -825,6 +674,197 @@ impl JobConfig {
             .unwrap_or_else(|| vec![1.0; n]);
         let s: f64 = w.iter().sum();
         w.iter().map(|x| x / s).collect()
+    }
+}
+
+/// Validation of one config, naming `file` and the key in every error.
+struct Checker<'a> {
+    file: &'a str,
+}
+
+impl Checker<'_> {
+    fn bad(&self, key: &str, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_string(),
+            key: key.to_string(),
+            message,
+        }
+    }
+
+    fn nonneg(&self, key: &str, v: f64) -> Result<(), ConfigError> {
+        if v.is_finite() && v >= 0.0 {
+            Ok(())
+        } else {
+            Err(self.bad(key, format!("must be a number >= 0 (got {v})")))
+        }
+    }
+
+    fn within(&self, key: &str, v: usize, lo: usize, hi: usize) -> Result<(), ConfigError> {
+        if (lo..=hi).contains(&v) {
+            Ok(())
+        } else {
+            Err(self.bad(key, format!("must be in {lo}..={hi} (got {v})")))
+        }
+    }
+
+    fn style(&self, style: &StyleConfig) -> Result<(), ConfigError> {
+        if style.images.is_empty() {
+            return Err(self.bad("style.images", "at least one style image is needed".into()));
+        }
+        if let Some(w) = &style.blend_weights {
+            self.blend_weights(w, style.images.len())?;
+        }
+        if !(style.scale.is_finite() && style.scale > 0.0 && style.scale <= 8.0) {
+            return Err(self.bad(
+                "style.scale",
+                format!("must be in (0, 8] (got {})", style.scale),
+            ));
+        }
+        Ok(())
+    }
+
+    fn blend_weights(&self, w: &[f64], images: usize) -> Result<(), ConfigError> {
+        let key = "style.blend_weights";
+        if w.len() != images {
+            return Err(self.bad(
+                key,
+                format!("{} weights for {images} style images", w.len()),
+            ));
+        }
+        for &x in w {
+            self.nonneg(key, x)?;
+        }
+        let sum = w.iter().sum::<f64>();
+        if sum <= 0.0 {
+            return Err(self.bad(key, "must not all be 0".into()));
+        }
+        if !sum.is_finite() {
+            return Err(self.bad(key, format!("their sum must be finite (got {sum})")));
+        }
+        Ok(())
+    }
+
+    fn loss(&self, loss: &LossConfig) -> Result<(), ConfigError> {
+        self.nonneg("loss.content_weight", loss.content_weight)?;
+        self.nonneg("loss.style_weight", loss.style_weight)?;
+        self.nonneg("loss.tv_weight", loss.tv_weight)?;
+        self.nonneg("loss.temporal_weight", loss.temporal_weight)?;
+        if loss.long_term.len() > MAX_LONG_TERM_TERMS {
+            return Err(self.bad(
+                "loss.long_term",
+                format!(
+                    "at most {MAX_LONG_TERM_TERMS} offsets (got {})",
+                    loss.long_term.len()
+                ),
+            ));
+        }
+        if let Some(&k) = loss
+            .long_term
+            .iter()
+            .find(|&&k| !(2..=MAX_LONG_TERM_OFFSET).contains(&k))
+        {
+            return Err(self.bad(
+                "loss.long_term",
+                format!(
+                    "offsets must be in 2..={MAX_LONG_TERM_OFFSET} (got {k}; 1 is the short-term term)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn input(&self, input: &InputConfig, style_scale: f64) -> Result<(), ConfigError> {
+        if let Some(s) = input.size {
+            self.sizes(s, style_scale)?;
+        }
+        self.within("input.step", input.step, 1, MAX_STEP)?;
+        if input.max_frames == Some(0) {
+            return Err(self.bad("input.max_frames", "must be >= 1".into()));
+        }
+        if let Some(end) = input.end {
+            if end <= input.start {
+                return Err(self.bad(
+                    "input.end",
+                    format!("must be > input.start ({})", input.start),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn sizes(&self, s: u32, style_scale: f64) -> Result<(), ConfigError> {
+        if !(MIN_SIZE..=MAX_SIZE).contains(&s) {
+            return Err(self.bad(
+                "input.size",
+                format!("must be in {MIN_SIZE}..={MAX_SIZE} pixels (got {s})"),
+            ));
+        }
+        // The style images are resized to size x scale before their Gram matrices are taken.
+        let side = s as f64 * style_scale;
+        if side.round() > MAX_SIZE as f64 {
+            return Err(self.bad(
+                "style.scale",
+                format!(
+                    "the style images would be {side:.0} px (input.size {s} x style.scale {style_scale}); at most {MAX_SIZE}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn optimizer(&self, o: &OptimizerConfig) -> Result<(), ConfigError> {
+        let iterations = [
+            ("optimizer.first_frame_iterations", o.first_frame_iterations),
+            ("optimizer.frame_iterations", o.frame_iterations),
+        ];
+        for (key, n) in iterations {
+            self.within(key, n, 1, MAX_ITERATIONS)?;
+        }
+        if let Some(m) = o.max_evaluations {
+            self.within("optimizer.max_evaluations", m, 1, MAX_EVALUATIONS)?;
+        }
+        self.within("optimizer.history_size", o.history_size, 1, MAX_HISTORY)?;
+        self.nonneg("optimizer.tolerance_grad", o.tolerance_grad)?;
+        self.nonneg("optimizer.tolerance_change", o.tolerance_change)?;
+        self.nonneg("optimizer.stop_tolerance", o.stop_tolerance)?;
+        self.within("optimizer.stop_window", o.stop_window, 1, MAX_STOP_WINDOW)
+    }
+
+    fn output(&self, output: &OutputConfig) -> Result<(), ConfigError> {
+        if output.crf > 51 {
+            return Err(self.bad(
+                "output.crf",
+                format!("must be in 0..=51 (got {})", output.crf),
+            ));
+        }
+        if let Some(f) = &output.frames {
+            check_frames_pattern(f).map_err(|m| self.bad("output.frames", m))?;
+        }
+        Ok(())
+    }
+
+    fn run(&self, run: &RunConfig) -> Result<(), ConfigError> {
+        crate::device::parse_device(&run.device)
+            .map_err(|e| self.bad("run.device", e.to_string()))?;
+        if matches!(run.init, InitKind::Prev | InitKind::PrevWarped) {
+            return Err(self.bad(
+                "run.init",
+                "the first frame has no previous frame: use content or noise".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn model(&self, model: &ModelConfig) -> Result<(), ConfigError> {
+        for (key, layers) in [
+            ("model.content_layers", &model.content_layers),
+            ("model.style_layers", &model.style_layers),
+        ] {
+            if layers.as_ref().is_some_and(|v| v.is_empty()) {
+                return Err(self.bad(key, "must name at least one layer".into()));
+            }
+        }
+        Ok(())
     }
 }
 
