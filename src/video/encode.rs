@@ -53,17 +53,18 @@ pub struct VideoWriter {
 /// Encoders tried, in order, when none is requested.
 pub(super) const DEFAULT_ENCODERS: [&str; 4] = ["libx264", "mpeg4", "libopenh264", "libxvid"];
 
-pub(super) struct EncoderSetup {
-    pub(super) width: u32,
-    pub(super) height: u32,
-    pub(super) time_base: Rational,
-    pub(super) frame_rate: Rational,
-    pub(super) global_header: bool,
-    pub(super) crf: u8,
-    pub(super) pixel_format: Pixel,
+/// What the encoder is opened with.
+struct EncoderSetup {
+    width: u32,
+    height: u32,
+    time_base: Rational,
+    frame_rate: Rational,
+    global_header: bool,
+    crf: u8,
+    pixel_format: Pixel,
 }
 
-pub(super) fn open_encoder(
+fn open_encoder(
     codec: ffmpeg::Codec,
     s: &EncoderSetup,
 ) -> Result<(encoder::video::Encoder, Pixel), String> {
