@@ -29,12 +29,11 @@
 //! to scalars (losses, directional derivatives, norms). The two-loop
 //! recursion keeps its coefficients on the device.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::ControlFlow;
 
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 
 /// Sufficient-decrease (Armijo) constant of the strong-Wolfe conditions.
 const WOLFE_C1: f64 = 1e-4;
@@ -152,6 +151,75 @@ struct Anchor {
     g: Tensor,
 }
 
+/// The caller's closure on flat tensors, counting its calls.
+struct Evaluator<F> {
+    closure: F,
+    /// Shape of the caller's `x`.
+    shape: Vec<i64>,
+    kind: Kind,
+    device: Device,
+    count: usize,
+}
+
+impl<F: FnMut(&Tensor) -> (f64, Tensor)> Evaluator<F> {
+    fn new(closure: F, x: &Tensor) -> Self {
+        Self {
+            closure,
+            shape: x.size(),
+            kind: x.kind(),
+            device: x.device(),
+            count: 0,
+        }
+    }
+
+    /// Loss and flat gradient (a copy on `x`'s device and kind) at the flat point `xf`.
+    fn call(&mut self, xf: &Tensor) -> (f64, Tensor) {
+        self.count += 1;
+        // Like PyTorch, the closure always runs with autograd enabled.
+        let (loss, grad) = tch::with_grad(|| (self.closure)(&xf.view(self.shape.as_slice())));
+        assert_eq!(
+            grad.numel(),
+            xf.numel(),
+            "L-BFGS closure returned a gradient with {} elements for {} parameters",
+            grad.numel(),
+            xf.numel()
+        );
+        let grad = tch::no_grad(|| {
+            grad.detach()
+                .to_device(self.device)
+                .to_kind(self.kind)
+                .reshape([-1])
+                .copy()
+        });
+        (loss, grad)
+    }
+}
+
+/// The current point of a run (flat tensors).
+struct Iterate {
+    x: Tensor,
+    loss: f64,
+    grad: Tensor,
+    /// `x` is no longer the caller's start point.
+    moved: bool,
+}
+
+impl Iterate {
+    fn move_to(&mut self, x: Tensor, loss: f64, grad: Tensor) {
+        self.x = x;
+        self.loss = loss;
+        self.grad = grad;
+        self.moved = true;
+    }
+}
+
+/// What one iteration did: step length `t` along `d`, from a point with loss `prev_loss`.
+struct Step {
+    t: f64,
+    d: Tensor,
+    prev_loss: f64,
+}
+
 /// L-BFGS minimiser; keeps its curvature history between calls.
 pub struct Lbfgs {
     options: LbfgsOptions,
@@ -218,149 +286,168 @@ impl Lbfgs {
     /// of it included) and [`Outcome::loss`] is the loss there. A second call
     /// continues with the kept history; call [`Lbfgs::reset`] first when the
     /// objective has changed.
-    pub fn minimize<F, C>(&mut self, x: &mut Tensor, mut closure: F, mut on_iter: C) -> Outcome
+    pub fn minimize<F, C>(&mut self, x: &mut Tensor, closure: F, mut on_iter: C) -> Outcome
     where
         F: FnMut(&Tensor) -> (f64, Tensor),
         C: FnMut(&IterationInfo) -> ControlFlow<()>,
     {
-        let opts = self.options.clone();
-        let max_eval = opts.effective_max_eval();
-        let shape = x.size();
-        let (kind, device) = (x.kind(), x.device());
-
-        let evaluations = Cell::new(0usize);
-        let mut evaluate = |xf: &Tensor| -> (f64, Tensor) {
-            evaluations.set(evaluations.get() + 1);
-            // Like PyTorch, the closure always runs with autograd enabled.
-            let (loss, grad) = tch::with_grad(|| closure(&xf.view(shape.as_slice())));
-            assert_eq!(
-                grad.numel(),
-                xf.numel(),
-                "L-BFGS closure returned a gradient with {} elements for {} parameters",
-                grad.numel(),
-                xf.numel()
-            );
-            let grad = tch::no_grad(|| {
-                grad.detach()
-                    .to_device(device)
-                    .to_kind(kind)
-                    .reshape([-1])
-                    .copy()
-            });
-            (loss, grad)
-        };
-
+        let mut evaluate = Evaluator::new(closure, x);
         // Flat working copy of x (a copy, so that the kept anchor never
         // aliases the caller's tensor); `x` itself is written once, at the end.
-        let mut xk = tch::no_grad(|| x.detach().reshape([-1]).copy());
-        let mut moved = false;
-        let (mut loss, mut grad) = evaluate(&xk);
+        let xk = tch::no_grad(|| x.detach().reshape([-1]).copy());
+        let (loss, grad) = evaluate.call(&xk);
+        let mut cur = Iterate {
+            x: xk,
+            loss,
+            grad,
+            moved: false,
+        };
         let mut iterations = 0usize;
 
         let reason = 'run: {
-            if !loss.is_finite() {
-                break 'run StopReason::ChangeTolerance;
-            }
-            if max_abs(&grad) <= opts.tolerance_grad {
-                break 'run StopReason::GradientTolerance;
-            }
-            if opts.max_iter == 0 {
-                break 'run StopReason::MaxIterations;
+            if let Some(reason) = self.stop_at_start(&cur) {
+                break 'run reason;
             }
             loop {
-                let first = self.anchor.is_none();
-                let d = self.direction(&xk, &grad);
-                self.anchor = Some(Anchor {
-                    x: xk.shallow_clone(),
-                    g: grad.shallow_clone(),
-                });
-
-                let gtd = dot(&grad, &d);
-                // Not a descent direction (or NaN): nothing more to gain.
-                if gtd.is_nan() || gtd > -opts.tolerance_change {
-                    break 'run StopReason::ChangeTolerance;
-                }
-                let t_init = if first {
-                    (1.0 / l1_norm(&grad)).min(1.0) * opts.learning_rate
-                } else {
-                    opts.learning_rate
-                };
-                let prev_loss = loss;
-
-                let t = match opts.line_search {
-                    LineSearch::StrongWolfe => {
-                        let budget = max_eval
-                            .saturating_sub(evaluations.get())
-                            .clamp(1, MAX_LINE_SEARCH_EVALS);
-                        let found = strong_wolfe(
-                            &mut evaluate,
-                            &xk,
-                            &d,
-                            loss,
-                            &grad,
-                            gtd,
-                            t_init,
-                            opts.tolerance_change,
-                            budget,
-                        );
-                        if let Some(x_new) = found.x {
-                            xk = x_new;
-                            loss = found.f;
-                            grad = found.g;
-                            moved = true;
-                        }
-                        found.t
-                    }
-                    LineSearch::None => {
-                        let x_new = step_point(&xk, &d, t_init);
-                        let (f_new, g_new) = evaluate(&x_new);
-                        if !f_new.is_finite() {
-                            // Keep the last finite point.
-                            break 'run StopReason::ChangeTolerance;
-                        }
-                        xk = x_new;
-                        loss = f_new;
-                        grad = g_new;
-                        moved = true;
-                        t_init
-                    }
+                let step = match self.step(&mut cur, &mut evaluate) {
+                    Ok(step) => step,
+                    Err(reason) => break 'run reason,
                 };
                 iterations += 1;
-
                 let info = IterationInfo {
                     iteration: iterations,
-                    evaluations: evaluations.get(),
-                    loss,
+                    evaluations: evaluate.count,
+                    loss: cur.loss,
                 };
                 if on_iter(&info).is_break() {
                     break 'run StopReason::Stopped;
                 }
-                if iterations >= opts.max_iter {
-                    break 'run StopReason::MaxIterations;
-                }
-                if evaluations.get() >= max_eval {
-                    break 'run StopReason::MaxEvaluations;
-                }
-                if max_abs(&grad) <= opts.tolerance_grad {
-                    break 'run StopReason::GradientTolerance;
-                }
-                if t * max_abs(&d) <= opts.tolerance_change {
-                    break 'run StopReason::ChangeTolerance;
-                }
-                if (loss - prev_loss).abs() < opts.tolerance_change {
-                    break 'run StopReason::ChangeTolerance;
+                if let Some(reason) = self.stop_after(&info, &cur, &step) {
+                    break 'run reason;
                 }
             }
         };
 
-        if moved {
-            tch::no_grad(|| x.copy_(&xk.view(shape.as_slice())));
+        if cur.moved {
+            tch::no_grad(|| x.copy_(&cur.x.view(evaluate.shape.as_slice())));
         }
         Outcome {
             iterations,
-            evaluations: evaluations.get(),
-            loss,
+            evaluations: evaluate.count,
+            loss: cur.loss,
             reason,
+        }
+    }
+
+    /// Why not to take a single step from the start point, if there is a reason.
+    fn stop_at_start(&self, cur: &Iterate) -> Option<StopReason> {
+        if !cur.loss.is_finite() {
+            Some(StopReason::ChangeTolerance)
+        } else if max_abs(&cur.grad) <= self.options.tolerance_grad {
+            Some(StopReason::GradientTolerance)
+        } else if self.options.max_iter == 0 {
+            Some(StopReason::MaxIterations)
+        } else {
+            None
+        }
+    }
+
+    /// One iteration: a direction from the memory, then a step along it that moves `cur`.
+    fn step<F>(
+        &mut self,
+        cur: &mut Iterate,
+        evaluate: &mut Evaluator<F>,
+    ) -> Result<Step, StopReason>
+    where
+        F: FnMut(&Tensor) -> (f64, Tensor),
+    {
+        let first = self.anchor.is_none();
+        let d = self.direction(&cur.x, &cur.grad);
+        self.anchor = Some(Anchor {
+            x: cur.x.shallow_clone(),
+            g: cur.grad.shallow_clone(),
+        });
+
+        let opts = &self.options;
+        let gtd = dot(&cur.grad, &d);
+        // Not a descent direction (or NaN): nothing more to gain.
+        if gtd.is_nan() || gtd > -opts.tolerance_change {
+            return Err(StopReason::ChangeTolerance);
+        }
+        let t_init = if first {
+            (1.0 / l1_norm(&cur.grad)).min(1.0) * opts.learning_rate
+        } else {
+            opts.learning_rate
+        };
+        let prev_loss = cur.loss;
+        let t = self.advance(cur, evaluate, &d, gtd, t_init)?;
+        Ok(Step { t, d, prev_loss })
+    }
+
+    /// Moves `cur` along `d` (directional derivative `gtd`): by a line search from step
+    /// `t_init`, or by that fixed step. Returns the step length.
+    fn advance<F>(
+        &self,
+        cur: &mut Iterate,
+        evaluate: &mut Evaluator<F>,
+        d: &Tensor,
+        gtd: f64,
+        t_init: f64,
+    ) -> Result<f64, StopReason>
+    where
+        F: FnMut(&Tensor) -> (f64, Tensor),
+    {
+        let opts = &self.options;
+        match opts.line_search {
+            LineSearch::StrongWolfe => {
+                let budget = opts
+                    .effective_max_eval()
+                    .saturating_sub(evaluate.count)
+                    .clamp(1, MAX_LINE_SEARCH_EVALS);
+                let found = strong_wolfe(
+                    &mut |x: &Tensor| evaluate.call(x),
+                    &cur.x,
+                    d,
+                    cur.loss,
+                    &cur.grad,
+                    gtd,
+                    t_init,
+                    opts.tolerance_change,
+                    budget,
+                );
+                if let Some(x_new) = found.x {
+                    cur.move_to(x_new, found.f, found.g);
+                }
+                Ok(found.t)
+            }
+            LineSearch::None => {
+                let x_new = step_point(&cur.x, d, t_init);
+                let (f_new, g_new) = evaluate.call(&x_new);
+                if !f_new.is_finite() {
+                    // Keep the last finite point.
+                    return Err(StopReason::ChangeTolerance);
+                }
+                cur.move_to(x_new, f_new, g_new);
+                Ok(t_init)
+            }
+        }
+    }
+
+    /// Why to stop after an iteration that took `step` to `cur`, if there is a reason.
+    fn stop_after(&self, info: &IterationInfo, cur: &Iterate, step: &Step) -> Option<StopReason> {
+        let opts = &self.options;
+        if info.iteration >= opts.max_iter {
+            Some(StopReason::MaxIterations)
+        } else if info.evaluations >= opts.effective_max_eval() {
+            Some(StopReason::MaxEvaluations)
+        } else if max_abs(&cur.grad) <= opts.tolerance_grad {
+            Some(StopReason::GradientTolerance)
+        } else if step.t * max_abs(&step.d) <= opts.tolerance_change
+            || (cur.loss - step.prev_loss).abs() < opts.tolerance_change
+        {
+            Some(StopReason::ChangeTolerance)
+        } else {
+            None
         }
     }
 
@@ -477,6 +564,10 @@ struct Searcher<'a, E> {
     evaluate: &'a mut E,
     x0: &'a Tensor,
     d: &'a Tensor,
+    /// Loss and directional derivative at `x0`.
+    f0: f64,
+    gtd0: f64,
+    max_evals: usize,
     evals: usize,
     best: Found,
 }
@@ -505,6 +596,97 @@ impl<E: FnMut(&Tensor) -> (f64, Tensor)> Searcher<'_, E> {
         }
         Probe { t, f, gtd }
     }
+
+    /// Sufficient decrease.
+    fn armijo(&self, p: &Probe) -> bool {
+        p.f <= self.f0 + WOLFE_C1 * p.t * self.gtd0
+    }
+
+    /// Strong curvature condition.
+    fn curvature(&self, p: &Probe) -> bool {
+        p.gtd.abs() <= -WOLFE_C2 * self.gtd0
+    }
+
+    /// Bracketing phase: grows the step from `t_init` until an interval is
+    /// known to contain a point satisfying the strong-Wolfe conditions.
+    /// `None` when a trial already satisfies them or the budget is spent.
+    fn bracket(&mut self, t_init: f64) -> Option<[Probe; 2]> {
+        let mut prev = Probe {
+            t: 0.0,
+            f: self.f0,
+            gtd: self.gtd0,
+        };
+        let mut cur = self.probe(t_init);
+        loop {
+            if !self.armijo(&cur) || (self.evals > 2 && cur.f >= prev.f) {
+                return Some([prev, cur]);
+            }
+            if self.curvature(&cur) {
+                return None;
+            }
+            if cur.gtd >= 0.0 {
+                return Some([prev, cur]);
+            }
+            if self.evals >= self.max_evals {
+                return None;
+            }
+            let bounds = (cur.t + 0.01 * (cur.t - prev.t), cur.t * 10.0);
+            let t_next = cubic_minimizer(prev.triple(), cur.triple(), Some(bounds));
+            prev = cur;
+            cur = self.probe(t_next);
+        }
+    }
+
+    /// Zoom phase: shrinks `bracket` around a strong-Wolfe point.
+    fn zoom(&mut self, mut bracket: [Probe; 2], d_norm: f64, tolerance_change: f64) {
+        let order = |b: &[Probe; 2]| if b[0].f <= b[1].f { (0, 1) } else { (1, 0) };
+        let (mut low, mut high) = order(&bracket);
+        let mut insufficient_progress = false;
+        while self.evals < self.max_evals {
+            if (bracket[1].t - bracket[0].t).abs() * d_norm < tolerance_change {
+                break;
+            }
+            let t = cubic_minimizer(bracket[0].triple(), bracket[1].triple(), None);
+            let t = safeguard(t, &bracket, &mut insufficient_progress);
+            let p = self.probe(t);
+            if !self.armijo(&p) || p.f >= bracket[low].f {
+                bracket[high] = p;
+                (low, high) = order(&bracket);
+            } else {
+                let done = self.curvature(&p);
+                if !done && p.gtd * (bracket[high].t - bracket[low].t) >= 0.0 {
+                    bracket[high] = bracket[low];
+                }
+                bracket[low] = p;
+                if done {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Keeps a zoom trial `t` away from the ends of the bracket: at most one
+/// trial in a row may land within 10% of an end.
+fn safeguard(mut t: f64, bracket: &[Probe; 2], insufficient_progress: &mut bool) -> f64 {
+    let lo = bracket[0].t.min(bracket[1].t);
+    let hi = bracket[0].t.max(bracket[1].t);
+    let eps = 0.1 * (hi - lo);
+    if (hi - t).min(t - lo) < eps {
+        if *insufficient_progress || t >= hi || t <= lo {
+            t = if (t - hi).abs() < (t - lo).abs() {
+                hi - eps
+            } else {
+                lo + eps
+            };
+            *insufficient_progress = false;
+        } else {
+            *insufficient_progress = true;
+        }
+    } else {
+        *insufficient_progress = false;
+    }
+    t
 }
 
 /// Strong-Wolfe line search along `d` from `x0` (loss `f0`, gradient `g0`,
@@ -528,6 +710,9 @@ fn strong_wolfe<E: FnMut(&Tensor) -> (f64, Tensor)>(
         evaluate,
         x0,
         d,
+        f0,
+        gtd0,
+        max_evals,
         evals: 0,
         best: Found {
             t: 0.0,
@@ -536,78 +721,8 @@ fn strong_wolfe<E: FnMut(&Tensor) -> (f64, Tensor)>(
             x: None,
         },
     };
-    let armijo = |p: &Probe| p.f <= f0 + WOLFE_C1 * p.t * gtd0;
-    let curvature = |p: &Probe| p.gtd.abs() <= -WOLFE_C2 * gtd0;
-
-    // Bracketing phase: grow the step until an interval is known to contain
-    // a point satisfying the strong-Wolfe conditions.
-    let mut prev = Probe {
-        t: 0.0,
-        f: f0,
-        gtd: gtd0,
-    };
-    let mut cur = s.probe(t_init);
-    let mut bracket = loop {
-        if !armijo(&cur) || (s.evals > 2 && cur.f >= prev.f) {
-            break [prev, cur];
-        }
-        if curvature(&cur) {
-            return s.best;
-        }
-        if cur.gtd >= 0.0 {
-            break [prev, cur];
-        }
-        if s.evals >= max_evals {
-            return s.best;
-        }
-        let bounds = (cur.t + 0.01 * (cur.t - prev.t), cur.t * 10.0);
-        let t_next = cubic_minimizer(prev.triple(), cur.triple(), Some(bounds));
-        prev = cur;
-        cur = s.probe(t_next);
-    };
-
-    // Zoom phase: shrink the bracket around a strong-Wolfe point.
-    let order = |b: &[Probe; 2]| if b[0].f <= b[1].f { (0, 1) } else { (1, 0) };
-    let (mut low, mut high) = order(&bracket);
-    let mut insufficient_progress = false;
-    while s.evals < max_evals {
-        if (bracket[1].t - bracket[0].t).abs() * d_norm < tolerance_change {
-            break;
-        }
-        let mut t = cubic_minimizer(bracket[0].triple(), bracket[1].triple(), None);
-        // Safeguard: keep trials away from the ends of the bracket.
-        let lo = bracket[0].t.min(bracket[1].t);
-        let hi = bracket[0].t.max(bracket[1].t);
-        let eps = 0.1 * (hi - lo);
-        if (hi - t).min(t - lo) < eps {
-            if insufficient_progress || t >= hi || t <= lo {
-                t = if (t - hi).abs() < (t - lo).abs() {
-                    hi - eps
-                } else {
-                    lo + eps
-                };
-                insufficient_progress = false;
-            } else {
-                insufficient_progress = true;
-            }
-        } else {
-            insufficient_progress = false;
-        }
-
-        let p = s.probe(t);
-        if !armijo(&p) || p.f >= bracket[low].f {
-            bracket[high] = p;
-            (low, high) = order(&bracket);
-        } else {
-            let done = curvature(&p);
-            if !done && p.gtd * (bracket[high].t - bracket[low].t) >= 0.0 {
-                bracket[high] = bracket[low];
-            }
-            bracket[low] = p;
-            if done {
-                break;
-            }
-        }
+    if let Some(bracket) = s.bracket(t_init) {
+        s.zoom(bracket, d_norm, tolerance_change);
     }
     s.best
 }

@@ -69,6 +69,64 @@ fn slot_of(wanted: &mut Vec<usize>, idx: usize) -> usize {
     })
 }
 
+/// The style images with their longest side `side`, checked against the network.
+fn resize_styles(
+    backbone: &Backbone,
+    styles: &[StyleImage],
+    side: u32,
+    wanted: &[usize],
+) -> Result<Vec<RgbImage>, ModelError> {
+    styles
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let img = imaging::resize_longest(&s.image, side);
+            let (w, h) = img.dimensions();
+            backbone.check_size(
+                &format!("style image {} after style.scale", i + 1),
+                w,
+                h,
+                wanted,
+            )?;
+            Ok(img)
+        })
+        .collect()
+}
+
+/// Per style slot, the Gram matrices of the `resized` style images, blended by their weights.
+fn blended_grams(
+    backbone: &Backbone,
+    styles: &[StyleImage],
+    resized: &[RgbImage],
+    style_slots: &[usize],
+    wanted: &[usize],
+) -> Vec<Tensor> {
+    let scale = backbone.pixel_scale();
+    tch::no_grad(|| {
+        let mut targets: Vec<Option<Tensor>> = style_slots.iter().map(|_| None).collect();
+        let total: f64 = styles
+            .iter()
+            .map(|s| s.weight)
+            .sum::<f64>()
+            .max(f64::MIN_POSITIVE);
+        for (s, img) in styles.iter().zip(resized) {
+            let px = imaging::to_tensor(img, backbone.device()) * scale;
+            let feats = backbone.features(&px, wanted);
+            for (t, &slot) in targets.iter_mut().zip(style_slots) {
+                let g = crate::losses::gram(&feats[slot]) * (s.weight / total);
+                *t = Some(match t.take() {
+                    Some(acc) => acc + g,
+                    None => g,
+                });
+            }
+        }
+        targets
+            .into_iter()
+            .map(|t| t.expect("at least one style image"))
+            .collect()
+    })
+}
+
 impl Stylizer {
     /// Resolves layer names and computes the blended style Gram targets, once.
     /// Style images are resized so their longest side is `style_scale` times
@@ -82,56 +140,17 @@ impl Stylizer {
         output_longest: u32,
     ) -> Result<Self, ModelError> {
         let mut wanted = Vec::new();
-        let content_slots = model
-            .content_layers()
-            .iter()
-            .map(|n| backbone.layer_index(n).map(|i| slot_of(&mut wanted, i)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let style_slots = model
-            .style_layers()
-            .iter()
-            .map(|n| backbone.layer_index(n).map(|i| slot_of(&mut wanted, i)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let scale = backbone.pixel_scale();
-        let side = ((output_longest as f64 * style_scale).round() as u32).max(1);
-        let resized: Vec<RgbImage> = styles
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let img = imaging::resize_longest(&s.image, side);
-                let (w, h) = img.dimensions();
-                backbone.check_size(
-                    &format!("style image {} after style.scale", i + 1),
-                    w,
-                    h,
-                    &wanted,
-                )?;
-                Ok(img)
-            })
-            .collect::<Result<_, ModelError>>()?;
-        let style_targets = tch::no_grad(|| {
-            let mut targets: Vec<Option<Tensor>> = style_slots.iter().map(|_| None).collect();
-            let total: f64 = styles
+        let mut slots = |names: Vec<String>| {
+            names
                 .iter()
-                .map(|s| s.weight)
-                .sum::<f64>()
-                .max(f64::MIN_POSITIVE);
-            for (s, img) in styles.iter().zip(&resized) {
-                let px = imaging::to_tensor(img, backbone.device()) * scale;
-                let feats = backbone.features(&px, &wanted);
-                for (t, &slot) in targets.iter_mut().zip(&style_slots) {
-                    let g = crate::losses::gram(&feats[slot]) * (s.weight / total);
-                    *t = Some(match t.take() {
-                        Some(acc) => acc + g,
-                        None => g,
-                    });
-                }
-            }
-            targets
-                .into_iter()
-                .map(|t| t.expect("at least one style image"))
-                .collect()
-        });
+                .map(|n| backbone.layer_index(n).map(|i| slot_of(&mut wanted, i)))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let content_slots = slots(model.content_layers())?;
+        let style_slots = slots(model.style_layers())?;
+        let side = ((output_longest as f64 * style_scale).round() as u32).max(1);
+        let resized = resize_styles(&backbone, styles, side, &wanted)?;
+        let style_targets = blended_grams(&backbone, styles, &resized, &style_slots, &wanted);
         Ok(Self {
             backbone,
             wanted,
@@ -208,56 +227,28 @@ impl Stylizer {
         let scale = self.backbone.pixel_scale();
         let start = Instant::now();
         let mut x = (init.detach() * scale).to_kind(Kind::Float);
-        // Recent evaluations, to report the terms of the point each iteration accepted.
-        let recent: RefCell<Vec<(f64, Tensor)>> = RefCell::new(Vec::new());
+        let recent = Recent::default();
         let closure = |x: &Tensor| {
-            // The optimiser may call this inside its own no_grad section.
-            let (loss, per, grad) = tch::with_grad(|| {
-                let leaf = x.detach().set_requires_grad(true);
-                let feats = self.backbone.features(&leaf, &self.wanted);
-                let (total, per) = objective.eval(&leaf, &feats);
-                total.backward();
-                (total.double_value(&[]), per, leaf.grad())
-            });
-            let mut r = recent.borrow_mut();
-            if r.len() >= 32 {
-                drop(r.remove(0));
-            }
-            r.push((loss, per));
+            let (loss, per, grad) = self.loss_and_gradient(objective, x);
+            recent.push(loss, per);
             (loss, grad)
         };
-        let values_for = |loss: f64| -> LossValues {
-            let r = recent.borrow();
-            r.iter()
-                .rev()
-                .find(|(l, _)| *l == loss)
-                .or(r.last())
-                .map(|(_, per)| objective.values(per))
-                .unwrap_or_default()
-        };
-        let mut history: Vec<f64> = Vec::new();
-        let mut early = false;
+        let mut plateau = Plateau::new(schedule);
         let mut lbfgs = Lbfgs::new(schedule.lbfgs.clone());
         let outcome = lbfgs.minimize(&mut x, closure, |info| {
             let rec = IterateRecord {
                 iteration: info.iteration,
                 evaluations: info.evaluations,
-                losses: values_for(info.loss),
+                losses: recent.values_for(objective, info.loss),
                 elapsed: start.elapsed(),
             };
-            history.push(info.loss);
-            let w = schedule.stop_window;
-            if schedule.stop_tolerance > 0.0 && history.len() > w {
-                let old = history[history.len() - 1 - w];
-                if old.is_finite() && (old - info.loss) <= schedule.stop_tolerance * old.abs() {
-                    early = true;
-                    return ControlFlow::Break(());
-                }
+            if plateau.reached(info.loss) {
+                return ControlFlow::Break(());
             }
             on_iter(&rec)
         });
-        let losses = values_for(outcome.loss);
-        let reason = if early {
+        let losses = recent.values_for(objective, outcome.loss);
+        let reason = if plateau.hit {
             StopReason::ChangeTolerance
         } else {
             outcome.reason
@@ -270,5 +261,79 @@ impl Stylizer {
             seconds: start.elapsed().as_secs_f64(),
             reason,
         }
+    }
+
+    /// Loss, per-term losses and gradient at `x` (pixel units).
+    fn loss_and_gradient(&self, objective: &SumLoss, x: &Tensor) -> (f64, Tensor, Tensor) {
+        // The optimiser may call this inside its own no_grad section.
+        tch::with_grad(|| {
+            let leaf = x.detach().set_requires_grad(true);
+            let feats = self.backbone.features(&leaf, &self.wanted);
+            let (total, per) = objective.eval(&leaf, &feats);
+            total.backward();
+            (total.double_value(&[]), per, leaf.grad())
+        })
+    }
+}
+
+/// The per-term losses of recent evaluations, to report the terms of the point each iteration
+/// accepted (the optimiser reports only its total).
+#[derive(Default)]
+struct Recent(RefCell<Vec<(f64, Tensor)>>);
+
+impl Recent {
+    const KEPT: usize = 32;
+
+    fn push(&self, loss: f64, per: Tensor) {
+        let mut r = self.0.borrow_mut();
+        if r.len() >= Self::KEPT {
+            drop(r.remove(0));
+        }
+        r.push((loss, per));
+    }
+
+    /// The terms of the latest evaluation with this total, else of the latest one.
+    fn values_for(&self, objective: &SumLoss, loss: f64) -> LossValues {
+        let r = self.0.borrow();
+        r.iter()
+            .rev()
+            .find(|(l, _)| *l == loss)
+            .or(r.last())
+            .map(|(_, per)| objective.values(per))
+            .unwrap_or_default()
+    }
+}
+
+/// The early stop of a [`Schedule`]: the loss fell by less than `stop_tolerance` (a fraction)
+/// over the last `stop_window` iterations.
+struct Plateau {
+    tolerance: f64,
+    window: usize,
+    history: Vec<f64>,
+    /// It stopped the run.
+    hit: bool,
+}
+
+impl Plateau {
+    fn new(schedule: &Schedule) -> Self {
+        Self {
+            tolerance: schedule.stop_tolerance,
+            window: schedule.stop_window,
+            history: Vec::new(),
+            hit: false,
+        }
+    }
+
+    /// Records one iteration's loss; true when the run should stop.
+    fn reached(&mut self, loss: f64) -> bool {
+        self.history.push(loss);
+        let w = self.window;
+        if self.tolerance > 0.0 && self.history.len() > w {
+            let old = self.history[self.history.len() - 1 - w];
+            if old.is_finite() && (old - loss) <= self.tolerance * old.abs() {
+                self.hit = true;
+            }
+        }
+        self.hit
     }
 }

@@ -37,14 +37,68 @@ fn triple(file: &str, key: &str, v: Option<&String>) -> Result<[f64; 3], ModelEr
     nums.try_into().map_err(|_| bad())
 }
 
+fn weights_error(file: &str, message: String) -> ModelError {
+    ModelError::Weights {
+        file: file.to_string(),
+        message,
+    }
+}
+
+impl InputSpec {
+    /// Channel order, scale, mean and std from the file's metadata.
+    fn from_metadata(file: &str, md: &HashMap<String, String>) -> Result<Self, ModelError> {
+        let werr = |message: String| weights_error(file, message);
+        let bgr = match md.get("channel_order").map(String::as_str) {
+            Some("bgr") => true,
+            Some("rgb") => false,
+            _ => return Err(werr("metadata `channel_order` must be rgb or bgr".into())),
+        };
+        let scale: f64 = md
+            .get("input_scale")
+            .and_then(|s| s.parse().ok())
+            .filter(|s: &f64| *s > 0.0)
+            .ok_or_else(|| werr("metadata `input_scale` must be a positive number".into()))?;
+        let input = InputSpec {
+            bgr,
+            scale,
+            mean: triple(file, "mean", md.get("mean"))?,
+            std: triple(file, "std", md.get("std"))?,
+        };
+        if input.std.iter().any(|s| *s <= 0.0) {
+            return Err(werr("metadata `std` must be positive".into()));
+        }
+        Ok(input)
+    }
+}
+
+/// Every tensor of the file on `device`, frozen; all must be F32.
+fn frozen_tensors(
+    file: &str,
+    st: &safetensors::SafeTensors,
+    device: Device,
+) -> Result<HashMap<String, Tensor>, ModelError> {
+    let mut tensors = HashMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(weights_error(
+                file,
+                format!("{name}: dtype {:?}, expected F32", view.dtype()),
+            ));
+        }
+        let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+        let t = Tensor::from_data_size(view.data(), &shape, Kind::Float)
+            .to_device(device)
+            .set_requires_grad(false);
+        tensors.insert(name, t);
+    }
+    Ok(tensors)
+}
+
 impl WeightsFile {
     /// Reads the file onto `device`; tensors are frozen (no gradients).
     pub fn load(path: &Path, device: Device) -> Result<Self, ModelError> {
         let file = path.display().to_string();
-        let werr = |message: String| ModelError::Weights {
-            file: file.clone(),
-            message,
-        };
+        let werr = |message: String| weights_error(&file, message);
         let bytes = std::fs::read(path).map_err(|e| {
             werr(if e.kind() == std::io::ErrorKind::NotFound {
                 "not found (scripts/setup.sh makes the default weights; `vstyle weights import` converts others)".into()
@@ -66,44 +120,11 @@ impl WeightsFile {
             .get("architecture")
             .cloned()
             .ok_or_else(|| werr("metadata `architecture` missing".into()))?;
-        let bgr = match md.get("channel_order").map(String::as_str) {
-            Some("bgr") => true,
-            Some("rgb") => false,
-            _ => return Err(werr("metadata `channel_order` must be rgb or bgr".into())),
-        };
-        let scale: f64 = md
-            .get("input_scale")
-            .and_then(|s| s.parse().ok())
-            .filter(|s: &f64| *s > 0.0)
-            .ok_or_else(|| werr("metadata `input_scale` must be a positive number".into()))?;
-        let input = InputSpec {
-            bgr,
-            scale,
-            mean: triple(&file, "mean", md.get("mean"))?,
-            std: triple(&file, "std", md.get("std"))?,
-        };
-        if input.std.iter().any(|s| *s <= 0.0) {
-            return Err(werr("metadata `std` must be positive".into()));
-        }
-        let mut tensors = HashMap::new();
-        for (name, view) in st.tensors() {
-            if view.dtype() != safetensors::Dtype::F32 {
-                return Err(werr(format!(
-                    "{name}: dtype {:?}, expected F32",
-                    view.dtype()
-                )));
-            }
-            let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-            let t = Tensor::from_data_size(view.data(), &shape, Kind::Float)
-                .to_device(device)
-                .set_requires_grad(false);
-            tensors.insert(name, t);
-        }
         Ok(Self {
             architecture,
-            input,
+            input: InputSpec::from_metadata(&file, &md)?,
             source: md.get("source").cloned().unwrap_or_default(),
-            tensors,
+            tensors: frozen_tensors(&file, &st, device)?,
         })
     }
 

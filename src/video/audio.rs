@@ -22,6 +22,54 @@ pub(super) struct AudioCopy {
     pub(super) done: bool,
 }
 
+/// Whether the output format can hold a stream of codec `id` as it is.
+fn muxer_stores(octx: &format::context::Output, id: codec::Id) -> bool {
+    // SAFETY: querying static muxer capabilities with valid pointers.
+    let supported = unsafe {
+        ffmpeg::ffi::avformat_query_codec(
+            octx.format().as_ptr(),
+            ffmpeg::ffi::AVCodecID::from(id),
+            ffmpeg::ffi::FF_COMPLIANCE_NORMAL,
+        )
+    };
+    supported != 0
+}
+
+/// Seconds of `input` that are time 0: its first video frame if it has video, else the
+/// container start.
+fn time_origin(input: &format::context::Input) -> f64 {
+    input
+        .streams()
+        .best(media::Type::Video)
+        .filter(|v| v.start_time() != ffmpeg::ffi::AV_NOPTS_VALUE)
+        .map(|v| v.start_time() as f64 * f64::from(v.time_base()))
+        .unwrap_or_else(|| {
+            // SAFETY: reading a plain field of a valid format context.
+            let st = unsafe { (*input.as_ptr()).start_time };
+            if st == ffmpeg::ffi::AV_NOPTS_VALUE {
+                0.0
+            } else {
+                st as f64 / ffmpeg::ffi::AV_TIME_BASE as f64
+            }
+        })
+}
+
+/// Adds a stream-copy output stream with `params`; returns its index.
+fn add_copy_stream(
+    octx: &mut format::context::Output,
+    params: codec::Parameters,
+    time_base: Rational,
+) -> Result<usize, ffmpeg::Error> {
+    let mut ost = octx.add_stream(encoder::find(codec::Id::None))?;
+    ost.set_parameters(params);
+    ost.set_time_base(time_base);
+    // SAFETY: the stream and its codec parameters were just allocated by libavformat.
+    unsafe {
+        (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0;
+    }
+    Ok(ost.index())
+}
+
 impl AudioCopy {
     /// Opens `source` and adds a copy of its first audio stream to `octx`; `Ok(None)` if it has
     /// no audio.
@@ -47,49 +95,15 @@ impl AudioCopy {
         let in_index = ist.index();
         let in_tb = ist.time_base();
         let params = ist.parameters();
-        // SAFETY: querying static muxer capabilities with valid pointers.
-        let supported = unsafe {
-            ffmpeg::ffi::avformat_query_codec(
-                octx.format().as_ptr(),
-                ffmpeg::ffi::AVCodecID::from(params.id()),
-                ffmpeg::ffi::FF_COMPLIANCE_NORMAL,
-            )
-        };
-        if supported == 0 {
+        if !muxer_stores(octx, params.id()) {
             return Err(err(format!(
                 "audio codec {:?} cannot be stored in format {} without re-encoding",
                 params.id(),
                 octx.format().name()
             )));
         }
-        // Time origin: the source's first video frame if it has video, else the container start.
-        let origin = input
-            .streams()
-            .best(media::Type::Video)
-            .filter(|v| v.start_time() != ffmpeg::ffi::AV_NOPTS_VALUE)
-            .map(|v| v.start_time() as f64 * f64::from(v.time_base()))
-            .unwrap_or_else(|| {
-                // SAFETY: reading a plain field of a valid format context.
-                let st = unsafe { (*input.as_ptr()).start_time };
-                if st == ffmpeg::ffi::AV_NOPTS_VALUE {
-                    0.0
-                } else {
-                    st as f64 / ffmpeg::ffi::AV_TIME_BASE as f64
-                }
-            });
-        let shift = ((origin + start) / f64::from(in_tb)).round() as i64;
-        let out_index = {
-            let mut ost = octx
-                .add_stream(encoder::find(codec::Id::None))
-                .map_err(|e| err(one_line(e)))?;
-            ost.set_parameters(params);
-            ost.set_time_base(in_tb);
-            // SAFETY: the stream and its codec parameters were just allocated by libavformat.
-            unsafe {
-                (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0;
-            }
-            ost.index()
-        };
+        let shift = ((time_origin(&input) + start) / f64::from(in_tb)).round() as i64;
+        let out_index = add_copy_stream(octx, params, in_tb).map_err(|e| err(one_line(e)))?;
         Ok(Some(AudioCopy {
             source_path: source.to_path_buf(),
             input,

@@ -45,13 +45,7 @@ pub struct VideoWriter {
     pub(super) enc_tb: Rational,
     pub(super) ost_tb: Rational,
     pub(super) frame_rate: Rational,
-    pub(super) width: u32,
-    pub(super) height: u32,
-    pub(super) enc_width: u32,
-    pub(super) enc_height: u32,
-    pub(super) pixel_format: Pixel,
-    pub(super) scaler: Scaler,
-    pub(super) rgb: frame::Video,
+    pub(super) yuv: YuvConverter,
     pub(super) frames: usize,
     pub(super) audio: Option<AudioCopy>,
 }
@@ -59,17 +53,18 @@ pub struct VideoWriter {
 /// Encoders tried, in order, when none is requested.
 pub(super) const DEFAULT_ENCODERS: [&str; 4] = ["libx264", "mpeg4", "libopenh264", "libxvid"];
 
-pub(super) struct EncoderSetup {
-    pub(super) width: u32,
-    pub(super) height: u32,
-    pub(super) time_base: Rational,
-    pub(super) frame_rate: Rational,
-    pub(super) global_header: bool,
-    pub(super) crf: u8,
-    pub(super) pixel_format: Pixel,
+/// What the encoder is opened with.
+struct EncoderSetup {
+    width: u32,
+    height: u32,
+    time_base: Rational,
+    frame_rate: Rational,
+    global_header: bool,
+    crf: u8,
+    pixel_format: Pixel,
 }
 
-pub(super) fn open_encoder(
+fn open_encoder(
     codec: ffmpeg::Codec,
     s: &EncoderSetup,
 ) -> Result<(encoder::video::Encoder, Pixel), String> {
@@ -126,6 +121,187 @@ pub(super) fn open_encoder(
     Ok((opened, pixel_format))
 }
 
+impl EncoderSetup {
+    /// The frame size rounded up to even numbers, time base 1/`frame_rate` (reduced).
+    fn new(
+        width: u32,
+        height: u32,
+        frame_rate: (i32, i32),
+        octx: &format::context::Output,
+        crf: u8,
+        pixel_format: Pixel,
+    ) -> Self {
+        let (fr_num, fr_den) = reduce(frame_rate.0 as i64, frame_rate.1 as i64);
+        EncoderSetup {
+            width: width + width % 2,
+            height: height + height % 2,
+            time_base: Rational::new(fr_den, fr_num),
+            frame_rate: Rational::new(fr_num, fr_den),
+            global_header: octx.format().flags().contains(format::Flags::GLOBAL_HEADER),
+            crf,
+            pixel_format,
+        }
+    }
+}
+
+/// An encoder, opened, and the pixel format it takes.
+type Opened = (ffmpeg::Codec, (encoder::video::Encoder, Pixel));
+
+/// The requested pixel format, once the frame size and rate are known to be usable.
+fn checked_pixel_format(
+    width: u32,
+    height: u32,
+    frame_rate: (i32, i32),
+    opts: &EncoderOptions,
+) -> Result<Pixel, String> {
+    if width == 0 || height == 0 {
+        return Err(format!("bad frame size {width}x{height}"));
+    }
+    if frame_rate.0 <= 0 || frame_rate.1 <= 0 {
+        return Err(format!("bad frame rate {}/{}", frame_rate.0, frame_rate.1));
+    }
+    opts.pixel_format
+        .parse()
+        .map_err(|_| format!("unknown pixel format {:?}", opts.pixel_format))
+}
+
+/// Opens the encoder called `name`, or by default the first one that opens.
+fn open_chosen(name: Option<&str>, setup: &EncoderSetup) -> Result<Opened, String> {
+    match name {
+        Some(name) => open_named(name, setup),
+        None => open_default(setup),
+    }
+}
+
+/// Opens the video encoder called `name`.
+fn open_named(name: &str, setup: &EncoderSetup) -> Result<Opened, String> {
+    let codec = encoder::find_by_name(name)
+        .filter(|c| c.is_video())
+        .ok_or_else(|| format!("video encoder {name} is not in this FFmpeg build"))?;
+    let opened = open_encoder(codec, setup).map_err(|e| format!("cannot open {name}: {e}"))?;
+    Ok((codec, opened))
+}
+
+/// Opens the first encoder that works: [`DEFAULT_ENCODERS`], then any H.264 or MPEG-4 one.
+/// The error lists why each one failed.
+fn open_default(setup: &EncoderSetup) -> Result<Opened, String> {
+    let mut candidates: Vec<ffmpeg::Codec> = DEFAULT_ENCODERS
+        .iter()
+        .filter_map(|n| encoder::find_by_name(n))
+        .collect();
+    candidates.extend(encoder::find(codec::Id::H264));
+    candidates.extend(encoder::find(codec::Id::MPEG4));
+    let mut failures = Vec::new();
+    for codec in candidates {
+        match open_encoder(codec, setup) {
+            Ok(opened) => return Ok((codec, opened)),
+            Err(e) => failures.push(format!("{}: {e}", codec.name())),
+        }
+    }
+    Err(if failures.is_empty() {
+        "no H.264 or MPEG-4 encoder in this FFmpeg build".into()
+    } else {
+        failures.join("; ")
+    })
+}
+
+/// Adds the output stream `encoder` writes to; returns its index.
+fn add_video_stream(
+    octx: &mut format::context::Output,
+    codec: ffmpeg::Codec,
+    encoder: &encoder::video::Encoder,
+    setup: &EncoderSetup,
+) -> Result<usize, ffmpeg::Error> {
+    let mut ost = octx.add_stream(codec)?;
+    ost.set_parameters(encoder);
+    ost.set_time_base(setup.time_base);
+    ost.set_avg_frame_rate(setup.frame_rate);
+    ost.set_rate(setup.frame_rate);
+    Ok(ost.index())
+}
+
+/// The time base the muxer chose for stream `index` (known once the header is written).
+fn stream_time_base(
+    octx: &format::context::Output,
+    index: usize,
+) -> Result<Rational, ffmpeg::Error> {
+    octx.stream(index)
+        .map(|s| s.time_base())
+        .ok_or(ffmpeg::Error::StreamNotFound)
+}
+
+/// RGB images to the encoder's frames: padded to the even encoded size by repeating the last
+/// column / row, then converted to its pixel format (BT.709, limited range).
+pub(super) struct YuvConverter {
+    width: u32,
+    height: u32,
+    enc_width: u32,
+    enc_height: u32,
+    pixel_format: Pixel,
+    scaler: Scaler,
+    /// The padded RGB frame, reused.
+    rgb: frame::Video,
+}
+
+impl YuvConverter {
+    fn new(
+        width: u32,
+        height: u32,
+        setup: &EncoderSetup,
+        pixel_format: Pixel,
+    ) -> Result<Self, String> {
+        let (enc_width, enc_height) = (setup.width, setup.height);
+        let ctx = scaling::Context::get(
+            Pixel::RGB24,
+            enc_width,
+            enc_height,
+            pixel_format,
+            enc_width,
+            enc_height,
+            scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INP,
+        )
+        .map_err(|e| format!("cannot convert RGB to {pixel_format:?}: {}", one_line(e)))?;
+        let mut scaler = Scaler(ctx);
+        let bt709 = ffmpeg::ffi::AVColorSpace::AVCOL_SPC_BT709 as c_int;
+        set_colorspace(&mut scaler, bt709, true, bt709, false);
+        Ok(YuvConverter {
+            width,
+            height,
+            enc_width,
+            enc_height,
+            pixel_format,
+            scaler,
+            rgb: frame::Video::new(Pixel::RGB24, enc_width, enc_height),
+        })
+    }
+
+    /// A new frame for the encoder from `image`, which must be `width` x `height`.
+    fn convert(&mut self, image: &RgbImage) -> Result<frame::Video, ffmpeg::Error> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let (ew, eh) = (self.enc_width as usize, self.enc_height as usize);
+        let stride = self.rgb.stride(0);
+        let src = image.as_raw();
+        let dst = self.rgb.data_mut(0);
+        for y in 0..eh {
+            let sy = y.min(h - 1);
+            let row = &mut dst[y * stride..y * stride + ew * 3];
+            row[..w * 3].copy_from_slice(&src[sy * w * 3..(sy + 1) * w * 3]);
+            if ew > w {
+                let last = [
+                    src[(sy * w + w - 1) * 3],
+                    src[(sy * w + w - 1) * 3 + 1],
+                    src[(sy * w + w - 1) * 3 + 2],
+                ];
+                row[w * 3..].copy_from_slice(&last);
+            }
+        }
+        // A fresh frame each time: the encoder may keep a reference to the previous one.
+        let mut yuv = frame::Video::new(self.pixel_format, self.enc_width, self.enc_height);
+        self.scaler.0.run(&self.rgb, &mut yuv)?;
+        Ok(yuv)
+    }
+}
+
 impl VideoWriter {
     /// Creates `path`. The container comes from `format` if given (e.g. "mp4"), else from the
     /// extension. Odd dimensions are padded to even ones by repeating the last column / row.
@@ -145,128 +321,40 @@ impl VideoWriter {
         opts: &EncoderOptions,
     ) -> Result<Self, VideoError> {
         init();
-        let invalid = |reason: String| VideoError::InvalidOptions {
+        let invalid = |reason| VideoError::InvalidOptions {
             path: path.to_path_buf(),
             reason,
         };
-        if width == 0 || height == 0 {
-            return Err(invalid(format!("bad frame size {width}x{height}")));
-        }
-        if frame_rate.0 <= 0 || frame_rate.1 <= 0 {
-            return Err(invalid(format!(
-                "bad frame rate {}/{}",
-                frame_rate.0, frame_rate.1
-            )));
-        }
-        let pixel_format: Pixel = opts
-            .pixel_format
-            .parse()
-            .map_err(|_| invalid(format!("unknown pixel format {:?}", opts.pixel_format)))?;
+        let pixel_format =
+            checked_pixel_format(width, height, frame_rate, opts).map_err(invalid)?;
         let write_err = |e: ffmpeg::Error| VideoError::Write {
             path: path.to_path_buf(),
             reason: one_line(e),
+        };
+        let codec_err = |reason: String| VideoError::Codec {
+            path: path.to_path_buf(),
+            reason,
         };
         let mut octx = match format {
             Some(f) => format::output_as(&path, f),
             None => format::output(&path),
         }
         .map_err(write_err)?;
-
-        let (fr_num, fr_den) = reduce(frame_rate.0 as i64, frame_rate.1 as i64);
-        let setup = EncoderSetup {
-            width: width + width % 2,
-            height: height + height % 2,
-            time_base: Rational::new(fr_den, fr_num),
-            frame_rate: Rational::new(fr_num, fr_den),
-            global_header: octx.format().flags().contains(format::Flags::GLOBAL_HEADER),
-            crf: opts.crf,
-            pixel_format,
-        };
-        let codec_err = |reason: String| VideoError::Codec {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let (codec, (encoder, pixel_format)) = match &opts.codec {
-            Some(name) => {
-                let codec = encoder::find_by_name(name)
-                    .filter(|c| c.is_video())
-                    .ok_or_else(|| {
-                        codec_err(format!("video encoder {name} is not in this FFmpeg build"))
-                    })?;
-                let opened = open_encoder(codec, &setup)
-                    .map_err(|e| codec_err(format!("cannot open {name}: {e}")))?;
-                (codec, opened)
-            }
-            None => {
-                let mut candidates: Vec<ffmpeg::Codec> = DEFAULT_ENCODERS
-                    .iter()
-                    .filter_map(|n| encoder::find_by_name(n))
-                    .collect();
-                candidates.extend(encoder::find(codec::Id::H264));
-                candidates.extend(encoder::find(codec::Id::MPEG4));
-                let mut failures = Vec::new();
-                let mut chosen = None;
-                for codec in candidates {
-                    match open_encoder(codec, &setup) {
-                        Ok(opened) => {
-                            chosen = Some((codec, opened));
-                            break;
-                        }
-                        Err(e) => failures.push(format!("{}: {e}", codec.name())),
-                    }
-                }
-                chosen.ok_or_else(|| {
-                    codec_err(if failures.is_empty() {
-                        "no H.264 or MPEG-4 encoder in this FFmpeg build".into()
-                    } else {
-                        failures.join("; ")
-                    })
-                })?
-            }
-        };
-
-        let stream_index = {
-            let mut ost = octx.add_stream(codec).map_err(write_err)?;
-            ost.set_parameters(&encoder);
-            ost.set_time_base(setup.time_base);
-            ost.set_avg_frame_rate(setup.frame_rate);
-            ost.set_rate(setup.frame_rate);
-            ost.index()
-        };
+        let setup = EncoderSetup::new(width, height, frame_rate, &octx, opts.crf, pixel_format);
+        let (codec, (encoder, pixel_format)) =
+            open_chosen(opts.codec.as_deref(), &setup).map_err(codec_err)?;
+        let stream_index =
+            add_video_stream(&mut octx, codec, &encoder, &setup).map_err(write_err)?;
         let mut audio = match audio_from {
             Some((source, start, end)) => AudioCopy::add(&mut octx, path, source, start, end)?,
             None => None,
         };
         octx.write_header().map_err(write_err)?;
-        let ost_tb = octx
-            .stream(stream_index)
-            .map(|s| s.time_base())
-            .ok_or_else(|| write_err(ffmpeg::Error::StreamNotFound))?;
+        let ost_tb = stream_time_base(&octx, stream_index).map_err(write_err)?;
         if let Some(a) = audio.as_mut() {
-            a.out_tb = octx
-                .stream(a.out_index)
-                .map(|s| s.time_base())
-                .ok_or_else(|| write_err(ffmpeg::Error::StreamNotFound))?;
+            a.out_tb = stream_time_base(&octx, a.out_index).map_err(write_err)?;
         }
-
-        let ctx = scaling::Context::get(
-            Pixel::RGB24,
-            setup.width,
-            setup.height,
-            pixel_format,
-            setup.width,
-            setup.height,
-            scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INP,
-        )
-        .map_err(|e| {
-            codec_err(format!(
-                "cannot convert RGB to {pixel_format:?}: {}",
-                one_line(e)
-            ))
-        })?;
-        let mut scaler = Scaler(ctx);
-        let bt709 = ffmpeg::ffi::AVColorSpace::AVCOL_SPC_BT709 as c_int;
-        set_colorspace(&mut scaler, bt709, true, bt709, false);
+        let yuv = YuvConverter::new(width, height, &setup, pixel_format).map_err(codec_err)?;
 
         Ok(VideoWriter {
             path: path.to_path_buf(),
@@ -277,13 +365,7 @@ impl VideoWriter {
             enc_tb: setup.time_base,
             ost_tb,
             frame_rate: setup.frame_rate,
-            width,
-            height,
-            enc_width: setup.width,
-            enc_height: setup.height,
-            pixel_format,
-            scaler,
-            rgb: frame::Video::new(Pixel::RGB24, setup.width, setup.height),
+            yuv,
             frames: 0,
             audio,
         })
@@ -296,7 +378,7 @@ impl VideoWriter {
 
     /// Size of the encoded video (the frame size rounded up to even numbers).
     pub fn encoded_size(&self) -> (u32, u32) {
-        (self.enc_width, self.enc_height)
+        (self.yuv.enc_width, self.yuv.enc_height)
     }
 
     pub(super) fn encode_error(&self, e: impl Display) -> VideoError {
@@ -346,40 +428,16 @@ impl VideoWriter {
 
     /// Encodes one frame (it must have the size given to [`VideoWriter::create`]).
     pub fn write(&mut self, image: &RgbImage) -> Result<(), VideoError> {
-        if image.dimensions() != (self.width, self.height) {
+        if image.dimensions() != (self.yuv.width, self.yuv.height) {
             return Err(self.encode_error(format!(
                 "frame is {}x{} but the video is {}x{}",
                 image.width(),
                 image.height(),
-                self.width,
-                self.height
+                self.yuv.width,
+                self.yuv.height
             )));
         }
-        // Fill the (even-sized) RGB frame, repeating the last column / row as padding.
-        let (w, h) = (self.width as usize, self.height as usize);
-        let (ew, eh) = (self.enc_width as usize, self.enc_height as usize);
-        let stride = self.rgb.stride(0);
-        let src = image.as_raw();
-        let dst = self.rgb.data_mut(0);
-        for y in 0..eh {
-            let sy = y.min(h - 1);
-            let row = &mut dst[y * stride..y * stride + ew * 3];
-            row[..w * 3].copy_from_slice(&src[sy * w * 3..(sy + 1) * w * 3]);
-            if ew > w {
-                let last = [
-                    src[(sy * w + w - 1) * 3],
-                    src[(sy * w + w - 1) * 3 + 1],
-                    src[(sy * w + w - 1) * 3 + 2],
-                ];
-                row[w * 3..].copy_from_slice(&last);
-            }
-        }
-        // A fresh frame each time: the encoder may keep a reference to the previous one.
-        let mut yuv = frame::Video::new(self.pixel_format, self.enc_width, self.enc_height);
-        self.scaler
-            .0
-            .run(&self.rgb, &mut yuv)
-            .map_err(|e| self.encode_error(e))?;
+        let mut yuv = self.yuv.convert(image).map_err(|e| self.encode_error(e))?;
         yuv.set_pts(Some(self.frames as i64));
         yuv.set_kind(ffmpeg::picture::Type::None);
         self.encoder

@@ -2,7 +2,7 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use vstyle::job::Event;
+use vstyle::job::{Event, FrameReport};
 use vstyle::stylize::IterateRecord;
 
 /// One iteration as a line of losses.
@@ -17,6 +17,16 @@ pub fn progress_line(prefix: &str, r: &IterateRecord) -> String {
     }
     s.push_str(&format!("  {:.1}s", r.elapsed.as_secs_f64()));
     s
+}
+
+/// A bar of `total` frames (empty length when unknown).
+fn frames_bar(total: Option<usize>) -> ProgressBar {
+    let bar = ProgressBar::new(total.unwrap_or(0) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} frames  {msg}  ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 /// Frames done/total, the current frame's iteration and loss, frames per
@@ -63,14 +73,7 @@ impl Progress {
                     }
                 );
                 if std::io::stderr().is_terminal() {
-                    let bar = ProgressBar::new(total.unwrap_or(0) as u64);
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "{bar:30} {pos}/{len} frames  {msg}  ETA {eta}",
-                        )
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                    );
-                    self.bar = Some(bar);
+                    self.bar = Some(frames_bar(total));
                 }
             }
             Event::Iterate { frame, record } => {
@@ -83,22 +86,24 @@ impl Progress {
                     ));
                 }
             }
-            Event::FrameDone(r) => {
-                if !r.resumed {
-                    self.fresh += 1;
-                }
-                match &self.bar {
-                    Some(bar) => bar.inc(1),
-                    None => eprintln!(
-                        "frame {:>5}  {:<11} iters {:>4}  evals {:>4}  loss {:.4e}  style {:.3e}  temporal {:.3e}  {:.1}s  {:.2} frames/min",
-                        r.index, r.init, r.iterations, r.evaluations, r.losses.total, r.losses.style, r.losses.temporal, r.seconds, self.fpm()
-                    ),
-                }
-            }
+            Event::FrameDone(r) => self.frame_done(r),
             Event::Warning(w) => match &self.bar {
                 Some(bar) => bar.println(format!("warning: {w}")),
                 None => eprintln!("warning: {w}"),
             },
+        }
+    }
+
+    fn frame_done(&mut self, r: &FrameReport) {
+        if !r.resumed {
+            self.fresh += 1;
+        }
+        match &self.bar {
+            Some(bar) => bar.inc(1),
+            None => eprintln!(
+                "frame {:>5}  {:<11} iters {:>4}  evals {:>4}  loss {:.4e}  style {:.3e}  temporal {:.3e}  {:.1}s  {:.2} frames/min",
+                r.index, r.init, r.iterations, r.evaluations, r.losses.total, r.losses.style, r.losses.temporal, r.seconds, self.fpm()
+            ),
         }
     }
 
