@@ -163,8 +163,8 @@ impl ModelName {
                 style: 100.0,
                 tv: 1e-3,
             },
-            // SqueezeNet's Gram matrices are far smaller than VGG's (golden
-            // gate vs starry night at 256 px, unweighted: 1.1e3 against
+            // SqueezeNet's unweighted style loss is far smaller than VGG's
+            // (golden gate vs starry night at 256 px: 1.1e3 against
             // VGG-19's 1.2e6), so its style term needs a larger weight. On
             // that pair at 192-256 px, judged by VGG-19's style loss of the
             // results, the style improves up to about 3000 and then stalls
