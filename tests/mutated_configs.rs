@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use harness::{contract_violations, excerpt, parallel_map, run_with_deadline, vstyle, Rng};
 
 const SEED: u64 = 0x5EED_0007_0204;
-const MUTATIONS_PER_FILE: usize = 35;
-const OVERRIDE_RUNS: usize = 70;
+const MUTATIONS_PER_FILE: usize = 15;
+const OVERRIDE_COMBOS: usize = 15;
 const DEADLINE: Duration = Duration::from_secs(60);
 /// Most checks end within a second, mostly spent loading libtorch; four at
 /// a time overlap that waiting even on two cores.
@@ -269,153 +269,226 @@ fn file_cases(out: &Path, rng: &mut Rng) -> (Vec<Case>, Vec<Case>) {
     (bases, cases)
 }
 
-/// Every key of the schema (and some that are not), with a value of a
-/// random type.
+/// `--set` runs: every key of the schema (and some that are not) alone with
+/// each of its edge values (out of range, huge, negative, NaN, of the wrong
+/// type, a pattern too wide to format), some with a value of a random type; then
+/// random pairs and triples of those.
 fn override_cases(out: &Path, rng: &mut Rng, base: &[u8]) -> Vec<Case> {
-    let keys = [
-        "input.path",
-        "input.start",
-        "input.end",
-        "input.step",
-        "input.max_frames",
-        "input.size",
-        "output.path",
-        "output.frames",
-        "output.work_dir",
-        "output.report",
-        "output.codec",
-        "output.crf",
-        "output.audio",
-        "style.images",
-        "style.blend_weights",
-        "style.scale",
-        "style.original_colors",
-        "model.name",
-        "model.weights",
-        "model.pooling",
-        "model.content_layers",
-        "model.style_layers",
-        "loss.content_weight",
-        "loss.style_weight",
-        "loss.tv_weight",
-        "loss.temporal_weight",
-        "loss.long_term",
-        "optimizer.first_frame_iterations",
-        "optimizer.frame_iterations",
-        "optimizer.max_evaluations",
-        "optimizer.history_size",
-        "optimizer.line_search",
-        "optimizer.tolerance_grad",
-        "optimizer.tolerance_change",
-        "optimizer.stop_tolerance",
-        "optimizer.stop_window",
-        "run.device",
-        "run.seed",
-        "run.init",
-        "run.frame_init",
-        "run.print_every",
-        // Not in the schema, or not a value.
-        "input",
-        "input.size.x",
-        "input.path.x",
-        "loss.bogus",
-        "a..b",
-        "input.",
-        ".size",
-        "",
-    ];
     let q = |p: &Path| format!("\"{}\"", p.display());
-    let paths = [
-        q(&common::data("carphone.mp4")),
-        q(&common::data("bigbuckbunny_2s.mp4")),
+    let int = ["-1", "18446744073709551616"];
+    let float = ["-1", "nan"];
+    let path = [
         q(&common::data("starry_night.jpg")),
-        q(&common::data("")),
+        q(&common::data("bigbuckbunny_2s.mp4")),
+        q(&common::repo().join("tests/data")),
         q(Path::new("/dev/null")),
-        q(Path::new("/")),
-        q(&out.join("absent.mp4")),
-        q(&out.join("f_%070000d.png")),
-        q(&out.join("f_%05d.png")),
-        q(&common::default_weights("vgg16")),
-        q(&common::default_weights("squeezenet1_1")),
+        q(&out.join("absent/x.mp4")),
         q(&common::repo().join("configs/demo.toml")),
+        "3".into(),
+    ];
+    // Outputs stay in the temporary folder (check makes and deletes a
+    // temporary file beside each to see that it can write there).
+    std::fs::write(out.join("a_file"), "x").unwrap();
+    // An image the input patterns below could name (f_%070000d.png made the
+    // pattern reader panic as it compared this name with the pattern).
+    std::fs::copy(common::data("carphone_040.png"), out.join("f_1.png")).unwrap();
+    let outputs = vec![
+        q(&out.join("x.mp4")),
+        q(&out.join("absent/deeper/x.mp4")),
+        q(out),
+        q(&out.join("a_file/x.mp4")),
+        q(&out.join("x.txt")),
+        q(Path::new("/dev/null")),
         "\"\"".into(),
     ];
-    let others: Vec<String> = [
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let ints = |extra: &[&str]| [s(&int), s(extra)].concat();
+    let floats = |extra: &[&str]| [s(&float), s(extra)].concat();
+    let table: Vec<(&str, Vec<String>)> = vec![
+        (
+            "input.path",
+            [
+                path.to_vec(),
+                vec![q(&out.join("f_%070000d.png")), q(&out.join("f_%05d.png"))],
+            ]
+            .concat(),
+        ),
+        ("input.start", ints(&["4000000000"])),
+        ("input.end", ints(&["0"])),
+        ("input.step", ints(&["0", "10001", "4000000000"])),
+        ("input.max_frames", ints(&["0"])),
+        ("input.size", ints(&["15", "17", "4097", "\"64\"", "64.0"])),
+        ("output.path", outputs.clone()),
+        (
+            "output.frames",
+            [
+                [
+                    "f_%070000d.png",
+                    "f_%021d.png",
+                    "f_%s.png",
+                    "f_%d_%d.png",
+                    "%",
+                    "f_%05d.bmp",
+                ]
+                .iter()
+                .map(|f| q(&out.join(f)))
+                .collect(),
+                s(&["\"\""]),
+            ]
+            .concat(),
+        ),
+        ("output.work_dir", outputs.clone()),
+        ("output.report", outputs.clone()),
+        (
+            "output.codec",
+            s(&["\"\"", "\"libx265\"", "\"nonexistent\"", "\"aac\"", "[1]"]),
+        ),
+        ("output.crf", ints(&["52", "256"])),
+        ("output.audio", s(&["1", "\"true\"", "yes"])),
+        (
+            "style.images",
+            [
+                s(&["[]", "[1]", "\"a.jpg\""]),
+                vec![
+                    format!("[{}]", q(&common::data("carphone.mp4"))),
+                    format!("[{}]", q(&out.join("absent.jpg"))),
+                    format!("[{}, {}]", path[0], path[0]),
+                ],
+            ]
+            .concat(),
+        ),
+        (
+            "style.blend_weights",
+            s(&["[]", "[0]", "[-1]", "[nan]", "[1e308]", "[1, 1]", "1"]),
+        ),
+        ("style.scale", floats(&["0", "8.01", "inf"])),
+        ("style.original_colors", s(&["1", "\"no\""])),
+        (
+            "model.name",
+            s(&[
+                "\"resnet\"",
+                "\"\"",
+                "\"VGG19\"",
+                "\"vgg16\"",
+                "\"squeezenet\"",
+            ]),
+        ),
+        ("model.weights", path.to_vec()),
+        ("model.pooling", s(&["\"min\"", "\"avg\"", "0"])),
+        (
+            "model.content_layers",
+            s(&[
+                "[]",
+                "[\"relu9_9\"]",
+                "[\"fire5\"]",
+                "[\"pool5\"]",
+                "\"relu4_2\"",
+            ]),
+        ),
+        (
+            "model.style_layers",
+            s(&["[]", "[\"\"]", "[\"conv1\"]", "[\"relu5_1\", \"relu5_1\"]"]),
+        ),
+        ("loss.content_weight", floats(&[])),
+        ("loss.style_weight", floats(&["1e308", "\"x\""])),
+        ("loss.tv_weight", floats(&[])),
+        ("loss.temporal_weight", floats(&[])),
+        (
+            "loss.long_term",
+            s(&[
+                "[0]",
+                "[1]",
+                "[101]",
+                "[-2]",
+                "[2, 3, 4, 5, 6, 7, 8, 9, 10]",
+                "[18446744073709551616]",
+                "2",
+            ]),
+        ),
+        ("optimizer.first_frame_iterations", ints(&["0", "100001"])),
+        (
+            "optimizer.frame_iterations",
+            ints(&["0", "9223372036854775807", "1.5"]),
+        ),
+        ("optimizer.max_evaluations", ints(&["0", "1000001"])),
+        ("optimizer.history_size", ints(&["0", "1001"])),
+        (
+            "optimizer.line_search",
+            s(&["\"armijo\"", "\"\"", "\"None\""]),
+        ),
+        ("optimizer.tolerance_grad", floats(&[])),
+        ("optimizer.tolerance_change", floats(&[])),
+        ("optimizer.stop_tolerance", floats(&[])),
+        ("optimizer.stop_window", ints(&["0", "10001"])),
+        (
+            "run.device",
+            s(&[
+                "\"cuda:7\"",
+                "\"cuda:-1\"",
+                "\"cuda:99999999999999999999\"",
+                "\"tpu\"",
+                "\"\"",
+                "0",
+            ]),
+        ),
+        (
+            "run.seed",
+            s(&["-1", "9223372036854775807", "18446744073709551616"]),
+        ),
+        (
+            "run.init",
+            s(&["\"prev\"", "\"prev_warped\"", "\"random\""]),
+        ),
+        ("run.frame_init", s(&["\"random\"", "\"noise\"", "1"])),
+        ("run.print_every", ints(&["0"])),
+        // Not in the schema, or not a value.
+        ("input", s(&["1", "{}"])),
+        ("input.size.x", s(&["1"])),
+        ("input.path.x", s(&["1"])),
+        ("loss.bogus", s(&["1"])),
+        ("a..b", s(&["1"])),
+        (".size", s(&["1"])),
+        ("", s(&["1"])),
+    ];
+    // Values of any type, for some keys on top of their own.
+    let any = [
         "0",
-        "1",
-        "2",
-        "17",
-        "255",
-        "256",
-        "-1",
-        "65536",
-        "4000000000",
-        "9223372036854775807",
-        "18446744073709551616",
-        "0.5",
         "-0.0",
-        "1e308",
-        "-1e308",
-        "nan",
-        "inf",
-        "-inf",
-        "1e-300",
         "true",
-        "false",
         "\"\"",
-        "\"x\"",
         "abc",
-        "\"cuda:7\"",
-        "\"cpu\"",
-        "\"content\"",
-        "\"noise\"",
-        "\"prev\"",
-        "\"prev_warped\"",
-        "\"vgg16\"",
-        "\"squeezenet\"",
-        "\"avg\"",
-        "\"none\"",
-        "\"libx265\"",
-        "\"f_%s.png\"",
         "[]",
-        "[0]",
-        "[2, 4]",
-        "[1e308, 1e308]",
-        "[\"relu1_1\"]",
-        "[\"relu9_9\"]",
-        "[\"fire5\"]",
         "[[1]]",
         "[\"a\", 1]",
-        "{}",
         "{ a = 1 }",
         "",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    (0..OVERRIDE_RUNS)
-        .map(|n| {
-            let count = 1 + rng.below(3);
-            let sets: Vec<String> = (0..count)
-                .map(|_| {
-                    let key = *rng.pick(&keys);
-                    if rng.chance(3) {
-                        return key.to_string(); // no `=`
-                    }
-                    let value = if rng.chance(25) {
-                        rng.pick(&paths).clone()
-                    } else {
-                        rng.pick(&others).clone()
-                    };
-                    format!("{key}={value}")
-                })
-                .collect();
-            Case {
-                name: format!("--set #{n}: {}", sets.join(" ")),
-                category: "--set overrides".into(),
-                job: base.to_vec(),
-                sets,
-            }
+    ];
+    let mut singles = Vec::new();
+    for (key, values) in &table {
+        for v in values {
+            singles.push(format!("{key}={v}"));
+        }
+        if rng.chance(30) {
+            singles.push(format!("{key}={}", rng.pick(&any)));
+        }
+    }
+    singles.push("input.size".into()); // no `=`
+    let mut sets: Vec<Vec<String>> = singles.iter().map(|x| vec![x.clone()]).collect();
+    for _ in 0..OVERRIDE_COMBOS {
+        let n = 2 + rng.below(2);
+        sets.push((0..n).map(|_| rng.pick(&singles).clone()).collect());
+    }
+    sets.into_iter()
+        .enumerate()
+        .map(|(n, sets)| Case {
+            name: format!("--set #{n}: {}", sets.join(" ")),
+            category: if sets.len() == 1 {
+                "--set, one key".into()
+            } else {
+                "--set, 2-3 keys".into()
+            },
+            job: base.to_vec(),
+            sets,
         })
         .collect()
 }
