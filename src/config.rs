@@ -453,6 +453,10 @@ pub struct JobConfig {
     pub loss: LossConfig,
     pub optimizer: OptimizerConfig,
     pub run: RunConfig,
+    /// Where the settings came from (the job file, or "command line"), for
+    /// errors found after loading.
+    #[serde(skip)]
+    pub source: String,
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -580,6 +584,7 @@ impl JobConfig {
         }
         given.fill_model_defaults(&mut cfg);
         cfg.validate(&name)?;
+        cfg.source = name;
         Ok(cfg)
     }
 
@@ -592,6 +597,7 @@ impl JobConfig {
     ) -> Result<Self, ConfigError> {
         let (mut cfg, given) = Self::parse(text, file, overrides)?;
         given.fill_model_defaults(&mut cfg);
+        cfg.source = file.to_string();
         Ok(cfg)
     }
 

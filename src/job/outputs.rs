@@ -27,7 +27,7 @@ impl Outputs {
                     .map(|f| PathBuf::from(f).with_file_name("frames"))
             })
             .ok_or_else(|| ConfigError::Invalid {
-                file: "job".into(),
+                file: cfg.source.clone(),
                 key: "output.path".into(),
                 message: "set output.path (a video) or output.frames (an image pattern)".into(),
             })?;
@@ -40,7 +40,7 @@ impl Outputs {
             None => None,
             Some(text) => Some(
                 Pattern::for_output(text).ok_or_else(|| ConfigError::Invalid {
-                    file: "job".into(),
+                    file: cfg.source.clone(),
                     key: "output.frames".into(),
                     message: format!("`{text}` is not a pattern like frames/f_%05d.png"),
                 })?,

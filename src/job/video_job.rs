@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::config::JobConfig;
+use crate::config::{ConfigError, JobConfig};
 use crate::error::{Error, Result};
 use crate::imaging::{original_colors, to_image, to_tensor};
 use crate::losses::LossValues;
@@ -69,6 +69,14 @@ impl<'a> VideoJob<'a> {
     }
 
     fn with_outputs(cfg: &'a JobConfig, outputs: Outputs) -> Result<Self> {
+        if cfg.input.path.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                file: cfg.source.clone(),
+                key: "input.path".into(),
+                message: "set the clip, image sequence or image to read".into(),
+            }
+            .into());
+        }
         let source = FrameSource::open(&cfg.input.path, &cfg.input)?;
         let info = source.info().clone();
         let setup = Setup::new(cfg)?;
