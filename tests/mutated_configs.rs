@@ -581,18 +581,7 @@ fn mutated_job_files_and_overrides_are_checked_cleanly() {
         all.len(),
         cases.len()
     );
-    for (category, codes) in &table {
-        let counts: Vec<String> = codes.iter().map(|(c, n)| format!("{c}: {n}")).collect();
-        eprintln!("  {category:<24} {}", counts.join(", "));
-    }
-    eprintln!("  checks breaking the contract: {}", failures.len());
-    assert!(
-        failures.is_empty(),
-        "{} of {} checks broke the contract:\n{}",
-        failures.len(),
-        all.len(),
-        failures.join("\n")
-    );
+    harness::summarise("checks", &table, &failures, all.len());
 }
 
 #[test]

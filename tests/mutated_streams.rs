@@ -571,18 +571,7 @@ fn damaged_clips_fail_cleanly_or_play() {
         "mutated streams: {} variants (seed {SEED:#x}) in {wall:.0} s on {THREADS} threads, slowest run {slowest:.1} s",
         variants.len()
     );
-    for (category, codes) in &table {
-        let counts: Vec<String> = codes.iter().map(|(c, n)| format!("{c}: {n}")).collect();
-        eprintln!("  {category:<22} {}", counts.join(", "));
-    }
-    eprintln!("  runs breaking the contract: {}", failures.len());
-    assert!(
-        failures.is_empty(),
-        "{} of {} damaged clips broke the contract:\n{}",
-        failures.len(),
-        variants.len(),
-        failures.join("\n")
-    );
+    harness::summarise("damaged clips", &table, &failures, variants.len());
 }
 
 #[test]

@@ -199,3 +199,24 @@ pub fn parallel_map<T: Sync, R: Send>(
         .map(|r| r.expect("every item ran"))
         .collect()
 }
+
+/// Prints the outcome counts per category and the runs that broke the
+/// contract, then fails the test if there are any.
+pub fn summarise(
+    what: &str,
+    table: &std::collections::BTreeMap<&str, std::collections::BTreeMap<String, usize>>,
+    failures: &[String],
+    total: usize,
+) {
+    for (category, codes) in table {
+        let counts: Vec<String> = codes.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+        eprintln!("  {category:<24} {}", counts.join(", "));
+    }
+    eprintln!("  runs breaking the contract: {}", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {total} {what} broke the contract:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
