@@ -445,6 +445,19 @@ fn sigint_saves_finished_frames_and_says_how_to_resume() {
         assert!(t0.elapsed().as_secs() < 120, "no frame written");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // A second worker on the same job is turned away while the first runs.
+    let second = Command::new(common::bin()).args(&args).output().unwrap();
+    let err2 = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err2}");
+    let last = err2.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ") && last.contains("o.mp4.work"),
+        "{err2}"
+    );
+    assert!(
+        last.contains(&format!("in use by process {}", child.id())),
+        "{err2}"
+    );
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

@@ -2,7 +2,7 @@
 //!
 //! * [`VideoJob`] (`video_job`): a clip, streamed through decoder, flow,
 //!   optimiser and encoder stages (`stages`), one frame at a time (`frame`),
-//!   with a resumable work directory (`workdir`), its output paths
+//!   with a resumable, locked work directory (`workdir`, `lock`), its output paths
 //!   (`outputs`) and a JSON report (`report`).
 //! * [`still`]: one picture.
 //! * [`eval`]: the warping error of a finished clip against its input.
@@ -10,6 +10,7 @@
 //!   and the L-BFGS schedule.
 pub mod eval;
 mod frame;
+mod lock;
 mod outputs;
 mod report;
 mod setup;

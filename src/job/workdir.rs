@@ -9,6 +9,8 @@ use image::RgbImage;
 
 use crate::config::JobConfig;
 use crate::error::{Error, Result};
+
+use super::lock::Lock;
 use crate::files::write_atomic;
 use crate::video::{load_image, write_image_atomic};
 
@@ -17,6 +19,8 @@ const TEMP_PREFIX: &str = ".vstyle-";
 
 pub struct WorkDir {
     dir: PathBuf,
+    /// Held while the job runs; released when the `WorkDir` is dropped.
+    _lock: Lock,
 }
 
 /// Which settings decide the pixels of the result; a work directory made
@@ -30,13 +34,17 @@ pub fn fingerprint(cfg: &JobConfig) -> String {
 }
 
 impl WorkDir {
-    /// Creates `dir`, or checks that it belongs to this job. Temporary files
-    /// left by a killed run are removed.
+    /// Creates `dir`, or checks that it belongs to this job, and locks it.
+    /// Temporary files left by a killed run are removed.
     pub fn open(cfg: &JobConfig, dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Output {
+            file: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
         let wd = Self {
             dir: dir.to_path_buf(),
+            _lock: Lock::acquire(dir)?,
         };
-        std::fs::create_dir_all(dir).map_err(|e| wd.output_err(e.to_string()))?;
         wd.remove_stale_temporaries()?;
         let stamp = dir.join("job.json");
         let fp = fingerprint(cfg);
@@ -145,12 +153,19 @@ mod tests {
         wd.save(1, &img).unwrap();
         std::fs::write(dir.join(".vstyle-abc"), b"half").unwrap();
 
+        let e = WorkDir::open(&cfg, &dir).err().unwrap().to_string();
+        assert!(
+            e.contains("in use by process"),
+            "a second open waits its turn: {e}"
+        );
+        drop(wd);
         let again = WorkDir::open(&cfg, &dir).unwrap();
         assert_eq!(again.finished(), 2);
         assert_eq!(again.load(1).unwrap().unwrap(), img);
         assert!(again.load(2).unwrap().is_none());
         assert!(!dir.join(".vstyle-abc").exists());
 
+        drop(again);
         let mut other = cfg.clone();
         other.loss.style_weight = 1.0;
         let e = WorkDir::open(&other, &dir).err().unwrap().to_string();

@@ -1,0 +1,174 @@
+//! One process at a time per work directory: the `lock` file inside it names
+//! the holder (host and pid). A lock whose holder is gone (a killed worker on
+//! this host) is taken over; a live holder makes a second worker stop with a
+//! clear message instead of writing the same frames and video.
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Who holds a work directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub host: String,
+    pub pid: u32,
+}
+
+impl Holder {
+    fn me() -> Self {
+        Self {
+            host: host_name(),
+            pid: std::process::id(),
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let (host, pid) = text.trim().rsplit_once(' ')?;
+        Some(Self {
+            host: host.to_string(),
+            pid: pid.parse().ok()?,
+        })
+    }
+
+    /// Whether the holder may still be running. A process on another host
+    /// cannot be checked from here, so it counts as alive.
+    fn alive(&self) -> bool {
+        self.host != host_name() || Path::new("/proc").join(self.pid.to_string()).exists()
+    }
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.host, self.pid)
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// A held lock; dropping it releases the directory.
+#[derive(Debug)]
+pub struct Lock {
+    path: PathBuf,
+}
+
+impl Lock {
+    /// Takes `dir/lock`, or fails naming its live holder.
+    pub fn acquire(dir: &Path) -> Result<Self> {
+        let path = dir.join("lock");
+        let me = Holder::me();
+        for _ in 0..3 {
+            if create_with(&path, &me.to_string())? {
+                return Ok(Self { path });
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            match Holder::parse(&text) {
+                Some(h) if h.alive() => {
+                    return Err(Error::WorkDir {
+                        dir: dir.to_path_buf(),
+                        message: format!(
+                            "is in use by process {} on {}; if that worker is gone, delete {}",
+                            h.pid,
+                            h.host,
+                            path.display()
+                        ),
+                    })
+                }
+                // The holder is gone (or the file is unreadable): take it over.
+                _ => {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        Err(Error::WorkDir {
+            dir: dir.to_path_buf(),
+            message: format!(
+                "cannot take {}: other workers keep taking it",
+                path.display()
+            ),
+        })
+    }
+}
+
+/// Creates `path` holding `text`, atomically and only if it does not exist
+/// (a hard link of a finished temporary file): false if it exists.
+fn create_with(path: &Path, text: &str) -> Result<bool> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let err = |e: std::io::Error| Error::Output {
+        file: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".vstyle-lock-")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    std::fs::write(tmp.path(), text).map_err(err)?;
+    match std::fs::hard_link(tmp.path(), path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(err(e)),
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let ours = std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|t| Holder::parse(&t))
+            .is_some_and(|h| h == Holder::me());
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_holder_keeps_the_directory_and_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = Holder {
+            host: host_name(),
+            pid: 1, // init: always alive
+        };
+        std::fs::write(dir.path().join("lock"), other.to_string()).unwrap();
+        let e = Lock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("in use by process 1 on") && e.contains("lock"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1);
+    }
+
+    #[test]
+    fn a_dead_holders_lock_is_taken_over_and_released_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let gone = Holder {
+            host: host_name(),
+            pid: dead,
+        };
+        std::fs::write(dir.path().join("lock"), gone.to_string()).unwrap();
+        let lock = Lock::acquire(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("lock")).unwrap();
+        assert_eq!(Holder::parse(&text), Some(Holder::me()));
+        drop(lock);
+        assert!(!dir.path().join("lock").exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(names.is_empty(), "no temporary file is left");
+    }
+
+    #[test]
+    fn a_holder_on_another_host_is_not_second_guessed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("lock"), "render-node-7 4242").unwrap();
+        let e = Lock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("process 4242 on render-node-7"), "{e}");
+    }
+}
