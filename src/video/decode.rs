@@ -42,6 +42,47 @@ pub(super) struct StreamFacts {
     pub(super) has_audio: bool,
 }
 
+fn valid(r: Rational) -> bool {
+    r.numerator() > 0 && r.denominator() > 0
+}
+
+/// Frames in the stream: as the container counts them, else its duration
+/// times the frame rate.
+fn frame_count(
+    input: &format::context::Input,
+    stream: &format::stream::Stream,
+    rate: Option<(i32, i32)>,
+) -> Option<usize> {
+    if stream.frames() > 0 {
+        return Some(stream.frames() as usize);
+    }
+    let tb = stream.time_base();
+    let secs = if stream.duration() > 0 && valid(tb) {
+        Some(stream.duration() as f64 * f64::from(tb))
+    } else if input.duration() > 0 {
+        Some(input.duration() as f64 / ffmpeg::ffi::AV_TIME_BASE as f64)
+    } else {
+        None
+    };
+    match (secs, rate) {
+        (Some(s), Some((n, d))) => Some((s * n as f64 / d as f64).round() as usize),
+        _ => None,
+    }
+}
+
+/// A frame-threaded decoder for the stream (up to 4 threads).
+fn open_video_decoder(stream: &format::stream::Stream) -> Result<ffmpeg::decoder::Video, String> {
+    let mut ctx =
+        codec::context::Context::from_parameters(stream.parameters()).map_err(one_line)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let mut threading = ffmpeg::threading::Config::kind(ffmpeg::threading::Type::Frame);
+    threading.count = threads;
+    ctx.set_threading(threading);
+    ctx.decoder()
+        .video()
+        .map_err(|e| format!("cannot open video decoder: {}", one_line(e)))
+}
+
 impl Decoder {
     pub(super) fn open(path: &Path) -> Result<(Self, StreamFacts), VideoError> {
         init();
@@ -59,36 +100,12 @@ impl Decoder {
             .ok_or_else(|| open_err("no video stream".into()))?;
         let stream_index = stream.index();
         let tb = stream.time_base();
-        let valid = |r: Rational| r.numerator() > 0 && r.denominator() > 0;
         let frame_rate = [stream.avg_frame_rate(), stream.rate()]
             .into_iter()
             .find(|r| valid(*r))
             .map(|r| reduce(r.numerator() as i64, r.denominator() as i64));
-        let frames = if stream.frames() > 0 {
-            Some(stream.frames() as usize)
-        } else {
-            let secs = if stream.duration() > 0 && valid(tb) {
-                Some(stream.duration() as f64 * f64::from(tb))
-            } else if input.duration() > 0 {
-                Some(input.duration() as f64 / ffmpeg::ffi::AV_TIME_BASE as f64)
-            } else {
-                None
-            };
-            match (secs, frame_rate) {
-                (Some(s), Some((n, d))) => Some((s * n as f64 / d as f64).round() as usize),
-                _ => None,
-            }
-        };
-        let mut ctx = codec::context::Context::from_parameters(stream.parameters())
-            .map_err(|e| open_err(one_line(e)))?;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        let mut threading = ffmpeg::threading::Config::kind(ffmpeg::threading::Type::Frame);
-        threading.count = threads;
-        ctx.set_threading(threading);
-        let decoder = ctx
-            .decoder()
-            .video()
-            .map_err(|e| open_err(format!("cannot open video decoder: {}", one_line(e))))?;
+        let frames = frame_count(&input, &stream, frame_rate);
+        let decoder = open_video_decoder(&stream).map_err(open_err)?;
         if decoder.width() == 0 || decoder.height() == 0 {
             return Err(open_err("video stream has no dimensions".into()));
         }
