@@ -373,18 +373,26 @@ fn cubic_weights(t: f32) -> [f32; 4] {
     ]
 }
 
+/// The two samples a central difference at `i` of an axis of length `n`
+/// uses (one-sided at the ends), and their distance; None if `n < 2`.
+#[inline]
+fn diff_span(i: usize, n: usize) -> Option<(usize, usize, f32)> {
+    if n < 2 {
+        None
+    } else if i == 0 {
+        Some((0, 1, 1.0))
+    } else if i == n - 1 {
+        Some((n - 2, n - 1, 1.0))
+    } else {
+        Some((i - 1, i + 1, 2.0))
+    }
+}
+
 #[inline]
 fn central_diff_x(f: &FlowField, x: usize, y: usize) -> (f32, f32) {
     let w = f.width;
-    if w < 2 {
+    let Some((a, b, d)) = diff_span(x, w) else {
         return (0.0, 0.0);
-    }
-    let (a, b, d) = if x == 0 {
-        (0, 1, 1.0)
-    } else if x == w - 1 {
-        (w - 2, w - 1, 1.0)
-    } else {
-        (x - 1, x + 1, 2.0)
     };
     let (ia, ib) = (y * w + a, y * w + b);
     ((f.u[ib] - f.u[ia]) / d, (f.v[ib] - f.v[ia]) / d)
@@ -392,16 +400,9 @@ fn central_diff_x(f: &FlowField, x: usize, y: usize) -> (f32, f32) {
 
 #[inline]
 fn central_diff_y(f: &FlowField, x: usize, y: usize) -> (f32, f32) {
-    let (w, h) = (f.width, f.height);
-    if h < 2 {
+    let w = f.width;
+    let Some((a, b, d)) = diff_span(y, f.height) else {
         return (0.0, 0.0);
-    }
-    let (a, b, d) = if y == 0 {
-        (0, 1, 1.0)
-    } else if y == h - 1 {
-        (h - 2, h - 1, 1.0)
-    } else {
-        (y - 1, y + 1, 2.0)
     };
     let (ia, ib) = (a * w + x, b * w + x);
     ((f.u[ib] - f.u[ia]) / d, (f.v[ib] - f.v[ia]) / d)

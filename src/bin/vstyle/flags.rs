@@ -15,6 +15,14 @@ fn named<T: DeserializeOwned>(flag: &str, text: &str) -> Result<T, ConfigError> 
     })
 }
 
+/// An optional flag's text as the enum a job file would name.
+fn named_opt<T: DeserializeOwned>(
+    flag: &str,
+    text: Option<&str>,
+) -> Result<Option<T>, ConfigError> {
+    text.map(|s| named(flag, s)).transpose()
+}
+
 /// Pushes a flag for `key` when the option is given.
 fn opt<T: 'static>(
     out: &mut Vec<Flag>,
@@ -61,11 +69,7 @@ impl StyleFlags {
         opt(&mut f, "loss.tv_weight", self.tv_weight, |c, v| {
             c.loss.tv_weight = v
         });
-        let init = self
-            .init
-            .as_deref()
-            .map(|s| named("--init", s))
-            .transpose()?;
+        let init = named_opt("--init", self.init.as_deref())?;
         opt(&mut f, "run.init", init, |c, v| c.run.init = v);
         opt(&mut f, "run.seed", self.seed, |c, v| c.run.seed = v);
         opt(&mut f, "run.device", self.device.clone(), |c, v| {
@@ -78,20 +82,12 @@ impl StyleFlags {
     }
 
     fn model_flags(&self, f: &mut Vec<Flag>) -> Result<(), ConfigError> {
-        let model = self
-            .model
-            .as_deref()
-            .map(|s| named("--model", s))
-            .transpose()?;
+        let model = named_opt("--model", self.model.as_deref())?;
         opt(f, "model.name", model, |c, v| c.model.name = v);
         opt(f, "model.weights", self.weights.clone(), |c, v| {
             c.model.weights = Some(v)
         });
-        let pooling = self
-            .pooling
-            .as_deref()
-            .map(|s| named("--pooling", s))
-            .transpose()?;
+        let pooling = named_opt("--pooling", self.pooling.as_deref())?;
         opt(f, "model.pooling", pooling, |c, v| c.model.pooling = v);
         opt(
             f,
