@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use harness::{contract_violations, excerpt, parallel_map, run_with_deadline, vstyle, Rng};
+use harness::{excerpt, parallel_map, run_with_deadline, vstyle, Checked, Rng};
 
 const SEED: u64 = 0x5EED_0007_0204;
 const MUTATIONS_PER_FILE: usize = 15;
@@ -493,13 +493,6 @@ fn override_cases(out: &Path, rng: &mut Rng, base: &[u8]) -> Vec<Case> {
         .collect()
 }
 
-struct Checked {
-    code: Option<i32>,
-    seconds: f64,
-    problems: Vec<String>,
-    stderr: String,
-}
-
 fn run_case(dir: &Path, index: usize, case: &Case) -> Checked {
     let folder = dir.join(format!("c{index:03}"));
     std::fs::create_dir_all(&folder).unwrap();
@@ -511,16 +504,11 @@ fn run_case(dir: &Path, index: usize, case: &Case) -> Checked {
         cmd.arg("--set").arg(s);
     }
     let o = run_with_deadline(cmd, DEADLINE);
-    let mut problems = contract_violations(&o);
+    let mut extra = Vec::new();
     if o.code == Some(0) && !o.stdout.contains(": ok (") {
-        problems.push(format!("exit 0 without `ok`: {}", excerpt(&o.stdout)));
+        extra.push(format!("exit 0 without `ok`: {}", excerpt(&o.stdout)));
     }
-    Checked {
-        code: o.code,
-        seconds: o.seconds,
-        problems,
-        stderr: o.stderr,
-    }
+    Checked::of(o, extra)
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use harness::{contract_violations, excerpt, parallel_map, run_with_deadline, vstyle, Rng};
+use harness::{excerpt, parallel_map, run_with_deadline, vstyle, Checked, Rng};
 use vstyle::video::{FrameSource, SourceOptions};
 
 const SEED: u64 = 0x5EED_0007_0004;
@@ -457,15 +457,7 @@ fn variants() -> Vec<Variant> {
     v
 }
 
-/// What one run did, and what was wrong with it.
-struct RunResult {
-    code: Option<i32>,
-    seconds: f64,
-    problems: Vec<String>,
-    stderr: String,
-}
-
-fn run_variant(dir: &Path, index: usize, v: &Variant) -> RunResult {
+fn run_variant(dir: &Path, index: usize, v: &Variant) -> Checked {
     // Short file names (a variant's name can be long); the report gives both.
     let input = dir.join(format!("v{index:03}.mp4"));
     std::fs::write(&input, &v.bytes).unwrap();
@@ -489,7 +481,7 @@ fn run_variant(dir: &Path, index: usize, v: &Variant) -> RunResult {
             "relu2_2",
         ]);
     let o = run_with_deadline(cmd, DEADLINE);
-    let mut problems = contract_violations(&o);
+    let mut problems = Vec::new();
     let file = input.file_name().unwrap().to_string_lossy().into_owned();
     let out_name = output.file_name().unwrap().to_string_lossy().into_owned();
     match o.code {
@@ -524,12 +516,7 @@ fn run_variant(dir: &Path, index: usize, v: &Variant) -> RunResult {
         o.seconds,
         v.name
     );
-    RunResult {
-        code: o.code,
-        seconds: o.seconds,
-        problems,
-        stderr: o.stderr,
-    }
+    Checked::of(o, problems)
 }
 
 #[test]

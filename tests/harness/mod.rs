@@ -66,6 +66,28 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
+/// What one run did, and what was wrong with it.
+pub struct Checked {
+    pub code: Option<i32>,
+    pub seconds: f64,
+    pub problems: Vec<String>,
+    pub stderr: String,
+}
+
+impl Checked {
+    /// The run's outcome with the contract's violations and `extra` ones.
+    pub fn of(o: Outcome, extra: Vec<String>) -> Self {
+        let mut problems = contract_violations(&o);
+        problems.extend(extra);
+        Self {
+            code: o.code,
+            seconds: o.seconds,
+            problems,
+            stderr: o.stderr,
+        }
+    }
+}
+
 fn signal_of(status: &ExitStatus) -> Option<i32> {
     use std::os::unix::process::ExitStatusExt;
     status.signal()
