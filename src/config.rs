@@ -104,6 +104,37 @@ impl Default for OutputConfig {
     }
 }
 
+/// Many clips and styles in one job file: each (clip, style) pair is one
+/// output video, named by the `output` template.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    pub clips: Vec<PathBuf>,
+    /// Each a style image, or a list of images blended by
+    /// `style.blend_weights`; empty: `style.images` as one style.
+    pub styles: Vec<StyleChoice>,
+    /// The output path of a pair: `{clip}` is the clip's file stem, `{style}`
+    /// the style image's (a blend's joined by `+`).
+    pub output: String,
+}
+
+/// One style of a batch.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum StyleChoice {
+    One(PathBuf),
+    Blend(Vec<PathBuf>),
+}
+
+impl StyleChoice {
+    pub fn images(&self) -> Vec<PathBuf> {
+        match self {
+            StyleChoice::One(p) => vec![p.clone()],
+            StyleChoice::Blend(v) => v.clone(),
+        }
+    }
+}
+
 /// The artwork(s) to imitate.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -314,6 +345,14 @@ pub struct OptimizerConfig {
     /// Stop a frame early when the loss fell by less than this fraction over `stop_window` iterations (0 = never).
     pub stop_tolerance: f64,
     pub stop_window: usize,
+    /// Passes over the clip (artistic-videos' multi-pass): pass 1 runs
+    /// forward as usual, later passes alternate direction.
+    pub passes: usize,
+    /// Weight of the warped neighbour in a later pass's start image (its
+    /// previous-pass result has the rest), where the flow is reliable.
+    pub pass_blend: f64,
+    /// The first pass with a temporal loss (towards the neighbour the pass comes from).
+    pub temporal_from_pass: usize,
 }
 
 impl Default for OptimizerConfig {
@@ -328,6 +367,9 @@ impl Default for OptimizerConfig {
             tolerance_change: 1e-9,
             stop_tolerance: 1e-3,
             stop_window: 10,
+            passes: 1,
+            pass_blend: 0.5,
+            temporal_from_pass: 1,
         }
     }
 }
@@ -368,6 +410,9 @@ pub struct RunConfig {
     pub frame_init: InitKind,
     /// Print progress lines at most every this many iterations (0 = only per frame).
     pub print_every: usize,
+    /// CPU threads for libtorch (0 = its default, one per core); workers
+    /// sharing a machine split the cores.
+    pub threads: usize,
 }
 
 impl Default for RunConfig {
@@ -378,6 +423,27 @@ impl Default for RunConfig {
             init: InitKind::Content,
             frame_init: InitKind::PrevWarped,
             print_every: 50,
+            threads: 0,
+        }
+    }
+}
+
+/// How a clip split into shards is joined: the seams between shards are
+/// re-optimised over a window of frames on each side.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShardsConfig {
+    /// Frames on each side of a seam that the join re-optimises (0 = none).
+    pub seam_window: usize,
+    /// Passes over each seam window, alternating direction.
+    pub seam_passes: usize,
+}
+
+impl Default for ShardsConfig {
+    fn default() -> Self {
+        Self {
+            seam_window: 6,
+            seam_passes: 4,
         }
     }
 }
@@ -453,6 +519,9 @@ pub struct JobConfig {
     pub loss: LossConfig,
     pub optimizer: OptimizerConfig,
     pub run: RunConfig,
+    pub shards: ShardsConfig,
+    /// Present in a batch job file.
+    pub batch: Option<BatchConfig>,
     /// Where the settings came from (the job file, or "command line"), for
     /// errors found after loading.
     #[serde(skip)]
@@ -520,6 +589,9 @@ pub const MAX_ITERATIONS: usize = 100_000;
 pub const MAX_EVALUATIONS: usize = 1_000_000;
 pub const MAX_HISTORY: usize = 1_000;
 pub const MAX_STOP_WINDOW: usize = 10_000;
+pub const MAX_PASSES: usize = 100;
+/// Frames on each side of a seam that the join re-optimises.
+pub const MAX_SEAM_WINDOW: usize = 1_000;
 /// Long-term temporal terms: each keeps that many frames and adds two flows per frame.
 pub const MAX_LONG_TERM_OFFSET: usize = 100;
 pub const MAX_LONG_TERM_TERMS: usize = 8;
@@ -653,6 +725,18 @@ impl JobConfig {
         for p in &mut self.style.images {
             fix("style.images", p)
         }
+        if let Some(b) = self.batch.as_mut() {
+            b.clips.iter_mut().for_each(|p| fix("batch.clips", p));
+            for choice in &mut b.styles {
+                match choice {
+                    StyleChoice::One(p) => fix("batch.styles", p),
+                    StyleChoice::Blend(v) => v.iter_mut().for_each(|p| fix("batch.styles", p)),
+                }
+            }
+            if !skip.contains(&"batch.output") && Path::new(&b.output).is_relative() {
+                b.output = base.join(&b.output).display().to_string();
+            }
+        }
         if let Some(p) = self.model.weights.as_mut() {
             fix("model.weights", p)
         }
@@ -661,12 +745,16 @@ impl JobConfig {
     /// Checks values that parse but make no sense, section by section.
     pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let c = Checker { file };
-        c.style(&self.style)?;
+        match &self.batch {
+            Some(b) => c.batch(b, self)?,
+            None => c.style(&self.style)?,
+        }
         c.loss(&self.loss)?;
         c.input(&self.input, self.style.scale)?;
         c.optimizer(&self.optimizer)?;
         c.output(&self.output)?;
         c.run(&self.run)?;
+        c.shards(&self.shards)?;
         c.model(&self.model)
     }
 
@@ -725,6 +813,50 @@ impl Checker<'_> {
                 "style.scale",
                 format!("must be in (0, 8] (got {})", style.scale),
             ));
+        }
+        Ok(())
+    }
+
+    fn batch(&self, b: &BatchConfig, cfg: &JobConfig) -> Result<(), ConfigError> {
+        if b.clips.is_empty() {
+            return Err(self.bad("batch.clips", "list at least one clip".into()));
+        }
+        if b.styles.is_empty() {
+            self.style(&cfg.style)?;
+        }
+        if let Some(i) = b.styles.iter().position(|s| s.images().is_empty()) {
+            return Err(self.bad(&format!("batch.styles[{i}]"), "an empty blend".into()));
+        }
+        for (key, set) in [
+            ("output.path", cfg.output.path.is_some()),
+            ("output.frames", cfg.output.frames.is_some()),
+            ("output.work_dir", cfg.output.work_dir.is_some()),
+            ("output.report", cfg.output.report.is_some()),
+        ] {
+            if set {
+                return Err(self.bad(key, "a batch names its outputs with batch.output".into()));
+            }
+        }
+        let needs = [
+            ("{clip}", b.clips.len() > 1),
+            ("{style}", b.styles.len() > 1),
+        ];
+        if b.output.is_empty() {
+            return Err(self.bad(
+                "batch.output",
+                "set a template like out/{clip}_{style}.mp4".into(),
+            ));
+        }
+        for (field, needed) in needs {
+            if needed && !b.output.contains(field) {
+                return Err(self.bad(
+                    "batch.output",
+                    format!(
+                        "`{}` must contain {field}, or the outputs collide",
+                        b.output
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -833,7 +965,28 @@ impl Checker<'_> {
         self.nonneg("optimizer.tolerance_grad", o.tolerance_grad)?;
         self.nonneg("optimizer.tolerance_change", o.tolerance_change)?;
         self.nonneg("optimizer.stop_tolerance", o.stop_tolerance)?;
-        self.within("optimizer.stop_window", o.stop_window, 1, MAX_STOP_WINDOW)
+        self.within("optimizer.stop_window", o.stop_window, 1, MAX_STOP_WINDOW)?;
+        self.within("optimizer.passes", o.passes, 1, MAX_PASSES)?;
+        self.within(
+            "optimizer.temporal_from_pass",
+            o.temporal_from_pass,
+            1,
+            MAX_PASSES,
+        )?;
+        self.fraction("optimizer.pass_blend", o.pass_blend)
+    }
+
+    fn fraction(&self, key: &str, v: f64) -> Result<(), ConfigError> {
+        if (0.0..=1.0).contains(&v) {
+            Ok(())
+        } else {
+            Err(self.bad(key, format!("must be in [0, 1] (got {v})")))
+        }
+    }
+
+    fn shards(&self, s: &ShardsConfig) -> Result<(), ConfigError> {
+        self.within("shards.seam_window", s.seam_window, 0, MAX_SEAM_WINDOW)?;
+        self.within("shards.seam_passes", s.seam_passes, 1, MAX_PASSES)
     }
 
     fn output(&self, output: &OutputConfig) -> Result<(), ConfigError> {

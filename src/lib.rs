@@ -9,11 +9,14 @@
 //!   temporal targets, the warping-error metric);
 //! * stylize: `model` (networks and weights), `losses`, `optimizer`
 //!   (L-BFGS), `stylize` (one picture's optimisation);
-//! * job: `job` (the video job and its stages, still images, evaluation);
+//! * job: `job` (the video job and its stages, shards and their join, still
+//!   images, evaluation);
+//! * farm: `farm` (batch jobs, status, local worker processes);
 //! * `plot`: the line chart of `vstyle eval`.
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod farm;
 pub mod files;
 pub mod imaging;
 pub mod job;

@@ -108,7 +108,7 @@ pub struct SumLoss {
 }
 
 /// Loss values of one evaluation, by kind (weighted).
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LossValues {
     pub total: f64,
     pub content: f64,

@@ -35,7 +35,7 @@ fn run(
     stop: &AtomicBool,
     on_event: impl FnMut(Event),
 ) -> vstyle::Result<JobReport> {
-    VideoJob::new(cfg)?.run(stop, on_event)
+    VideoJob::new(cfg, None)?.run(stop, on_event)
 }
 
 fn decode_all(path: &Path) -> (vstyle::video::SourceInfo, Vec<image::RgbImage>) {
@@ -577,7 +577,7 @@ fn a_nan_loss_is_retried_from_the_content_and_recorded() {
     let out = dir.path().join("nan.mp4");
     let cfg = job(&common::data("carphone.mp4"), &out, &["input.max_frames=3"]);
     let mut warnings = Vec::new();
-    let report = VideoJob::new(&cfg)
+    let report = VideoJob::new(&cfg, None)
         .unwrap()
         .with_start_fault(nan_at_frame_1_first_try)
         .run(&AtomicBool::new(false), |e| {
@@ -608,7 +608,7 @@ fn a_frame_that_stays_nan_fails_the_job_and_is_never_written() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("nan.mp4");
     let cfg = job(&common::data("carphone.mp4"), &out, &["input.max_frames=4"]);
-    let err = VideoJob::new(&cfg)
+    let err = VideoJob::new(&cfg, None)
         .unwrap()
         .with_start_fault(nan_at_frame_2_always)
         .run(&AtomicBool::new(false), |_| {})

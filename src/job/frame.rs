@@ -3,17 +3,22 @@
 //! (retried from the content frame, then with a shorter first step; a broken
 //! frame is never returned).
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use image::RgbImage;
 
 use tch::Tensor;
 
 use crate::config::{InitKind, JobConfig};
 use crate::error::{Error, Result};
+use crate::imaging::{original_colors, to_image, to_tensor};
 use crate::losses::TemporalLoss;
 use crate::stylize::{IterateRecord, Schedule, Stylized, Stylizer};
 use crate::temporal::{FlowPair, History};
 
-use super::report::Retry;
+use super::report::{FrameReport, Retry};
 use super::setup::{initial_image, schedule};
+use super::video_job::Event;
 
 /// The attempts at a frame: its own start, then the content frame, then the
 /// content frame with a first step a tenth as long.
@@ -35,70 +40,79 @@ pub struct FrameOptimiser<'a> {
     pub fault: Option<StartFault>,
 }
 
+/// Where a frame's optimisation starts.
+pub enum Start {
+    /// Pass 1: the first frame from `run.init`, later ones from the frame
+    /// before (`run.frame_init`).
+    Chain,
+    /// A later pass: its previous-pass result, blended with the warped
+    /// neighbour by `optimizer.pass_blend` where the flow is reliable.
+    Blend(RgbImage),
+}
+
+/// One frame to optimise: its content (1 x 3 x H x W in [0, 1]), the
+/// stylized neighbour(s) it is tied to and their flow pairs.
+pub struct Task<'t> {
+    pub index: usize,
+    pub content: &'t Tensor,
+    pub history: &'t History,
+    pub pairs: &'t [FlowPair],
+    pub start: Start,
+    /// Whether the temporal loss applies (it also needs a weight above 0).
+    pub temporal: bool,
+}
+
 /// A finished frame.
 pub struct Optimised {
     pub result: Stylized,
-    pub init: InitKind,
+    /// How it started: an init kind's name, or "blend".
+    pub init: &'static str,
     pub retries: Vec<Retry>,
 }
 
 impl FrameOptimiser<'_> {
-    /// Optimises frame `index` (content 1 x 3 x H x W in [0, 1]); `on_iter`
-    /// sees every iteration and may stop it.
+    /// Optimises one frame; `on_iter` sees every iteration and may stop it.
     pub fn run(
         &self,
-        index: usize,
-        content: &Tensor,
-        history: &History,
-        pairs: &[FlowPair],
+        task: &Task,
         on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
     ) -> Result<Optimised> {
-        let first = history.is_empty();
-        let kind = if first {
-            self.cfg.run.init
-        } else {
-            self.cfg.run.frame_init
-        };
-        let objective = self.objective(content, history, pairs);
+        let first = task.history.is_empty() && matches!(task.start, Start::Chain);
+        let objective = self.objective(task);
         let sched = schedule(self.cfg, first);
         let mut retries = Vec::new();
-        for (attempt, &(start, step)) in ATTEMPTS.iter().enumerate() {
-            let init_kind = start.unwrap_or(kind);
-            let init = self.start_image(init_kind, content, history, pairs, index, attempt);
+        for (attempt, &(fallback, step)) in ATTEMPTS.iter().enumerate() {
+            let (init, name) = self.start_image(task, fallback, first, attempt);
             let result =
                 self.stylizer
                     .run(&objective, &init, &shorter(&sched, step), &mut *on_iter);
             if result.losses.total.is_finite() && all_finite(&result.image) {
                 return Ok(Optimised {
                     result,
-                    init: init_kind,
+                    init: name,
                     retries,
                 });
             }
             retries.push(Retry {
-                init: init_kind.name(),
+                init: name.to_string(),
                 loss: result.losses.total,
                 learning_rate: step,
             });
         }
         Err(Error::NonFinite {
             input: self.input.clone(),
-            frame: index,
+            frame: task.index,
             value: retries.last().map_or(f64::NAN, |r| r.loss),
             attempts: retries.len(),
         })
     }
 
-    fn objective(
-        &self,
-        content: &Tensor,
-        history: &History,
-        pairs: &[FlowPair],
-    ) -> crate::losses::SumLoss {
-        let mut objective = self.stylizer.objective(content);
+    fn objective(&self, task: &Task) -> crate::losses::SumLoss {
+        let mut objective = self.stylizer.objective(task.content);
         let weight = self.cfg.loss.temporal_weight;
-        if weight > 0.0 {
-            for t in history.temporal_targets(pairs, content.device()) {
+        if weight > 0.0 && task.temporal {
+            let device = task.content.device();
+            for t in task.history.temporal_targets(task.pairs, device) {
                 // In the network's pixel units (0-255 for Caffe weights), as
                 // artistic-videos, so its weights carry over.
                 let target = self.stylizer.to_pixels(&t.warped);
@@ -114,21 +128,96 @@ impl FrameOptimiser<'_> {
         objective
     }
 
+    /// The start image of an attempt and its name: the task's own start, or
+    /// `fallback` when a retry asks for one.
     fn start_image(
         &self,
-        kind: InitKind,
-        content: &Tensor,
-        history: &History,
-        pairs: &[FlowPair],
-        index: usize,
+        task: &Task,
+        fallback: Option<InitKind>,
+        first: bool,
         attempt: usize,
-    ) -> Tensor {
-        let init = history
-            .start_image(kind, pairs, content)
-            .unwrap_or_else(|| initial_image(kind, content));
+    ) -> (Tensor, &'static str) {
+        let content = task.content;
+        let (init, name) = match (fallback, &task.start) {
+            (Some(kind), _) => (initial_image(kind, content), kind.name()),
+            (None, Start::Blend(own)) => {
+                let own = to_tensor(own, content.device());
+                let delta = self.cfg.optimizer.pass_blend;
+                let start = task.history.blended_start(&own, delta, task.pairs);
+                (start, "blend")
+            }
+            (None, Start::Chain) => {
+                let kind = if first {
+                    self.cfg.run.init
+                } else {
+                    self.cfg.run.frame_init
+                };
+                let init = task
+                    .history
+                    .start_image(kind, task.pairs, content)
+                    .unwrap_or_else(|| initial_image(kind, content));
+                (init, kind.name())
+            }
+        };
         match self.fault {
-            Some(poison) if poison(index, attempt) => init.full_like(f64::NAN),
-            _ => init,
+            Some(poison) if poison(task.index, attempt) => (init.full_like(f64::NAN), name),
+            _ => (init, name),
+        }
+    }
+}
+
+impl FrameOptimiser<'_> {
+    /// Optimises `task` (whose content frame is `content`), catching
+    /// libtorch's errors, and returns the frame as it is saved: 8-bit, in
+    /// the content's colours if the job keeps them.
+    pub fn image(
+        &self,
+        task: &Task,
+        content: &RgbImage,
+        on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
+    ) -> Result<(RgbImage, Optimised)> {
+        let what = format!("{}: frame {}", self.input, task.index);
+        let done = crate::error::catch_torch(&what, || self.run(task, on_iter))??;
+        let mut out = done.result.image.shallow_clone();
+        if self.cfg.style.original_colors {
+            out = original_colors(&to_tensor(content, out.device()), &out);
+        }
+        Ok((to_image(&out), done))
+    }
+}
+
+impl Optimised {
+    /// Its line in the job report.
+    pub fn report(&self, index: usize, source_index: usize, flow_seconds: f64) -> FrameReport {
+        let r = &self.result;
+        FrameReport {
+            index,
+            source_index,
+            init: self.init.to_string(),
+            iterations: r.iterations,
+            evaluations: r.evaluations,
+            losses: r.losses,
+            seconds: r.seconds,
+            flow_seconds,
+            resumed: false,
+            retries: self.retries.clone(),
+        }
+    }
+}
+
+/// What `on_iter` does for a job: reports the iteration, and stops the
+/// frame once `stop` is set.
+pub fn iteration_hook<'e>(
+    frame: usize,
+    stop: &'e AtomicBool,
+    on_event: &'e mut dyn FnMut(Event),
+) -> impl FnMut(&IterateRecord) -> ControlFlow<()> + 'e {
+    move |record| {
+        on_event(Event::Iterate { frame, record });
+        if stop.load(Ordering::SeqCst) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
     }
 }

@@ -1,8 +1,17 @@
-//! One process at a time per work directory: the `lock` file inside it names
-//! the holder (host and pid). A lock whose holder is gone (a killed worker on
-//! this host) is taken over; a live holder makes a second worker stop with a
-//! clear message instead of writing the same frames and video.
+//! One process at a time per work directory (or shard of it): the lock file
+//! names the holder (host and pid). A lock whose holder is gone is taken
+//! over; a live holder makes a second worker stop with a clear message
+//! instead of writing the same frames and video.
+//!
+//! A holder on this host is checked by its pid. One on another host (a
+//! render node sharing the work directory) cannot be, so the holder touches
+//! its file every [`HEARTBEAT`]; a file older than [`STALE`] belongs to a
+//! node that died or lost the filesystem, and is taken over.
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 
@@ -29,11 +38,28 @@ impl Holder {
         })
     }
 
-    /// Whether the holder may still be running. A process on another host
-    /// cannot be checked from here, so it counts as alive.
-    fn alive(&self) -> bool {
-        self.host != host_name() || Path::new("/proc").join(self.pid.to_string()).exists()
+    /// Whether the holder may still be running: its pid on this host, its
+    /// heartbeat (the lock file's age) on another.
+    fn alive(&self, age: Duration) -> bool {
+        if self.host == host_name() {
+            Path::new("/proc").join(self.pid.to_string()).exists()
+        } else {
+            age < STALE
+        }
     }
+}
+
+/// How often a holder touches its lock file.
+pub const HEARTBEAT: Duration = Duration::from_secs(30);
+/// A lock file from another host untouched this long is taken over.
+pub const STALE: Duration = Duration::from_secs(300);
+
+fn age(path: &Path) -> Duration {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .unwrap_or_default()
 }
 
 impl std::fmt::Display for Holder {
@@ -48,24 +74,60 @@ fn host_name() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// A held lock; dropping it releases the directory.
+/// The live holder of the lock file `dir/name`, if any (for `vstyle status`).
+pub fn live_holder(dir: &Path, name: &str) -> Option<Holder> {
+    let path = dir.join(name);
+    let text = std::fs::read_to_string(&path).ok()?;
+    Holder::parse(&text).filter(|h| h.alive(age(&path)))
+}
+
+/// A held lock; dropping it stops the heartbeat and releases the directory.
 #[derive(Debug)]
 pub struct Lock {
     path: PathBuf,
+    stop: Arc<AtomicBool>,
+    heartbeat: Option<JoinHandle<()>>,
+}
+
+/// Touches `path` every [`HEARTBEAT`] until `stop` is set.
+fn heartbeat(path: PathBuf, stop: Arc<AtomicBool>) -> Option<JoinHandle<()>> {
+    let tick = Duration::from_millis(200);
+    let body = move || {
+        let mut since = Duration::ZERO;
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(tick);
+            since += tick;
+            if since >= HEARTBEAT {
+                since = Duration::ZERO;
+                let touched = std::fs::File::options().append(true).open(&path);
+                let _ = touched.and_then(|f| f.set_modified(SystemTime::now()));
+            }
+        }
+    };
+    std::thread::Builder::new()
+        .name("vstyle-lock".into())
+        .spawn(body)
+        .ok()
 }
 
 impl Lock {
-    /// Takes `dir/lock`, or fails naming its live holder.
-    pub fn acquire(dir: &Path) -> Result<Self> {
-        let path = dir.join("lock");
+    /// Takes the lock file `dir/name`, or fails naming its live holder.
+    pub fn acquire(dir: &Path, name: &str) -> Result<Self> {
+        let path = dir.join(name);
         let me = Holder::me();
         for _ in 0..3 {
             if create_with(&path, &me.to_string())? {
-                return Ok(Self { path });
+                let stop = Arc::new(AtomicBool::new(false));
+                let heartbeat = heartbeat(path.clone(), stop.clone());
+                return Ok(Self {
+                    path,
+                    stop,
+                    heartbeat,
+                });
             }
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             match Holder::parse(&text) {
-                Some(h) if h.alive() => {
+                Some(h) if h.alive(age(&path)) => {
                     return Err(Error::WorkDir {
                         dir: dir.to_path_buf(),
                         message: format!(
@@ -114,6 +176,10 @@ fn create_with(path: &Path, text: &str) -> Result<bool> {
 
 impl Drop for Lock {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.heartbeat.take() {
+            let _ = h.join();
+        }
         let ours = std::fs::read_to_string(&self.path)
             .ok()
             .and_then(|t| Holder::parse(&t))
@@ -136,7 +202,7 @@ mod tests {
             pid: 1, // init: always alive
         };
         std::fs::write(dir.path().join("lock"), other.to_string()).unwrap();
-        let e = Lock::acquire(dir.path()).unwrap_err().to_string();
+        let e = Lock::acquire(dir.path(), "lock").unwrap_err().to_string();
         assert!(
             e.contains("in use by process 1 on") && e.contains("lock"),
             "{e}"
@@ -155,7 +221,7 @@ mod tests {
             pid: dead,
         };
         std::fs::write(dir.path().join("lock"), gone.to_string()).unwrap();
-        let lock = Lock::acquire(dir.path()).unwrap();
+        let lock = Lock::acquire(dir.path(), "lock").unwrap();
         let text = std::fs::read_to_string(dir.path().join("lock")).unwrap();
         assert_eq!(Holder::parse(&text), Some(Holder::me()));
         drop(lock);
@@ -165,10 +231,23 @@ mod tests {
     }
 
     #[test]
-    fn a_holder_on_another_host_is_not_second_guessed() {
+    fn a_holder_on_another_host_counts_while_its_heartbeat_is_fresh() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("lock"), "render-node-7 4242").unwrap();
-        let e = Lock::acquire(dir.path()).unwrap_err().to_string();
+        let path = dir.path().join("lock");
+        std::fs::write(&path, "render-node-7 4242").unwrap();
+        let e = Lock::acquire(dir.path(), "lock").unwrap_err().to_string();
         assert!(e.contains("process 4242 on render-node-7"), "{e}");
+        // The node went silent longer than STALE: its lock is taken over.
+        let old = SystemTime::now() - STALE - Duration::from_secs(1);
+        std::fs::File::options()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let lock = Lock::acquire(dir.path(), "lock").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(Holder::parse(&text), Some(Holder::me()));
+        drop(lock);
     }
 }

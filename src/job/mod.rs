@@ -8,12 +8,17 @@
 //! * [`eval`]: the warping error of a finished clip against its input.
 //! * `setup`: what every job loads first (device, network, style images)
 //!   and the L-BFGS schedule.
+mod assemble;
 pub mod eval;
 mod frame;
-mod lock;
+mod frame_loop;
+pub mod join;
+pub mod lock;
 mod outputs;
+mod passes;
 mod report;
 mod setup;
+pub mod shard;
 mod stages;
 pub mod still;
 mod video_job;
@@ -21,7 +26,9 @@ mod workdir;
 
 pub use frame::StartFault;
 pub use outputs::{part_path, Outputs};
-pub use report::{FrameReport, JobReport, Retry, Totals};
+pub use passes::Direction;
+pub use report::{FrameReport, JobReport, PassReport, Retry, SeamReport, Totals};
 pub use setup::{initial_image, schedule, Setup};
+pub use shard::{Layout, Shard};
 pub use video_job::{Event, VideoJob};
-pub use workdir::{fingerprint, WorkDir};
+pub use workdir::{fingerprint, pass_dir, FrameDir, WorkDir};

@@ -2,19 +2,21 @@
 //! warnings and the whole config.
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::JobConfig;
 use crate::error::Result;
 use crate::files::write_atomic;
 use crate::losses::LossValues;
 
+use super::passes::Direction;
+
 /// One frame in the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FrameReport {
     pub index: usize,
     pub source_index: usize,
-    pub init: &'static str,
+    pub init: String,
     pub iterations: usize,
     pub evaluations: usize,
     pub losses: LossValues,
@@ -25,15 +27,33 @@ pub struct FrameReport {
     pub resumed: bool,
     /// Attempts that ended with a NaN or infinite loss, and how each retry
     /// started (empty for almost every frame).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retries: Vec<Retry>,
 }
 
+impl FrameReport {
+    /// A frame an earlier run finished.
+    pub fn resumed(index: usize, source_index: usize) -> Self {
+        Self {
+            index,
+            source_index,
+            init: "resumed".into(),
+            iterations: 0,
+            evaluations: 0,
+            losses: LossValues::default(),
+            seconds: 0.0,
+            flow_seconds: 0.0,
+            resumed: true,
+            retries: Vec::new(),
+        }
+    }
+}
+
 /// A failed attempt at a frame and what the next one changed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Retry {
     /// The start image of the failed attempt.
-    pub init: &'static str,
+    pub init: String,
     /// The non-finite loss it reached.
     pub loss: f64,
     /// The first L-BFGS step of the failed attempt (1 = the default).
@@ -72,16 +92,47 @@ impl Totals {
     }
 }
 
+/// What a later pass did (multi-pass, or a pass over a seam window).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PassReport {
+    pub pass: usize,
+    pub direction: Direction,
+    pub first: usize,
+    pub end: usize,
+    pub frames: Vec<FrameReport>,
+}
+
+/// The repair of one seam of a sharded clip: the window of frames
+/// re-optimised around it, pass by pass.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeamReport {
+    /// The first frame of the later shard.
+    pub seam: usize,
+    pub first: usize,
+    pub end: usize,
+    /// Taken from the work directory of an earlier join.
+    pub resumed: bool,
+    pub passes: Vec<PassReport>,
+}
+
 /// The JSON report written beside the output.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobReport {
     pub input: PathBuf,
     pub output: Option<PathBuf>,
     pub work_dir: PathBuf,
+    /// `I/N` for a shard's own report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     pub width: u32,
     pub height: u32,
     pub device: String,
+    /// Pass 1, frame by frame.
     pub frames: Vec<FrameReport>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub passes: Vec<PassReport>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seams: Vec<SeamReport>,
     pub totals: Totals,
     pub warnings: Vec<String>,
     pub config: JobConfig,

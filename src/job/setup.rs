@@ -36,6 +36,9 @@ impl Setup {
             })
             .collect::<Result<Vec<_>>>()?;
         let device = select_device(&cfg.run.device)?;
+        if cfg.run.threads > 0 {
+            tch::set_num_threads(cfg.run.threads as i32);
+        }
         tch::manual_seed(cfg.run.seed);
         let weights = cfg.model.weights_path();
         let what = weights.display().to_string();

@@ -118,6 +118,16 @@ pub struct Sinks {
     pub frames: Option<Pattern>,
 }
 
+impl Sinks {
+    /// Nothing to write: the frames only go to the work directory.
+    pub fn none() -> Self {
+        Self {
+            video: None,
+            frames: None,
+        }
+    }
+}
+
 /// The encoder thread; the video is renamed into place only by a `finish`
 /// that does not abort.
 pub struct Encoder {

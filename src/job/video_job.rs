@@ -1,27 +1,28 @@
 //! The video job as an object with stages: set-up (`VideoJob::new`: outputs,
 //! source, network and style targets), then `run`: the decoder and flow
-//! threads feed the optimiser on this thread, which hands finished frames to
-//! the encoder thread; the work directory keeps every finished frame, and the
-//! report is written at the end.
-use std::ops::ControlFlow;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+//! threads feed pass 1 on this thread (`frame_loop`), which hands finished
+//! frames to the encoder thread; later passes (`passes`) read and write the
+//! work directory, and the video is then made from it. A shard's run stops
+//! at its frames; `join` makes the video.
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use crate::config::{ConfigError, JobConfig};
 use crate::error::{Error, Result};
-use crate::imaging::{original_colors, to_image, to_tensor};
-use crate::losses::LossValues;
 use crate::stylize::{IterateRecord, Stylizer};
 use crate::temporal::{History, TemporalPlan};
-use crate::video::{EncoderOptions, FrameSource, SourceInfo, VideoWriter};
+use crate::video::{FrameSource, SourceInfo};
 
-use super::frame::{FrameOptimiser, Optimised, StartFault};
-use super::outputs::{part_path, Outputs};
-use super::report::{FrameReport, JobReport, Totals};
+use super::assemble;
+use super::frame::{FrameOptimiser, StartFault};
+use super::frame_loop::{FrameLoop, LoopEnd};
+use super::outputs::Outputs;
+use super::passes::{Direction, Pass, PassRunner};
+use super::report::{FrameReport, JobReport, PassReport, Totals};
 use super::setup::Setup;
-use super::stages::{self, Encoder, Prepared, Sinks};
-use super::workdir::WorkDir;
+use super::shard::{Part, Shard};
+use super::stages::{self, Encoder, Sinks};
+use super::workdir::{FrameDir, WorkDir};
 
 /// What a running job tells its front end.
 pub enum Event<'a> {
@@ -37,6 +38,12 @@ pub enum Event<'a> {
         record: &'a IterateRecord,
     },
     FrameDone(&'a FrameReport),
+    /// A later pass begins.
+    Pass {
+        number: usize,
+        direction: Direction,
+        frames: usize,
+    },
     Warning(String),
 }
 
@@ -46,29 +53,35 @@ pub struct VideoJob<'a> {
     outputs: Outputs,
     /// Taken by the decoder thread when the job runs.
     source: Option<FrameSource>,
+    /// Of the frames this run reads (a shard's, when it runs one).
     info: SourceInfo,
+    part: Part,
+    /// Seconds of the input's audio that the whole clip covers.
+    audio_span: (f64, f64),
     setup: Setup,
     stylizer: Stylizer,
     fault: Option<StartFault>,
 }
 
-/// How the frame loop ended.
-enum LoopEnd {
-    Finished,
-    Interrupted,
-    Failed(Error),
+/// What a run produced, for its report.
+struct Done {
+    frames: Vec<FrameReport>,
+    passes: Vec<PassReport>,
+    warnings: Vec<String>,
 }
 
 impl<'a> VideoJob<'a> {
     /// Checks the outputs (creating missing directories), opens the input,
-    /// loads the network and computes the style targets.
-    pub fn new(cfg: &'a JobConfig) -> Result<Self> {
+    /// loads the network and computes the style targets. With a shard, the
+    /// run covers only its frames, writes them to the work directory and
+    /// leaves the video to `join`.
+    pub fn new(cfg: &'a JobConfig, shard: Option<Shard>) -> Result<Self> {
         let outputs = Outputs::of(cfg)?;
         outputs.check(true)?;
-        Self::with_outputs(cfg, outputs)
+        Self::with_outputs(cfg, outputs, shard)
     }
 
-    fn with_outputs(cfg: &'a JobConfig, outputs: Outputs) -> Result<Self> {
+    fn with_outputs(cfg: &'a JobConfig, outputs: Outputs, shard: Option<Shard>) -> Result<Self> {
         if cfg.input.path.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
                 file: cfg.source.clone(),
@@ -77,7 +90,17 @@ impl<'a> VideoJob<'a> {
             }
             .into());
         }
-        let source = FrameSource::open(&cfg.input.path, &cfg.input)?;
+        let whole = FrameSource::open(&cfg.input.path, &cfg.input)?;
+        let count = whole.info().frame_count;
+        let audio_span = whole.audio_span(count.unwrap_or(usize::MAX / 4));
+        let (source, part) = match shard {
+            None => (whole, Part::whole(count)),
+            Some(s) => {
+                let part = Part::shard(cfg, s, count)?;
+                let opts = part.input(&cfg.input);
+                (FrameSource::open(&cfg.input.path, &opts)?, part)
+            }
+        };
         let info = source.info().clone();
         let setup = Setup::new(cfg)?;
         let what = cfg.input.path.display().to_string();
@@ -87,6 +110,8 @@ impl<'a> VideoJob<'a> {
             outputs,
             source: Some(source),
             info,
+            part,
+            audio_span,
             setup,
             stylizer,
             fault: None,
@@ -97,7 +122,7 @@ impl<'a> VideoJob<'a> {
     pub fn check(cfg: &JobConfig) -> Result<SourceInfo> {
         let outputs = Outputs::of(cfg)?;
         outputs.check(false)?;
-        Ok(VideoJob::with_outputs(cfg, outputs)?.info)
+        Ok(VideoJob::with_outputs(cfg, outputs, None)?.info)
     }
 
     pub fn info(&self) -> &SourceInfo {
@@ -115,77 +140,134 @@ impl<'a> VideoJob<'a> {
     /// finished so far.
     pub fn run(mut self, stop: &AtomicBool, mut on_event: impl FnMut(Event)) -> Result<JobReport> {
         let wall = Instant::now();
-        let work = WorkDir::open(self.cfg, &self.outputs.work_dir)?;
-        let source = self.source.take().expect("a job runs once");
-        let audio_span = source.audio_span(self.info.frame_count.unwrap_or(usize::MAX / 4));
-        let encoder = Encoder::start(self.sinks(audio_span)?);
-        let (frames, decoder) = stages::decode(source);
-        let (prepared, flow) = stages::flow(frames, TemporalPlan::of(self.cfg));
+        let work = WorkDir::open(self.cfg, &self.outputs.work_dir, &self.part.lock_name())?;
+        self.part.claim(work.path())?;
+        // A clip in one pass streams to the encoder; otherwise the video is
+        // made from the work directory after the last pass (or by `join`).
+        let streaming = self.part.shard.is_none() && self.cfg.optimizer.passes == 1;
+        let sinks = match streaming {
+            true => assemble::sinks(self.cfg, &self.outputs, &self.info, self.audio_span)?,
+            false => Sinks::none(),
+        };
+        let encoder = Encoder::start(sinks);
         on_event(Event::Start {
             total: self.info.frame_count,
-            resumed: work.finished(),
+            resumed: work.pass(1).count(self.part.frames.clone()),
             width: self.info.width,
             height: self.info.height,
             device: format!("{:?}", self.setup.device),
         });
+        let source = self.source.take().expect("a job runs once");
+        let optimiser = self.optimiser();
+        let (end, mut encoded, mut done) =
+            self.first_pass(source, &work, &optimiser, encoder, stop, &mut on_event);
+        let end = match end {
+            LoopEnd::Finished => {
+                let frames = self.part.frames.start..self.part.frames.start + done.frames.len();
+                let passes = &mut done.passes;
+                self.later_passes(&work, &optimiser, frames, passes, stop, &mut on_event)
+            }
+            other => other,
+        };
+        if matches!(end, LoopEnd::Finished) && !streaming && self.part.shard.is_none() {
+            encoded = self.encode_from(&work.pass(self.cfg.optimizer.passes), done.frames.len());
+        }
+        self.finish(end, encoded, done, wall)
+    }
+
+    fn optimiser(&self) -> FrameOptimiser<'_> {
+        FrameOptimiser {
+            cfg: self.cfg,
+            stylizer: &self.stylizer,
+            input: self.cfg.input.path.display().to_string(),
+            fault: self.fault,
+        }
+    }
+
+    /// Pass 1: decoder and flow threads feeding the frame loop, which feeds
+    /// the encoder.
+    fn first_pass(
+        &self,
+        source: FrameSource,
+        work: &WorkDir,
+        optimiser: &FrameOptimiser,
+        encoder: Encoder,
+        stop: &AtomicBool,
+        on_event: &mut dyn FnMut(Event),
+    ) -> (LoopEnd, Result<usize>, Done) {
+        let (frames, decoder) = stages::decode(source);
+        let (prepared, flow) = stages::flow(frames, TemporalPlan::of(self.cfg));
         let mut state = FrameLoop {
             cfg: self.cfg,
-            work: &work,
-            optimiser: FrameOptimiser {
-                cfg: self.cfg,
-                stylizer: &self.stylizer,
-                input: self.cfg.input.path.display().to_string(),
-                fault: self.fault,
-            },
+            work,
+            first_index: self.part.frames.start,
+            optimiser,
             history: History::new(&TemporalPlan::of(self.cfg)),
             reports: Vec::new(),
             warnings: Vec::new(),
         };
-        let end = state.run(prepared, &encoder, stop, &mut on_event);
-        let input = self.cfg.input.path.clone();
+        let end = state.run(prepared, &encoder, stop, on_event);
+        let input = &self.cfg.input.path;
         // Workers are joined before the encoder decides: a panicked decoder
         // must not leave a short video that looks complete.
-        let end = match (end, decoder.join(&input), flow.join(&input)) {
+        let end = match (end, decoder.join(input), flow.join(input)) {
             (LoopEnd::Finished, Err(e), _) | (LoopEnd::Finished, _, Err(e)) => LoopEnd::Failed(e),
             (end, _, _) => end,
         };
         let abort = !matches!(end, LoopEnd::Finished);
-        let encoded = encoder.finish(abort, &input);
-        let (reports, warnings) = (state.reports, state.warnings);
-        self.finish(end, encoded, reports, warnings, wall)
+        let encoded = encoder.finish(abort, input);
+        let done = Done {
+            frames: state.reports,
+            passes: Vec::new(),
+            warnings: state.warnings,
+        };
+        (end, encoded, done)
     }
 
-    fn sinks(&self, audio_span: (f64, f64)) -> Result<Sinks> {
-        let video = match &self.outputs.video {
-            Some(path) => Some((self.writer(path, audio_span)?, path.clone())),
-            None => None,
+    /// Passes 2.. over `frames`, each resuming from its directory.
+    fn later_passes(
+        &self,
+        work: &WorkDir,
+        optimiser: &FrameOptimiser,
+        frames: std::ops::Range<usize>,
+        out: &mut Vec<PassReport>,
+        stop: &AtomicBool,
+        on_event: &mut dyn FnMut(Event),
+    ) -> LoopEnd {
+        let runner = PassRunner {
+            optimiser,
+            total: frames.end,
         };
-        Ok(Sinks {
-            video,
-            frames: self.outputs.frames.clone(),
-        })
-    }
-
-    fn writer(&self, path: &Path, audio_span: (f64, f64)) -> Result<VideoWriter> {
-        let info = &self.info;
-        let format = path.extension().and_then(|e| e.to_str());
-        let audio = (self.cfg.output.audio && info.has_audio).then_some((
-            info.path.as_path(),
-            audio_span.0,
-            audio_span.1,
-        ));
-        let opts = EncoderOptions {
-            codec: self.cfg.output.codec.clone(),
-            crf: self.cfg.output.crf,
-            ..Default::default()
-        };
-        let (w, h, rate) = (info.width, info.height, info.frame_rate);
-        VideoWriter::create(&part_path(path), format, w, h, rate, audio, &opts).map_err(|e| {
-            Error::Output {
-                file: path.display().to_string(),
-                message: e.to_string(),
+        let content = work.content();
+        for number in 2..=self.cfg.optimizer.passes {
+            let (input, output) = (work.pass(number - 1), work.pass(number));
+            let pass = Pass {
+                number,
+                frames: frames.clone(),
+                direction: Direction::of_pass(number),
+                input: &input,
+                output: &output,
+                content: &content,
+                anchor: None,
+                temporal: number >= self.cfg.optimizer.temporal_from_pass,
+            };
+            on_event(Event::Pass {
+                number,
+                direction: pass.direction,
+                frames: frames.len(),
+            });
+            match runner.run(&pass, stop, on_event) {
+                Ok(Some(report)) => out.push(report),
+                Ok(None) => return LoopEnd::Interrupted,
+                Err(e) => return LoopEnd::Failed(e),
             }
-        })
+        }
+        LoopEnd::Finished
+    }
+
+    fn encode_from(&self, frames: &FrameDir, count: usize) -> Result<usize> {
+        let sinks = assemble::sinks(self.cfg, &self.outputs, &self.info, self.audio_span)?;
+        assemble::encode_files(sinks, count, |i| frames.file(i), &self.cfg.input.path)
     }
 
     /// Decides the outcome: the report is written whenever a frame was
@@ -194,28 +276,27 @@ impl<'a> VideoJob<'a> {
         &self,
         end: LoopEnd,
         encoded: Result<usize>,
-        frames: Vec<FrameReport>,
-        warnings: Vec<String>,
+        done: Done,
         wall: Instant,
     ) -> Result<JobReport> {
         let work_dir = self.outputs.work_dir.clone();
         let failure = match end {
             LoopEnd::Interrupted => {
                 return Err(Error::Interrupted {
-                    frames: frames.len(),
+                    frames: done.frames.len(),
                     work_dir,
                 })
             }
             LoopEnd::Failed(e) => Some(e),
             LoopEnd::Finished => encoded.err(),
         };
-        if frames.is_empty() {
+        if done.frames.is_empty() {
             return Err(failure.unwrap_or_else(|| Error::NoFrames {
                 input: self.cfg.input.path.clone(),
             }));
         }
-        let report = self.report(frames, warnings, wall);
-        report.write(&self.outputs.report)?;
+        let report = self.report(done, wall);
+        report.write(&self.part.report_file(&self.outputs.report, &work_dir))?;
         match failure {
             None => Ok(report),
             Some(e) => Err(Error::Partial {
@@ -226,155 +307,21 @@ impl<'a> VideoJob<'a> {
         }
     }
 
-    fn report(&self, frames: Vec<FrameReport>, warnings: Vec<String>, wall: Instant) -> JobReport {
+    fn report(&self, done: Done, wall: Instant) -> JobReport {
         JobReport {
             input: self.cfg.input.path.clone(),
             output: self.outputs.video.clone(),
             work_dir: self.outputs.work_dir.clone(),
+            shard: self.part.shard.map(|s| s.to_string()),
             width: self.info.width,
             height: self.info.height,
             device: format!("{:?}", self.setup.device),
-            totals: Totals::of(&frames, wall.elapsed().as_secs_f64()),
-            frames,
-            warnings,
+            totals: Totals::of(&done.frames, wall.elapsed().as_secs_f64()),
+            frames: done.frames,
+            passes: done.passes,
+            seams: Vec::new(),
+            warnings: done.warnings,
             config: self.cfg.clone(),
         }
-    }
-}
-
-/// The optimiser's side of a run: frames in, finished frames out.
-struct FrameLoop<'j> {
-    cfg: &'j JobConfig,
-    work: &'j WorkDir,
-    optimiser: FrameOptimiser<'j>,
-    history: History,
-    reports: Vec<FrameReport>,
-    warnings: Vec<String>,
-}
-
-impl FrameLoop<'_> {
-    fn run(
-        &mut self,
-        prepared: std::sync::mpsc::Receiver<Result<Prepared, crate::video::VideoError>>,
-        encoder: &Encoder,
-        stop: &AtomicBool,
-        on_event: &mut dyn FnMut(Event),
-    ) -> LoopEnd {
-        for item in prepared {
-            let prep = match item {
-                Ok(p) => p,
-                Err(e) => return LoopEnd::Failed(e.into()),
-            };
-            let (img, report) = match self.frame(&prep, stop, on_event) {
-                Ok(Some(done)) => done,
-                Ok(None) => return LoopEnd::Interrupted,
-                Err(e) => return LoopEnd::Failed(e),
-            };
-            on_event(Event::FrameDone(&report));
-            self.reports.push(report);
-            if !encoder.send(prep.frame.index, img.clone()) {
-                // The encoder stopped; its error comes out of `finish`.
-                return LoopEnd::Finished;
-            }
-            self.history.push(img);
-            if stop.load(Ordering::SeqCst) {
-                return LoopEnd::Interrupted;
-            }
-        }
-        LoopEnd::Finished
-    }
-
-    /// One frame: taken from the work directory, or optimised and saved
-    /// there. None when stopped in the middle.
-    fn frame(
-        &mut self,
-        prep: &Prepared,
-        stop: &AtomicBool,
-        on_event: &mut dyn FnMut(Event),
-    ) -> Result<Option<(image::RgbImage, FrameReport)>> {
-        let index = prep.frame.index;
-        if let Some(img) = self.work.load(index)? {
-            return Ok(Some((img, resumed_report(prep))));
-        }
-        let done = self.optimise(prep, stop, on_event)?;
-        if stop.load(Ordering::SeqCst) {
-            return Ok(None);
-        }
-        let Optimised {
-            result,
-            init,
-            retries,
-        } = done;
-        let device = result.image.device();
-        let mut out = result.image;
-        if self.cfg.style.original_colors {
-            out = original_colors(&to_tensor(&prep.frame.image, device), &out);
-        }
-        let img = to_image(&out);
-        self.work.save(index, &img)?;
-        let report = FrameReport {
-            index,
-            source_index: prep.frame.source_index,
-            init: init.name(),
-            iterations: result.iterations,
-            evaluations: result.evaluations,
-            losses: result.losses,
-            seconds: result.seconds,
-            flow_seconds: prep.flow_seconds,
-            resumed: false,
-            retries,
-        };
-        for r in &report.retries {
-            let w = format!(
-                "frame {index}: the loss became {} from a {} start (step {}); retried",
-                r.loss, r.init, r.learning_rate
-            );
-            on_event(Event::Warning(w.clone()));
-            self.warnings.push(w);
-        }
-        Ok(Some((img, report)))
-    }
-
-    fn optimise(
-        &mut self,
-        prep: &Prepared,
-        stop: &AtomicBool,
-        on_event: &mut dyn FnMut(Event),
-    ) -> Result<Optimised> {
-        let index = prep.frame.index;
-        let device = self.optimiser.stylizer.device();
-        let what = format!("{}: frame {index}", self.optimiser.input);
-        crate::error::catch_torch(&what, || {
-            let content = to_tensor(&prep.frame.image, device);
-            let mut on_iter = |rec: &IterateRecord| {
-                on_event(Event::Iterate {
-                    frame: index,
-                    record: rec,
-                });
-                if stop.load(Ordering::SeqCst) {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            };
-            let history = &self.history;
-            self.optimiser
-                .run(index, &content, history, &prep.pairs, &mut on_iter)
-        })?
-    }
-}
-
-fn resumed_report(prep: &Prepared) -> FrameReport {
-    FrameReport {
-        index: prep.frame.index,
-        source_index: prep.frame.source_index,
-        init: "resumed",
-        iterations: 0,
-        evaluations: 0,
-        losses: LossValues::default(),
-        seconds: 0.0,
-        flow_seconds: prep.flow_seconds,
-        resumed: true,
-        retries: Vec::new(),
     }
 }

@@ -17,33 +17,94 @@ use crate::video::{load_image, write_image_atomic};
 /// Prefix of the temporary files `files::write_atomic` makes.
 const TEMP_PREFIX: &str = ".vstyle-";
 
+/// One directory of frames, `frame_%06d.png` by index in the clip: a pass's
+/// results, the content frames, a seam window's results.
+#[derive(Debug, Clone)]
+pub struct FrameDir {
+    dir: PathBuf,
+}
+
+impl FrameDir {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn file(&self, index: usize) -> PathBuf {
+        self.dir.join(format!("frame_{index:06}.png"))
+    }
+
+    pub fn has(&self, index: usize) -> bool {
+        self.file(index).exists()
+    }
+
+    /// Frames of `range` that are here.
+    pub fn count(&self, range: std::ops::Range<usize>) -> usize {
+        range.filter(|&i| self.has(i)).count()
+    }
+
+    /// A frame, if it was written.
+    pub fn load(&self, index: usize) -> Result<Option<RgbImage>> {
+        let f = self.file(index);
+        if f.exists() {
+            load_image(&f).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// A frame that must be here.
+    pub fn get(&self, index: usize) -> Result<RgbImage> {
+        load_image(&self.file(index))
+    }
+
+    /// Writes a frame atomically (the directory is made when missing).
+    pub fn save(&self, index: usize, img: &RgbImage) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::Output {
+            file: self.dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        write_image_atomic(&self.file(index), img)
+    }
+}
+
+/// A job's locked work directory and the frame directories in it.
 pub struct WorkDir {
     dir: PathBuf,
     /// Held while the job runs; released when the `WorkDir` is dropped.
     _lock: Lock,
 }
 
-/// Which settings decide the pixels of the result; a work directory made
-/// under other settings cannot be resumed.
+/// Which settings decide the pixels of the frames; a work directory made
+/// under other settings cannot be resumed. The number of passes is left
+/// out (each pass has its own directory), and so are the seam settings
+/// (the join checks those itself).
 pub fn fingerprint(cfg: &JobConfig) -> String {
     let mut c = cfg.clone();
     c.output = Default::default();
     c.run.print_every = 0;
     c.run.device = String::new();
+    c.run.threads = 0;
+    c.optimizer.passes = 1;
+    c.shards = Default::default();
     serde_json::to_string_pretty(&c).unwrap_or_default()
 }
 
 impl WorkDir {
-    /// Creates `dir`, or checks that it belongs to this job, and locks it.
-    /// Temporary files left by a killed run are removed.
-    pub fn open(cfg: &JobConfig, dir: &Path) -> Result<Self> {
+    /// Creates `dir`, or checks that it belongs to this job, and takes the
+    /// lock file `lock` in it. Temporary files left by a killed run are
+    /// removed.
+    pub fn open(cfg: &JobConfig, dir: &Path, lock: &str) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::Output {
             file: dir.display().to_string(),
             message: e.to_string(),
         })?;
         let wd = Self {
             dir: dir.to_path_buf(),
-            _lock: Lock::acquire(dir)?,
+            _lock: Lock::acquire(dir, lock)?,
         };
         wd.remove_stale_temporaries()?;
         let stamp = dir.join("job.json");
@@ -65,27 +126,20 @@ impl WorkDir {
         &self.dir
     }
 
-    pub fn frame_file(&self, index: usize) -> PathBuf {
-        self.dir.join(format!("frame_{index:06}.png"))
+    /// Results of pass `n` (1 = the first, forward pass, at the top level).
+    pub fn pass(&self, n: usize) -> FrameDir {
+        pass_dir(&self.dir, n)
     }
 
-    /// Frames finished by earlier runs, counted from the start.
+    /// The input frames at the job's size, kept for later passes and seams.
+    pub fn content(&self) -> FrameDir {
+        FrameDir::new(self.dir.join("content"))
+    }
+
+    /// Frames finished by earlier runs in pass 1, counted from the start.
     pub fn finished(&self) -> usize {
-        (0..).take_while(|&i| self.frame_file(i).exists()).count()
-    }
-
-    /// A frame an earlier run finished, if any.
-    pub fn load(&self, index: usize) -> Result<Option<RgbImage>> {
-        let f = self.frame_file(index);
-        if f.exists() {
-            load_image(&f).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
-    pub fn save(&self, index: usize, img: &RgbImage) -> Result<()> {
-        write_image_atomic(&self.frame_file(index), img)
+        let first = self.pass(1);
+        (0..).take_while(|&i| first.has(i)).count()
     }
 
     fn has_frames(&self) -> Result<bool> {
@@ -127,6 +181,16 @@ impl WorkDir {
     }
 }
 
+/// The frames of pass `n` in the work directory `dir` (read without a lock,
+/// e.g. by `vstyle status`).
+pub fn pass_dir(dir: &Path, n: usize) -> FrameDir {
+    if n <= 1 {
+        FrameDir::new(dir.to_path_buf())
+    } else {
+        FrameDir::new(dir.join(format!("pass_{n}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,31 +211,34 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("w");
         let cfg = JobConfig::default();
-        let wd = WorkDir::open(&cfg, &dir).unwrap();
+        let wd = WorkDir::open(&cfg, &dir, "lock").unwrap();
         let img = RgbImage::from_pixel(4, 3, image::Rgb([9, 8, 7]));
-        wd.save(0, &img).unwrap();
-        wd.save(1, &img).unwrap();
+        wd.pass(1).save(0, &img).unwrap();
+        wd.pass(1).save(1, &img).unwrap();
         std::fs::write(dir.join(".vstyle-abc"), b"half").unwrap();
 
-        let e = WorkDir::open(&cfg, &dir).err().unwrap().to_string();
+        let e = WorkDir::open(&cfg, &dir, "lock").err().unwrap().to_string();
         assert!(
             e.contains("in use by process"),
             "a second open waits its turn: {e}"
         );
         drop(wd);
-        let again = WorkDir::open(&cfg, &dir).unwrap();
+        let again = WorkDir::open(&cfg, &dir, "lock").unwrap();
         assert_eq!(again.finished(), 2);
-        assert_eq!(again.load(1).unwrap().unwrap(), img);
-        assert!(again.load(2).unwrap().is_none());
+        assert_eq!(again.pass(1).load(1).unwrap().unwrap(), img);
+        assert!(again.pass(1).load(2).unwrap().is_none());
         assert!(!dir.join(".vstyle-abc").exists());
 
         drop(again);
         let mut other = cfg.clone();
         other.loss.style_weight = 1.0;
-        let e = WorkDir::open(&other, &dir).err().unwrap().to_string();
+        let e = WorkDir::open(&other, &dir, "lock")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("other settings") && e.contains("w"), "{e}");
         std::fs::remove_file(dir.join("job.json")).unwrap();
-        let e = WorkDir::open(&cfg, &dir).err().unwrap().to_string();
+        let e = WorkDir::open(&cfg, &dir, "lock").err().unwrap().to_string();
         assert!(e.contains("no job.json"), "{e}");
     }
 }

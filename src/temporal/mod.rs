@@ -204,6 +204,21 @@ impl History {
         }
     }
 
+    /// A later pass's start (artistic-videos' multi-pass): `own` (the frame's
+    /// previous-pass result, 1 x 3 x H x W) where the neighbour's flow is
+    /// unreliable, else `delta` of the warped neighbour and the rest `own`.
+    pub fn blended_start(&self, own: &Tensor, delta: f64, pairs: &[FlowPair]) -> Tensor {
+        let short = pairs.iter().find(|p| p.offset == 1);
+        match (self.back(1), short) {
+            (Some(neighbour), Some(pair)) => {
+                let (w, h) = neighbour.dimensions();
+                let m = mask_to_tensor(&pair.mask, w, h, own.device()) * delta;
+                warp_to_tensor(neighbour, &pair.flow, own.device()) * &m + own * (1.0 - &m)
+            }
+            _ => own.copy(),
+        }
+    }
+
     /// One target per pair whose earlier frame is kept: the warped stylized
     /// frame t-k ([0, 1]) and its mask.
     pub fn temporal_targets(&self, pairs: &[FlowPair], device: Device) -> Vec<TemporalTarget> {

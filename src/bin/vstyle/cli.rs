@@ -18,15 +18,18 @@ pub struct Cli {
 pub enum Command {
     /// Stylize one image.
     Image(ImageArgs),
-    /// Run a video job file.
-    Run {
+    /// Run a video job file (or a batch of clips and styles).
+    Run(RunArgs),
+    /// Finish a clip run in shards: repair the seams, encode the video, merge the reports.
+    Join(JobArgs),
+    /// What is done, partial (per shard) and pending for a job or a batch.
+    Status {
         job: PathBuf,
-        /// Override a config key, e.g. --set optimizer.frame_iterations=50
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Only errors and the final summary.
-        #[arg(long, short = 'q')]
-        quiet: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Stylize a video (or image sequence) from flags.
     Video(VideoArgs),
@@ -71,6 +74,38 @@ pub enum WeightsCommand {
         #[arg(long)]
         format: Option<String>,
     },
+}
+
+/// A job file and overrides of its settings.
+#[derive(Args)]
+pub struct JobArgs {
+    pub job: PathBuf,
+    /// Override a config key, e.g. --set optimizer.frame_iterations=50
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Only errors and the final summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Stylize only shard I of N (from 0), e.g. 2/8; `N` alone takes the
+    /// index from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX. Then `vstyle join`.
+    #[arg(long, value_name = "I/N", conflicts_with = "workers")]
+    pub shard: Option<String>,
+    /// Split the clip into shards and run this many at a time on this
+    /// machine, then join them.
+    #[arg(long, value_name = "K")]
+    pub workers: Option<usize>,
+    /// Shards for --workers (default: K, or what the work directory records).
+    #[arg(long, value_name = "N", requires = "workers")]
+    pub shards: Option<usize>,
+    /// Devices for the workers, shared round-robin, e.g. cuda:0,cuda:1.
+    #[arg(long, value_delimiter = ',', requires = "workers")]
+    pub devices: Option<Vec<String>>,
 }
 
 /// Settings shared by the image and video commands; each maps to a config key.

@@ -6,15 +6,153 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use vstyle::config::JobConfig;
-use vstyle::job::VideoJob;
+use vstyle::farm::batch::{self, Entry, Outcome};
+use vstyle::farm::status;
+use vstyle::farm::workers::Workers;
+use vstyle::job::{JobReport, Layout, Shard, VideoJob};
 
-use crate::cli::{ImageArgs, VideoArgs, WeightsCommand};
+use crate::cli::{ImageArgs, JobArgs, RunArgs, VideoArgs, WeightsCommand};
 use crate::flags::assemble;
 use crate::progress::{progress_line, Progress};
 
-/// `vstyle run JOB.toml [--set ...]`.
-pub fn run(job: &Path, set: &[String], quiet: bool) -> Result<()> {
-    video_job(&assemble(Some(job), Vec::new(), set)?, quiet)
+/// `vstyle run JOB.toml [--set ...] [--shard I/N | --workers K]`: every
+/// entry of a batch in turn (one clip for a plain job).
+pub fn run(a: &RunArgs) -> Result<()> {
+    let j = &a.job;
+    let cfg = assemble(Some(&j.job), Vec::new(), &j.set)?;
+    if let Some(k) = a.workers {
+        return workers(a, &cfg, k);
+    }
+    let shard = match &a.shard {
+        Some(text) => {
+            let s = Shard::parse(text, |v| std::env::var(v).ok()).map_err(anyhow::Error::msg)?;
+            Some(s)
+        }
+        None => None,
+    };
+    if cfg.batch.is_none() {
+        return video_job(&cfg, shard, j.quiet);
+    }
+    each_entry(&cfg, |entry| {
+        println!("== {}", entry.name);
+        video_job(&entry.cfg, shard, j.quiet)
+    })
+}
+
+/// Runs `f` on each entry of a batch, prints what happened to each, and
+/// fails (after all of them ran) when one failed.
+fn each_entry(cfg: &JobConfig, mut f: impl FnMut(&Entry) -> Result<()>) -> Result<()> {
+    let entries = batch::entries(cfg)?;
+    let outcomes = batch::run_entries(cfg, &entries, |e| {
+        f(e).map_err(|err| match err.downcast::<vstyle::Error>() {
+            Ok(typed) => typed,
+            Err(other) => vstyle::Error::Output {
+                file: e.name.clone(),
+                message: format!("{other:#}"),
+            },
+        })
+    })?;
+    let mut failed = Vec::new();
+    for (name, outcome) in &outcomes {
+        match outcome {
+            Outcome::Skipped => println!("{name}: already done, skipped"),
+            Outcome::Done => println!("{name}: done"),
+            Outcome::Failed { error } => {
+                eprintln!("error: {error}");
+                failed.push(name.as_str());
+            }
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} of {} batch entries failed: {}",
+        failed.len(),
+        outcomes.len(),
+        failed.join(", ")
+    )
+}
+
+/// `--workers K`: the shards as worker processes, then the join.
+fn workers(a: &RunArgs, cfg: &JobConfig, k: usize) -> Result<()> {
+    let max = vstyle::job::shard::MAX_SHARDS;
+    anyhow::ensure!(
+        (1..=max).contains(&k),
+        "--workers {k}: must be in 1..={max}"
+    );
+    if let Some(n) = a.shards {
+        anyhow::ensure!((1..=max).contains(&n), "--shards {n}: must be in 1..={max}");
+    }
+    let devices = a.devices.clone().unwrap_or_default();
+    let on_gpu = devices.iter().any(|d| d.starts_with("cuda"));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let w = Workers {
+        exe: std::env::current_exe().context("cannot find the vstyle executable")?,
+        job: a.job.job.clone(),
+        sets: a.job.set.clone(),
+        workers: k,
+        shards: a.shards.or_else(|| existing_shards(cfg)).unwrap_or(k),
+        devices,
+        threads: if on_gpu {
+            0
+        } else {
+            Workers::fair_threads(cores, k)
+        },
+    };
+    if !a.job.quiet {
+        eprintln!(
+            "running {} shards, {k} at a time{}",
+            w.shards,
+            if w.threads > 0 {
+                format!(", {} threads each", w.threads)
+            } else {
+                String::new()
+            }
+        );
+    }
+    let started = std::time::Instant::now();
+    w.run(|line| eprintln!("{line}"))?;
+    println!(
+        "shards done in {:.1}s; joining",
+        started.elapsed().as_secs_f64()
+    );
+    join(&a.job)
+}
+
+/// The shard count a single clip's work directory already records.
+fn existing_shards(cfg: &JobConfig) -> Option<usize> {
+    let outputs = vstyle::job::Outputs::of(cfg).ok()?;
+    Some(Layout::read(&outputs.work_dir).ok()??.shards)
+}
+
+/// `vstyle join JOB.toml`: every entry of a batch.
+pub fn join(a: &JobArgs) -> Result<()> {
+    let cfg = assemble(Some(&a.job), Vec::new(), &a.set)?;
+    let join_one = |cfg: &JobConfig| -> Result<()> {
+        let stop = stop_flag();
+        let mut progress = Progress::new(a.quiet);
+        let result = vstyle::job::join::join(cfg, stop, |ev| progress.event(ev));
+        progress.finish();
+        summary(cfg, &result?);
+        Ok(())
+    };
+    if cfg.batch.is_none() {
+        return join_one(&cfg);
+    }
+    each_entry(&cfg, |entry| join_one(&entry.cfg))
+}
+
+/// `vstyle status JOB.toml [--json]`.
+pub fn status(job: &Path, set: &[String], json: bool) -> Result<()> {
+    let cfg = assemble(Some(job), Vec::new(), set)?;
+    let rows: Vec<_> = batch::entries(&cfg)?.iter().map(status::of).collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    print!("{}", crate::tables::status_table(&rows));
+    Ok(())
 }
 
 pub fn image(a: &ImageArgs) -> Result<()> {
@@ -61,13 +199,26 @@ fn stop_flag() -> &'static AtomicBool {
     &STOP
 }
 
-pub fn video_job(cfg: &JobConfig, quiet: bool) -> Result<()> {
+pub fn video_job(cfg: &JobConfig, shard: Option<Shard>, quiet: bool) -> Result<()> {
     let stop = stop_flag();
     let mut progress = Progress::new(quiet);
-    let result = VideoJob::new(cfg).and_then(|job| job.run(stop, |ev| progress.event(ev)));
+    let result = VideoJob::new(cfg, shard).and_then(|job| job.run(stop, |ev| progress.event(ev)));
     progress.finish();
     // An interrupted job is an error whose variant the caller maps to exit 130.
     let report = result?;
+    if let Some(s) = shard {
+        let t = &report.totals;
+        println!(
+            "shard {s}: {} frames ({} resumed) in {:.1}s on {}; run `vstyle join` when every shard is done",
+            t.frames, t.resumed_frames, t.wall_seconds, report.device
+        );
+        return Ok(());
+    }
+    summary(cfg, &report);
+    Ok(())
+}
+
+fn summary(cfg: &JobConfig, report: &JobReport) {
     let t = &report.totals;
     let out = report
         .output
@@ -79,11 +230,17 @@ pub fn video_job(cfg: &JobConfig, quiet: bool) -> Result<()> {
         "wrote {out} ({} frames, {}x{}, {} resumed) in {:.1}s on {}: {} iterations, {:.2} frames/min",
         t.frames, report.width, report.height, t.resumed_frames, t.wall_seconds, report.device, t.iterations, t.frames_per_minute
     );
-    Ok(())
+    if !report.seams.is_empty() {
+        let frames: usize = report.seams.iter().map(|s| s.end - s.first).sum();
+        println!(
+            "repaired {} seams ({frames} frames re-optimised)",
+            report.seams.len()
+        );
+    }
 }
 
 pub fn video(a: &VideoArgs) -> Result<()> {
-    video_job(&a.job()?, a.flags.quiet)
+    video_job(&a.job()?, None, a.flags.quiet)
 }
 
 fn find_python() -> PathBuf {

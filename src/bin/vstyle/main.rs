@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod flags;
 mod progress;
+mod tables;
 
 use clap::Parser;
 
@@ -18,9 +19,18 @@ fn quiet_panics() {
 }
 
 fn exit_code(e: &anyhow::Error) -> i32 {
-    match e.downcast_ref::<vstyle::Error>() {
-        Some(err) if err.is_interrupted() => 130,
-        _ => 2,
+    use vstyle::farm::workers::WorkerError;
+    let interrupted = e
+        .downcast_ref::<vstyle::Error>()
+        .is_some_and(|err| err.is_interrupted())
+        || matches!(
+            e.downcast_ref::<WorkerError>(),
+            Some(WorkerError::Interrupted)
+        );
+    if interrupted {
+        130
+    } else {
+        2
     }
 }
 
@@ -45,7 +55,9 @@ fn main() {
 fn dispatch(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Image(a) => commands::image(a),
-        Command::Run { job, set, quiet } => commands::run(job, set, *quiet),
+        Command::Run(a) => commands::run(a),
+        Command::Join(a) => commands::join(a),
+        Command::Status { job, set, json } => commands::status(job, set, *json),
         Command::Video(a) => commands::video(a),
         Command::Check { job, set } => commands::check(job, set),
         Command::Eval {

@@ -87,6 +87,21 @@ impl Progress {
                 }
             }
             Event::FrameDone(r) => self.frame_done(r),
+            Event::Pass {
+                number,
+                direction,
+                frames,
+            } => {
+                let line = format!("pass {number} ({direction:?}) over {frames} frames");
+                match &self.bar {
+                    Some(bar) => {
+                        bar.println(line);
+                        bar.set_position(0);
+                        bar.set_length(frames as u64);
+                    }
+                    None => eprintln!("{line}"),
+                }
+            }
             Event::Warning(w) => match &self.bar {
                 Some(bar) => bar.println(format!("warning: {w}")),
                 None => eprintln!("warning: {w}"),

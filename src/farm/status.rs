@@ -1,0 +1,105 @@
+//! `vstyle status`: what is done, partial (per shard) and pending, read
+//! from the outputs and work directories without taking any lock.
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::config::JobConfig;
+use crate::job::lock::live_holder;
+use crate::job::{pass_dir, Layout, Outputs, Shard};
+use crate::video::FrameSource;
+
+use super::batch::Entry;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// The output is written.
+    Done,
+    /// Every shard is finished; `vstyle join` is left.
+    Joinable,
+    Partial,
+    Pending,
+    /// The entry cannot run as it stands (its `error` says why).
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardStatus {
+    pub shard: String,
+    pub done: usize,
+    pub total: usize,
+    /// `host pid` of the worker holding it now.
+    pub running_on: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClipStatus {
+    pub entry: String,
+    pub input: PathBuf,
+    pub output: Option<PathBuf>,
+    pub state: State,
+    pub done: usize,
+    pub total: Option<usize>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The status of one entry.
+pub fn of(entry: &Entry) -> ClipStatus {
+    let cfg = &entry.cfg;
+    let mut s = ClipStatus {
+        entry: entry.name.clone(),
+        input: cfg.input.path.clone(),
+        output: cfg.output.path.clone(),
+        state: State::Pending,
+        done: 0,
+        total: None,
+        shards: Vec::new(),
+        error: None,
+    };
+    if let Err(e) = fill(cfg, &mut s) {
+        s.state = State::Error;
+        s.error = Some(e.to_string());
+    }
+    s
+}
+
+fn fill(cfg: &JobConfig, s: &mut ClipStatus) -> crate::Result<()> {
+    let outputs = Outputs::of(cfg)?;
+    let finals = pass_dir(&outputs.work_dir, cfg.optimizer.passes);
+    let finished = match &outputs.video {
+        Some(v) => v.exists(),
+        None => outputs.report.exists(),
+    };
+    if let Some(layout) = Layout::read(&outputs.work_dir)? {
+        s.total = Some(layout.frames);
+        for shard in Shard::all(layout.shards) {
+            let range = shard.range(layout.frames);
+            let holder = live_holder(&outputs.work_dir, &shard.lock_name());
+            s.shards.push(ShardStatus {
+                shard: shard.to_string(),
+                done: finals.count(range.clone()),
+                total: range.len(),
+                running_on: holder.map(|h| h.to_string()),
+            });
+        }
+        s.done = s.shards.iter().map(|x| x.done).sum();
+    } else {
+        let total = FrameSource::open(&cfg.input.path, &cfg.input)?
+            .info()
+            .frame_count;
+        s.total = total;
+        s.done = finals.count(0..total.unwrap_or(0));
+    }
+    let all = s.total.is_some_and(|t| s.done >= t);
+    s.state = match (finished, all, s.done) {
+        (true, _, _) => State::Done,
+        (false, true, _) if !s.shards.is_empty() => State::Joinable,
+        (false, _, 0) => State::Pending,
+        _ => State::Partial,
+    };
+    Ok(())
+}

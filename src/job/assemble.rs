@@ -1,0 +1,89 @@
+//! The job's outputs from finished frames: the sinks a streaming job's
+//! encoder writes to, and the encoding of frames read back from the work
+//! directory (after later passes, or when `join` puts shards together).
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+
+use crate::config::JobConfig;
+use crate::error::{Error, Result};
+use crate::video::{EncoderOptions, SourceInfo, VideoWriter};
+
+use super::outputs::{part_path, Outputs};
+use super::stages::{Encoder, Sinks};
+
+/// The video writer (through `<video>.part`, with the input's audio over
+/// `audio_span` seconds) and the image sequence the job asks for.
+pub fn sinks(
+    cfg: &JobConfig,
+    outputs: &Outputs,
+    info: &SourceInfo,
+    audio_span: (f64, f64),
+) -> Result<Sinks> {
+    let video = match &outputs.video {
+        Some(path) => Some((writer(cfg, info, path, audio_span)?, path.clone())),
+        None => None,
+    };
+    Ok(Sinks {
+        video,
+        frames: outputs.frames.clone(),
+    })
+}
+
+fn writer(
+    cfg: &JobConfig,
+    info: &SourceInfo,
+    path: &Path,
+    audio_span: (f64, f64),
+) -> Result<VideoWriter> {
+    let format = path.extension().and_then(|e| e.to_str());
+    let audio = (cfg.output.audio && info.has_audio).then_some((
+        info.path.as_path(),
+        audio_span.0,
+        audio_span.1,
+    ));
+    let opts = EncoderOptions {
+        codec: cfg.output.codec.clone(),
+        crf: cfg.output.crf,
+        ..Default::default()
+    };
+    let (w, h, rate) = (info.width, info.height, info.frame_rate);
+    VideoWriter::create(&part_path(path), format, w, h, rate, audio, &opts).map_err(|e| {
+        Error::Output {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        }
+    })
+}
+
+/// Encodes frames `0..count`, each read from the file `frame_file` names,
+/// into the job's outputs. Any failure leaves no video behind.
+pub fn encode_files(
+    sinks: Sinks,
+    count: usize,
+    frame_file: impl Fn(usize) -> PathBuf,
+    input: &Path,
+) -> Result<usize> {
+    let encoder = Encoder::start(sinks);
+    let mut failure = None;
+    for index in 0..count {
+        let img: Result<RgbImage> = crate::video::load_image(&frame_file(index));
+        match img {
+            // False when the encoder stopped: its own error comes out of `finish`.
+            Ok(img) => {
+                if !encoder.send(index, img) {
+                    break;
+                }
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let encoded = encoder.finish(failure.is_some(), input);
+    match failure {
+        Some(e) => Err(e),
+        None => encoded,
+    }
+}

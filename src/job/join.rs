@@ -1,0 +1,367 @@
+//! `vstyle join`: puts a sharded clip together. Each shard started cold, so
+//! where one ends and the next begins two different local optima meet. The
+//! join re-optimises a window of frames around each seam with the passes of
+//! `passes` (alternating direction, the frames outside the window held
+//! fixed, each frame blended with and tied to the neighbour the pass comes
+//! from), then encodes the video from the work directory and merges the
+//! shards' reports.
+//!
+//! Work directory: `seams/<seam>/pass_<k>/` holds a window's passes, and
+//! `seams/<seam>/done` marks a finished window, so a killed join resumes.
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use serde::Deserialize;
+
+use crate::config::JobConfig;
+use crate::error::{Error, Result};
+use crate::files::write_atomic;
+use crate::video::FrameSource;
+
+use super::assemble;
+use super::frame::FrameOptimiser;
+use super::lock::Lock;
+use super::outputs::Outputs;
+use super::passes::{Direction, Pass, PassRunner};
+use super::report::{FrameReport, JobReport, PassReport, SeamReport, Totals};
+use super::setup::Setup;
+use super::shard::{Layout, Shard};
+use super::video_job::Event;
+use super::workdir::{FrameDir, WorkDir};
+
+/// The frames re-optimised around one seam.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub seam: usize,
+    pub frames: Range<usize>,
+}
+
+/// Windows of `half` frames on each side of each seam, cut at the midpoint
+/// between seams so that no two overlap.
+pub fn windows(seams: &[usize], total: usize, half: usize) -> Vec<Window> {
+    let mut out = Vec::new();
+    for (k, &s) in seams.iter().enumerate() {
+        let lo = if k == 0 { 0 } else { (seams[k - 1] + s) / 2 };
+        let hi = seams.get(k + 1).map_or(total, |&n| (s + n) / 2);
+        let frames = s.saturating_sub(half).max(lo)..(s + half).min(hi);
+        if half > 0 && !frames.is_empty() {
+            out.push(Window { seam: s, frames });
+        }
+    }
+    out
+}
+
+/// What the join reads of a shard's report.
+#[derive(Deserialize)]
+struct ShardReport {
+    frames: Vec<FrameReport>,
+    #[serde(default)]
+    passes: Vec<PassReport>,
+    #[serde(default)]
+    warnings: Vec<String>,
+}
+
+/// Joins the shards of `cfg`'s clip; refuses, naming them, while shards
+/// are missing frames or still held by a worker.
+pub fn join(cfg: &JobConfig, stop: &AtomicBool, on_event: impl FnMut(Event)) -> Result<JobReport> {
+    let wall = Instant::now();
+    let outputs = Outputs::of(cfg)?;
+    outputs.check(true)?;
+    let dir = &outputs.work_dir;
+    let layout = Layout::read(dir)?.ok_or_else(|| Error::WorkDir {
+        dir: dir.clone(),
+        message: "holds no shards (no shards.json): run `vstyle run JOB --shard I/N` for each shard first".into(),
+    })?;
+    let work = WorkDir::open(cfg, dir, "lock")?;
+    // No worker may still be writing a shard.
+    let _shards = Shard::all(layout.shards)
+        .map(|s| Lock::acquire(dir, &s.lock_name()))
+        .collect::<Result<Vec<_>>>()?;
+    let finals = work.pass(cfg.optimizer.passes);
+    check_complete(&layout, &finals, dir)?;
+    let joiner = Joiner {
+        cfg,
+        work: &work,
+        finals: &finals,
+        windows: windows(&layout.seams(), layout.frames, cfg.shards.seam_window),
+        total: layout.frames,
+    };
+    joiner.clear_stale_seams()?;
+    let seams = joiner.repair(stop, on_event)?;
+    let source = FrameSource::open(&cfg.input.path, &cfg.input)?;
+    let audio_span = source.audio_span(layout.frames);
+    let sinks = assemble::sinks(cfg, &outputs, source.info(), audio_span)?;
+    assemble::encode_files(
+        sinks,
+        layout.frames,
+        |i| joiner.frame_file(i),
+        &cfg.input.path,
+    )?;
+    let report = joiner.report(&outputs, &layout, seams, source.info(), wall)?;
+    report.write(&outputs.report)?;
+    Ok(report)
+}
+
+/// Names the shards that miss frames, if any.
+fn check_complete(layout: &Layout, finals: &FrameDir, dir: &Path) -> Result<()> {
+    let missing: Vec<String> = Shard::all(layout.shards)
+        .filter_map(|s| {
+            let r = s.range(layout.frames);
+            let have = finals.count(r.clone());
+            (have < r.len()).then(|| format!("{s} ({have} of {} frames)", r.len()))
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::WorkDir {
+        dir: dir.to_path_buf(),
+        message: format!(
+            "cannot join yet: shards {} are not finished; run them, then join again",
+            missing.join(", ")
+        ),
+    })
+}
+
+struct Joiner<'a> {
+    cfg: &'a JobConfig,
+    work: &'a WorkDir,
+    /// The shards' results (their last pass).
+    finals: &'a FrameDir,
+    windows: Vec<Window>,
+    total: usize,
+}
+
+impl Joiner<'_> {
+    fn seam_dir(&self, w: &Window) -> PathBuf {
+        self.work
+            .path()
+            .join("seams")
+            .join(format!("{:06}", w.seam))
+    }
+
+    fn seam_pass(&self, w: &Window, k: usize) -> FrameDir {
+        FrameDir::new(self.seam_dir(w).join(format!("pass_{k}")))
+    }
+
+    fn done_marker(&self, w: &Window) -> PathBuf {
+        self.seam_dir(w).join("done")
+    }
+
+    /// The file of frame `i` in the joined clip.
+    fn frame_file(&self, i: usize) -> PathBuf {
+        match self.windows.iter().find(|w| w.frames.contains(&i)) {
+            Some(w) => self.seam_pass(w, self.cfg.shards.seam_passes).file(i),
+            None => self.finals.file(i),
+        }
+    }
+
+    /// Seam windows made under other seam settings are redone.
+    fn clear_stale_seams(&self) -> Result<()> {
+        let dir = self.work.path().join("seams");
+        let stamp = dir.join("settings.json");
+        let now = serde_json::to_string(&(&self.cfg.shards, self.cfg.optimizer.passes))
+            .unwrap_or_default();
+        if std::fs::read_to_string(&stamp).ok().as_deref() == Some(now.as_str()) {
+            return Ok(());
+        }
+        let io = |e: std::io::Error| Error::Output {
+            file: dir.display().to_string(),
+            message: e.to_string(),
+        };
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io)?;
+        }
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        write_atomic(&stamp, |w| {
+            w.write_all(now.as_bytes()).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Re-optimises every unfinished window.
+    fn repair(
+        &self,
+        stop: &AtomicBool,
+        mut on_event: impl FnMut(Event),
+    ) -> Result<Vec<SeamReport>> {
+        let todo: Vec<&Window> = self
+            .windows
+            .iter()
+            .filter(|w| !self.done_marker(w).exists())
+            .collect();
+        let mut reports: Vec<SeamReport> = self
+            .windows
+            .iter()
+            .filter(|w| self.done_marker(w).exists())
+            .map(|w| SeamReport {
+                seam: w.seam,
+                first: w.frames.start,
+                end: w.frames.end,
+                resumed: true,
+                passes: Vec::new(),
+            })
+            .collect();
+        if todo.is_empty() {
+            return Ok(reports);
+        }
+        self.save_content(&todo)?;
+        let setup = Setup::new(self.cfg)?;
+        let (w, h) = self.finals.get(todo[0].frames.start)?.dimensions();
+        let what = self.cfg.input.path.display().to_string();
+        let stylizer = setup.stylizer(self.cfg, &what, w, h)?;
+        let optimiser = FrameOptimiser {
+            cfg: self.cfg,
+            stylizer: &stylizer,
+            input: what,
+            fault: None,
+        };
+        for window in todo {
+            let passes = self.repair_window(window, &optimiser, stop, &mut on_event)?;
+            reports.push(SeamReport {
+                seam: window.seam,
+                first: window.frames.start,
+                end: window.frames.end,
+                resumed: false,
+                passes,
+            });
+        }
+        reports.sort_by_key(|r| r.seam);
+        Ok(reports)
+    }
+
+    fn repair_window(
+        &self,
+        window: &Window,
+        optimiser: &FrameOptimiser,
+        stop: &AtomicBool,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Vec<PassReport>> {
+        let runner = PassRunner {
+            optimiser,
+            total: self.total,
+        };
+        let content = self.work.content();
+        let mut reports = Vec::new();
+        for k in 1..=self.cfg.shards.seam_passes {
+            let input = match k {
+                1 => self.finals.clone(),
+                _ => self.seam_pass(window, k - 1),
+            };
+            let output = self.seam_pass(window, k);
+            let pass = Pass {
+                number: k,
+                frames: window.frames.clone(),
+                direction: Direction::of_pass(k),
+                input: &input,
+                output: &output,
+                content: &content,
+                anchor: Some(self.finals),
+                temporal: true,
+            };
+            on_event(Event::Pass {
+                number: k,
+                direction: pass.direction,
+                frames: window.frames.len(),
+            });
+            match runner.run(&pass, stop, on_event)? {
+                Some(r) => reports.push(r),
+                None => {
+                    return Err(Error::Interrupted {
+                        frames: 0,
+                        work_dir: self.work.path().to_path_buf(),
+                    })
+                }
+            }
+        }
+        write_atomic(&self.done_marker(window), |_| Ok(()))?;
+        Ok(reports)
+    }
+
+    /// Decodes the input frames the windows need (and their anchors) into
+    /// the work directory, unless they are there.
+    fn save_content(&self, todo: &[&Window]) -> Result<()> {
+        let content = self.work.content();
+        let wanted = |i: usize| {
+            todo.iter()
+                .any(|w| i + 1 >= w.frames.start && i <= w.frames.end)
+        };
+        let missing = (0..self.total).any(|i| wanted(i) && !content.has(i));
+        if !missing {
+            return Ok(());
+        }
+        for frame in FrameSource::open(&self.cfg.input.path, &self.cfg.input)? {
+            let frame = frame?;
+            if frame.index >= self.total {
+                break;
+            }
+            if wanted(frame.index) && !content.has(frame.index) {
+                content.save(frame.index, &frame.image)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn report(
+        &self,
+        outputs: &Outputs,
+        layout: &Layout,
+        seams: Vec<SeamReport>,
+        info: &crate::video::SourceInfo,
+        wall: Instant,
+    ) -> Result<JobReport> {
+        let mut frames = Vec::new();
+        let mut passes = Vec::new();
+        let mut warnings = Vec::new();
+        for s in Shard::all(layout.shards) {
+            let file = s.report_file(&outputs.work_dir);
+            match std::fs::read_to_string(&file) {
+                Ok(text) => {
+                    let r: ShardReport =
+                        serde_json::from_str(&text).map_err(|e| Error::WorkDir {
+                            dir: outputs.work_dir.clone(),
+                            message: format!("{} is damaged: {e}", file.display()),
+                        })?;
+                    frames.extend(r.frames);
+                    passes.extend(r.passes);
+                    warnings.extend(r.warnings);
+                }
+                Err(_) => warnings.push(format!("shard {s}: no report ({})", file.display())),
+            }
+        }
+        Ok(JobReport {
+            input: self.cfg.input.path.clone(),
+            output: outputs.video.clone(),
+            work_dir: outputs.work_dir.clone(),
+            shard: None,
+            width: info.width,
+            height: info.height,
+            device: self.cfg.run.device.clone(),
+            totals: Totals::of(&frames, wall.elapsed().as_secs_f64()),
+            frames,
+            passes,
+            seams,
+            warnings,
+            config: self.cfg.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_straddle_seams_without_overlapping() {
+        let w = windows(&[30, 60, 90], 120, 6);
+        let ranges: Vec<_> = w.iter().map(|w| w.frames.clone()).collect();
+        assert_eq!(ranges, [24..36, 54..66, 84..96]);
+        // Shards shorter than the window: cut at the midpoints.
+        let w = windows(&[4, 8], 12, 6);
+        let ranges: Vec<_> = w.iter().map(|w| w.frames.clone()).collect();
+        assert_eq!(ranges, [0..6, 6..10]);
+        assert!(windows(&[30], 60, 0).is_empty());
+    }
+}

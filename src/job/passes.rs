@@ -1,0 +1,230 @@
+//! Passes after the first (manuelruder/artistic-videos' multi-pass): a pass
+//! walks a range of frames forwards or backwards; each frame starts from
+//! its previous-pass result blended with the warped neighbour the pass
+//! comes from, and from `optimizer.temporal_from_pass` on, a temporal loss
+//! ties it to that neighbour. The seam repair of a sharded clip runs the
+//! same passes over a window with the frames outside it held fixed.
+//!
+//! Every frame is read from and written to a [`FrameDir`], so a pass
+//! resumes frame by frame after a kill, and nothing holds the clip.
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::imaging::to_tensor;
+use crate::temporal::{FlowPair, FlowTracker, History, TemporalPlan};
+
+use super::frame::{iteration_hook, FrameOptimiser, Start, Task};
+use super::report::{FrameReport, PassReport};
+use super::video_job::Event;
+use super::workdir::FrameDir;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Forward,
+    Backward,
+}
+
+impl Direction {
+    /// Pass 1 runs forward; later passes alternate.
+    pub fn of_pass(number: usize) -> Self {
+        if number % 2 == 1 {
+            Direction::Forward
+        } else {
+            Direction::Backward
+        }
+    }
+}
+
+/// One pass over `frames`.
+pub struct Pass<'d> {
+    /// Counted from 1 (pass 1 is the job's streaming pass).
+    pub number: usize,
+    pub frames: Range<usize>,
+    pub direction: Direction,
+    /// The frames' previous-pass results.
+    pub input: &'d FrameDir,
+    pub output: &'d FrameDir,
+    /// The input frames at the job's size.
+    pub content: &'d FrameDir,
+    /// Where the fixed frame just outside `frames` that the pass comes from
+    /// lies (a seam window's neighbour); None for a pass over a whole clip.
+    pub anchor: Option<&'d FrameDir>,
+    /// Whether the temporal loss ties each frame to that neighbour.
+    pub temporal: bool,
+}
+
+impl Pass<'_> {
+    fn order(&self) -> Vec<usize> {
+        match self.direction {
+            Direction::Forward => self.frames.clone().collect(),
+            Direction::Backward => self.frames.clone().rev().collect(),
+        }
+    }
+
+    /// The anchor's index, if it has one inside the clip.
+    fn anchor_index(&self, total: usize) -> Option<usize> {
+        self.anchor?;
+        match self.direction {
+            Direction::Forward => self.frames.start.checked_sub(1),
+            Direction::Backward => (self.frames.end < total).then_some(self.frames.end),
+        }
+    }
+}
+
+/// Runs passes with a job's optimiser.
+pub struct PassRunner<'a> {
+    pub optimiser: &'a FrameOptimiser<'a>,
+    /// Frames in the whole clip.
+    pub total: usize,
+}
+
+/// The stylized neighbour a frame is tied to, with its content frame.
+struct Neighbour {
+    stylized: RgbImage,
+    content: RgbImage,
+}
+
+impl PassRunner<'_> {
+    /// Runs `pass`; None when `stop` was set (finished frames are saved).
+    pub fn run(
+        &self,
+        pass: &Pass,
+        stop: &AtomicBool,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Option<PassReport>> {
+        let mut neighbour = match pass.anchor_index(self.total) {
+            Some(a) => Some(Neighbour {
+                stylized: pass
+                    .anchor
+                    .expect("an anchor index has a directory")
+                    .get(a)?,
+                content: pass.content.get(a)?,
+            }),
+            None => None,
+        };
+        let mut frames = Vec::new();
+        for index in pass.order() {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            let content = pass.content.get(index)?;
+            let (stylized, report) = match pass.output.load(index)? {
+                Some(done) => (done, FrameReport::resumed(index, index)),
+                None => {
+                    let Some(done) =
+                        self.frame(pass, index, &content, &neighbour, stop, on_event)?
+                    else {
+                        return Ok(None);
+                    };
+                    on_event(Event::FrameDone(&done.1));
+                    done
+                }
+            };
+            frames.push(report);
+            neighbour = Some(Neighbour { stylized, content });
+        }
+        Ok(Some(PassReport {
+            pass: pass.number,
+            direction: pass.direction,
+            first: pass.frames.start,
+            end: pass.frames.end,
+            frames,
+        }))
+    }
+
+    fn frame(
+        &self,
+        pass: &Pass,
+        index: usize,
+        content: &RgbImage,
+        neighbour: &Option<Neighbour>,
+        stop: &AtomicBool,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Option<(RgbImage, FrameReport)>> {
+        let flow_start = Instant::now();
+        let mut history = History::new(&plan());
+        let pairs = match neighbour {
+            Some(n) => {
+                history.push(n.stylized.clone());
+                pairs_to(&n.content, content)
+            }
+            None => Vec::new(),
+        };
+        let flow_seconds = flow_start.elapsed().as_secs_f64();
+        let tensor = to_tensor(content, self.optimiser.stylizer.device());
+        let task = Task {
+            index,
+            content: &tensor,
+            history: &history,
+            pairs: &pairs,
+            start: Start::Blend(pass.input.get(index)?),
+            temporal: pass.temporal,
+        };
+        let (img, done) = {
+            let mut hook = iteration_hook(index, stop, on_event);
+            self.optimiser.image(&task, content, &mut hook)?
+        };
+        if stop.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        pass.output.save(index, &img)?;
+        Ok(Some((img, done.report(index, index, flow_seconds))))
+    }
+}
+
+/// Later passes tie a frame to one neighbour, the one the pass comes from.
+fn plan() -> TemporalPlan {
+    TemporalPlan {
+        offsets: vec![1],
+        flow: true,
+        weight: 0.0,
+    }
+}
+
+/// The flow pair from `current` back to `neighbour` (either side of it).
+fn pairs_to(neighbour: &RgbImage, current: &RgbImage) -> Vec<FlowPair> {
+    let mut tracker = FlowTracker::new(plan());
+    tracker.push(neighbour);
+    tracker.push(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_passes_alternate_and_anchors_sit_on_the_side_a_pass_comes_from() {
+        assert_eq!(Direction::of_pass(1), Direction::Forward);
+        assert_eq!(Direction::of_pass(2), Direction::Backward);
+        assert_eq!(Direction::of_pass(3), Direction::Forward);
+        let dir = FrameDir::new("x".into());
+        let pass = |direction, frames: Range<usize>, anchor| Pass {
+            number: 2,
+            frames,
+            direction,
+            input: &dir,
+            output: &dir,
+            content: &dir,
+            anchor,
+            temporal: true,
+        };
+        let fwd = pass(Direction::Forward, 4..8, Some(&dir));
+        assert_eq!(fwd.order(), [4, 5, 6, 7]);
+        assert_eq!(fwd.anchor_index(10), Some(3));
+        let back = pass(Direction::Backward, 4..8, Some(&dir));
+        assert_eq!(back.order(), [7, 6, 5, 4]);
+        assert_eq!(back.anchor_index(10), Some(8));
+        assert_eq!(back.anchor_index(8), None, "no frame after the clip");
+        assert_eq!(
+            pass(Direction::Forward, 0..3, Some(&dir)).anchor_index(10),
+            None
+        );
+        assert_eq!(pass(Direction::Forward, 4..8, None).anchor_index(10), None);
+    }
+}

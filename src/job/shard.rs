@@ -1,0 +1,324 @@
+//! A clip split into shards: consecutive frame ranges that workers stylize
+//! independently (each from a cold start), then `join` repairs the seams.
+//! `shards.json` in the work directory records the split, so every worker
+//! and the join agree on it.
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, InputConfig, JobConfig};
+use crate::error::{Error, Result};
+use crate::files::write_atomic;
+
+/// Environment variables a scheduler sets to a task's index: Slurm's array
+/// tasks, then Kubernetes' Indexed Jobs.
+pub const INDEX_VARIABLES: [&str; 2] = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"];
+
+/// Shard `index` (from 0) of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Reads `I/N`, or `N` alone with the index from the scheduler's
+    /// environment (`env` looks a variable up).
+    pub fn parse(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> std::result::Result<Self, String> {
+        let bad = |why: String| format!("--shard {text}: {why}");
+        let number = |s: &str, what: &str| {
+            s.trim()
+                .parse::<usize>()
+                .map_err(|_| bad(format!("{what} `{s}` is not a whole number")))
+        };
+        let (index, count) = match text.split_once('/') {
+            Some((i, n)) => (number(i, "index")?, number(n, "count")?),
+            None => {
+                let count = number(text, "count")?;
+                let (var, value) = INDEX_VARIABLES
+                    .iter()
+                    .find_map(|v| env(v).map(|x| (*v, x)))
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "give I/N, or set {} to the index",
+                            INDEX_VARIABLES.join(" or ")
+                        ))
+                    })?;
+                (number(&value, var)?, count)
+            }
+        };
+        if count == 0 || count > MAX_SHARDS {
+            return Err(bad(format!("the count must be in 1..={MAX_SHARDS}")));
+        }
+        if index >= count {
+            return Err(bad(format!(
+                "index {index} is out of range: shards are numbered 0..={}",
+                count - 1
+            )));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Its frames (indices in the clip) out of `total`.
+    pub fn range(&self, total: usize) -> Range<usize> {
+        self.index * total / self.count..(self.index + 1) * total / self.count
+    }
+
+    /// The lock file a worker on this shard holds.
+    pub fn lock_name(&self) -> String {
+        format!("lock.shard-{}-of-{}", self.index, self.count)
+    }
+
+    /// The shard's report in the work directory; the join merges them.
+    pub fn report_file(&self, work_dir: &Path) -> PathBuf {
+        work_dir.join(format!(
+            "report.shard-{}-of-{}.json",
+            self.index, self.count
+        ))
+    }
+
+    pub fn all(count: usize) -> impl Iterator<Item = Shard> {
+        (0..count).map(move |index| Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// At most this many shards: a Slurm array's usual MaxArraySize.
+pub const MAX_SHARDS: usize = 10_000;
+
+/// How a work directory's clip is split (`shards.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    pub shards: usize,
+    /// Frames of the whole clip.
+    pub frames: usize,
+}
+
+impl Layout {
+    fn file(work_dir: &Path) -> PathBuf {
+        work_dir.join("shards.json")
+    }
+
+    /// The recorded split, if the clip was run in shards.
+    pub fn read(work_dir: &Path) -> Result<Option<Self>> {
+        let file = Self::file(work_dir);
+        match std::fs::read_to_string(&file) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| Error::WorkDir {
+                    dir: work_dir.to_path_buf(),
+                    message: format!("{} is damaged: {e}", file.display()),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Output {
+                file: file.display().to_string(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Records this split, or checks that it is the one recorded. Writing
+    /// is atomic; two first workers racing write the same text.
+    pub fn claim(self, work_dir: &Path) -> Result<()> {
+        match Self::read(work_dir)? {
+            Some(old) if old == self => Ok(()),
+            Some(old) => Err(Error::WorkDir {
+                dir: work_dir.to_path_buf(),
+                message: format!(
+                    "was split into {} shards of a {}-frame clip; this run asks for {} shards of {} frames (use --shard I/{} or delete the work directory)",
+                    old.shards, old.frames, self.shards, self.frames, old.shards
+                ),
+            }),
+            None => {
+                let text = serde_json::to_string(&self).unwrap_or_default();
+                write_atomic(&Self::file(work_dir), |w| {
+                    w.write_all(text.as_bytes()).map_err(|e| e.to_string())
+                })
+            }
+        }
+    }
+
+    /// The first frame of every shard but the first: where the seams are.
+    pub fn seams(&self) -> Vec<usize> {
+        Shard::all(self.shards)
+            .skip(1)
+            .map(|s| s.range(self.frames).start)
+            .filter(|&s| s > 0 && s < self.frames)
+            .collect()
+    }
+}
+
+/// Which frames of the clip one run covers: all of them, or a shard's.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub shard: Option<Shard>,
+    pub frames: Range<usize>,
+    /// Frames in the whole clip (0 when unknown and not sharded).
+    pub total: usize,
+}
+
+impl Part {
+    pub fn whole(frame_count: Option<usize>) -> Self {
+        let total = frame_count.unwrap_or(0);
+        Self {
+            shard: None,
+            frames: 0..total,
+            total,
+        }
+    }
+
+    /// Shard `shard` of a clip of `frame_count` frames (`cfg` names the
+    /// input and the job file in errors).
+    pub fn shard(cfg: &JobConfig, shard: Shard, frame_count: Option<usize>) -> Result<Self> {
+        let input = cfg.input.path.display();
+        let bad = |message: String| ConfigError::Invalid {
+            file: cfg.source.clone(),
+            key: "--shard".into(),
+            message,
+        };
+        let total = frame_count.ok_or_else(|| {
+            bad(format!(
+                "the frame count of {input} is unknown, so it cannot be split"
+            ))
+        })?;
+        let frames = shard.range(total);
+        if frames.is_empty() {
+            return Err(bad(format!(
+                "shard {shard} has no frames: {input} has only {total} selected frames"
+            ))
+            .into());
+        }
+        Ok(Self {
+            shard: Some(shard),
+            frames,
+            total,
+        })
+    }
+
+    /// The source options that read exactly these frames.
+    pub fn input(&self, whole: &InputConfig) -> InputConfig {
+        let mut o = whole.clone();
+        o.start = whole.start + self.frames.start * whole.step;
+        let last = self.frames.end == self.total;
+        // The last shard reads to the end, in case the count was an estimate.
+        o.max_frames = if last {
+            whole.max_frames.map(|m| m - self.frames.start)
+        } else {
+            Some(self.frames.len())
+        };
+        o
+    }
+
+    pub fn lock_name(&self) -> String {
+        self.shard.map_or("lock".into(), |s| s.lock_name())
+    }
+
+    /// Records the split in the work directory (or checks it); a run of the
+    /// whole clip refuses a directory that was split.
+    pub fn claim(&self, work_dir: &Path) -> Result<()> {
+        match (self.shard, Layout::read(work_dir)?) {
+            (Some(s), _) => Layout {
+                shards: s.count,
+                frames: self.total,
+            }
+            .claim(work_dir),
+            (None, Some(old)) => Err(Error::WorkDir {
+                dir: work_dir.to_path_buf(),
+                message: format!(
+                    "was split into {} shards: run each with --shard I/{} (or --workers), then `vstyle join`",
+                    old.shards, old.shards
+                ),
+            }),
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// Where this run's report goes: the job's, or the shard's in the work directory.
+    pub fn report_file(&self, job_report: &Path, work_dir: &Path) -> PathBuf {
+        match self.shard {
+            Some(s) => s.report_file(work_dir),
+            None => job_report.to_path_buf(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn index_comes_from_the_text_or_the_scheduler() {
+        assert_eq!(
+            Shard::parse("2/4", no_env).unwrap(),
+            Shard { index: 2, count: 4 }
+        );
+        let slurm = |v: &str| (v == "SLURM_ARRAY_TASK_ID").then(|| "3".to_string());
+        assert_eq!(Shard::parse("4", slurm).unwrap().index, 3);
+        let k8s = |v: &str| (v == "JOB_COMPLETION_INDEX").then(|| "1".to_string());
+        assert_eq!(Shard::parse("4", k8s).unwrap().index, 1);
+        for (text, want) in [
+            ("4/4", "index 4 is out of range"),
+            ("0/0", "count must be"),
+            ("a/2", "index `a`"),
+            ("4", "SLURM_ARRAY_TASK_ID"),
+        ] {
+            let e = Shard::parse(text, no_env).unwrap_err();
+            assert!(e.contains(want) && e.starts_with("--shard"), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn ranges_cover_the_clip_once_and_seams_sit_between_them() {
+        for (total, count) in [(120, 4), (7, 3), (2, 5), (1, 1)] {
+            let mut next = 0;
+            for s in Shard::all(count) {
+                let r = s.range(total);
+                assert_eq!(r.start, next, "{total} in {count}");
+                next = r.end;
+            }
+            assert_eq!(next, total);
+        }
+        let layout = Layout {
+            shards: 4,
+            frames: 120,
+        };
+        assert_eq!(layout.seams(), [30, 60, 90]);
+    }
+
+    #[test]
+    fn a_work_dir_keeps_its_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let four = Layout {
+            shards: 4,
+            frames: 120,
+        };
+        four.claim(dir.path()).unwrap();
+        four.claim(dir.path()).unwrap();
+        let e = Layout {
+            shards: 3,
+            frames: 120,
+        }
+        .claim(dir.path())
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("split into 4 shards") && e.contains("--shard I/4"),
+            "{e}"
+        );
+        assert_eq!(Layout::read(dir.path()).unwrap(), Some(four));
+    }
+}

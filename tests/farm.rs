@@ -1,0 +1,393 @@
+//! Scale-out end to end through the binary: a clip in shards and its join,
+//! local workers, multi-pass, batch jobs and `vstyle status`, on shipped
+//! clips at small size with few iterations.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use vstyle::video::{FrameSource, SourceInfo, SourceOptions};
+
+/// A job file in `dir` for `frames` frames of `clip`, with `extra` TOML.
+fn job_file(dir: &Path, clip: &str, frames: usize, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[input]
+path = "{clip}"
+size = 64
+max_frames = {frames}
+[style]
+images = ["{style}"]
+[model]
+name = "squeezenet"
+[optimizer]
+first_frame_iterations = 6
+frame_iterations = 3
+[run]
+device = "cpu"
+print_every = 0
+[output]
+path = "out.mp4"
+{extra}
+"#,
+        clip = common::data(clip).display(),
+        style = common::data("starry_night.jpg").display(),
+    );
+    let path = dir.join("job.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn vstyle(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(common::bin());
+    c.args(args).arg("--quiet");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    // The scheduler's variables of the machine running the tests must not leak in.
+    c.env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("JOB_COMPLETION_INDEX");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Exit 2 with one `error:` line, which is returned.
+fn one_line_error(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let lines: Vec<_> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    lines[0].to_string()
+}
+
+fn probe(path: &Path) -> (SourceInfo, usize) {
+    let src = FrameSource::open(path, &SourceOptions::full_size()).unwrap();
+    let info = src.info().clone();
+    (info, src.count())
+}
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn a_clip_in_shards_joins_with_its_rate_audio_and_repaired_seams() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = job_file(
+        dir.path(),
+        "bigbuckbunny_2s.mp4",
+        12,
+        "[shards]\nseam_window = 2\nseam_passes = 2",
+    );
+    // Shard 1 takes its index from Slurm's variable, shard 2 from Kubernetes'.
+    ok(&vstyle(&["run", s(&job), "--shard", "0/3"], &[]));
+    ok(&vstyle(
+        &["run", s(&job), "--shard", "3"],
+        &[("SLURM_ARRAY_TASK_ID", "1")],
+    ));
+    ok(&vstyle(
+        &["run", s(&job), "--shard", "3"],
+        &[("JOB_COMPLETION_INDEX", "2")],
+    ));
+    let work = dir.path().join("out.mp4.work");
+    for i in 0..3 {
+        let r = report(&work.join(format!("report.shard-{i}-of-3.json")));
+        let idx: Vec<u64> = r["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["index"].as_u64().unwrap())
+            .collect();
+        assert_eq!(idx, (i * 4..i * 4 + 4).collect::<Vec<u64>>(), "shard {i}");
+        // Each shard starts cold.
+        assert_eq!(r["frames"][0]["init"], "content");
+    }
+    assert!(
+        !dir.path().join("out.mp4").exists(),
+        "shards leave the video to join"
+    );
+
+    ok(&vstyle(&["join", s(&job)], &[]));
+    let (info, count) = probe(&dir.path().join("out.mp4"));
+    assert_eq!(count, 12);
+    assert_eq!(info.frame_rate, (25, 1));
+    assert!(info.has_audio, "the input's audio is kept");
+    let r = report(&dir.path().join("out.mp4.report.json"));
+    assert_eq!(r["frames"].as_array().unwrap().len(), 12);
+    let seams = r["seams"].as_array().unwrap();
+    let windows: Vec<(u64, u64, u64)> = seams
+        .iter()
+        .map(|s| {
+            (
+                s["seam"].as_u64().unwrap(),
+                s["first"].as_u64().unwrap(),
+                s["end"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(windows, [(4, 2, 6), (8, 6, 10)]);
+    for s in seams {
+        let dirs: Vec<&str> = s["passes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["direction"].as_str().unwrap())
+            .collect();
+        assert_eq!(dirs, ["forward", "backward"]);
+    }
+    // The repaired frames are what the video was made from.
+    for i in 2..6 {
+        assert!(work
+            .join(format!("seams/000004/pass_2/frame_{i:06}.png"))
+            .exists());
+    }
+    assert!(!work.join("seams/000004/pass_2/frame_000006.png").exists());
+
+    // A second join resumes the finished windows and writes the same clip again.
+    std::fs::remove_file(dir.path().join("out.mp4")).unwrap();
+    ok(&vstyle(&["join", s(&job)], &[]));
+    let r = report(&dir.path().join("out.mp4.report.json"));
+    assert!(r["seams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["resumed"] == true));
+    assert_eq!(probe(&dir.path().join("out.mp4")).1, 12);
+}
+
+#[test]
+fn join_names_the_unfinished_shards_and_bad_shard_requests_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = job_file(dir.path(), "carphone.mp4", 9, "");
+    ok(&vstyle(&["run", s(&job), "--shard", "1/3"], &[]));
+    let e = one_line_error(&vstyle(&["join", s(&job)], &[]));
+    assert!(
+        e.contains("shards 0/3 (0 of 3 frames), 2/3 (0 of 3 frames) are not finished"),
+        "{e}"
+    );
+    assert!(!dir.path().join("out.mp4").exists());
+
+    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "3/3"], &[]));
+    assert!(e.contains("--shard 3/3: index 3 is out of range"), "{e}");
+    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "3"], &[]));
+    assert!(e.contains("SLURM_ARRAY_TASK_ID"), "{e}");
+    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "0/2"], &[]));
+    assert!(
+        e.contains("split into 3 shards") && e.contains("out.mp4.work"),
+        "{e}"
+    );
+    let e = one_line_error(&vstyle(&["run", s(&job)], &[]));
+    assert!(e.contains("run each with --shard I/3"), "{e}");
+    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "0/20"], &[]));
+    assert!(
+        e.contains("shard 0/20 has no frames") && e.contains("only 9"),
+        "{e}"
+    );
+
+    // Nothing finished was lost on the way.
+    let work = dir.path().join("out.mp4.work");
+    for i in 3..6 {
+        assert!(work.join(format!("frame_{i:06}.png")).exists());
+    }
+    // A second live worker on the same shard stops at once, naming the first.
+    std::fs::write(work.join("lock.shard-0-of-3"), format!("{} 1", hostname())).unwrap();
+    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "0/3"], &[]));
+    assert!(e.contains("in use by process 1"), "{e}");
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn workers_run_the_shards_then_join_and_status_follows_along() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = job_file(
+        dir.path(),
+        "carphone.mp4",
+        8,
+        "[shards]\nseam_window = 1\nseam_passes = 1",
+    );
+    let status = |json: bool| {
+        let mut args = vec!["status", s(&job)];
+        if json {
+            args.push("--json");
+        }
+        let out = Command::new(common::bin()).args(&args).output().unwrap();
+        ok(&out);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(status(false).contains("0/8  pending"), "{}", status(false));
+    ok(&vstyle(&["run", s(&job), "--shard", "0/2"], &[]));
+    let js: serde_json::Value = serde_json::from_str(&status(true)).unwrap();
+    assert_eq!(js[0]["state"], "partial");
+    assert_eq!(js[0]["shards"][0]["done"], 4);
+    assert_eq!(js[0]["shards"][1]["done"], 0);
+    let table = status(false);
+    assert!(
+        table.contains("4/4  shard 0/2") && table.contains("0/4  shard 1/2"),
+        "{table}"
+    );
+
+    // The workers resume the split the work directory records.
+    ok(&vstyle(&["run", s(&job), "--workers", "2"], &[]));
+    assert_eq!(probe(&dir.path().join("out.mp4")).1, 8);
+    let js: serde_json::Value = serde_json::from_str(&status(true)).unwrap();
+    assert_eq!(js[0]["state"], "done");
+    assert_eq!(js[0]["done"], 8);
+}
+
+#[test]
+fn later_passes_alternate_direction_and_make_the_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = job_file(dir.path(), "carphone.mp4", 5, "");
+    let passes = [
+        "--set",
+        "optimizer.passes=3",
+        "--set",
+        "optimizer.temporal_from_pass=2",
+    ];
+    ok(&vstyle(&[&["run", s(&job)][..], &passes].concat(), &[]));
+    assert_eq!(probe(&dir.path().join("out.mp4")).1, 5);
+    let r = report(&dir.path().join("out.mp4.report.json"));
+    let passes = r["passes"].as_array().unwrap();
+    let order = |p: &serde_json::Value| -> Vec<u64> {
+        p["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["index"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(passes.len(), 2);
+    assert_eq!(
+        (passes[0]["pass"].as_u64(), passes[0]["direction"].as_str()),
+        (Some(2), Some("backward"))
+    );
+    assert_eq!(order(&passes[0]), [4, 3, 2, 1, 0]);
+    assert_eq!(order(&passes[1]), [0, 1, 2, 3, 4]);
+    // Pass 1 had no temporal loss (it comes in from pass 2); pass 2 ties
+    // every frame but the first it visits to its neighbour.
+    assert!(r["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["losses"]["temporal"] == 0.0));
+    let temporal: Vec<f64> = passes[0]["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["losses"]["temporal"].as_f64().unwrap())
+        .collect();
+    assert_eq!(temporal[0], 0.0);
+    assert!(temporal[1..].iter().all(|&t| t > 0.0), "{temporal:?}");
+    let work = dir.path().join("out.mp4.work");
+    for p in ["pass_2", "pass_3", "content"] {
+        assert_eq!(std::fs::read_dir(work.join(p)).unwrap().count(), 5, "{p}");
+    }
+    assert_ne!(
+        std::fs::read(work.join("frame_000002.png")).unwrap(),
+        std::fs::read(work.join("pass_3/frame_000002.png")).unwrap(),
+        "later passes change the frames"
+    );
+}
+
+#[test]
+fn a_batch_runs_every_pair_skips_finished_ones_and_names_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let style2 = common::data("golden_gate.jpg");
+    let text = format!(
+        r#"
+[batch]
+clips = ["{a}", "missing.mp4", "{b}"]
+styles = ["{s1}", ["{s1}", "{s2}"]]
+output = "out/{{clip}}_{{style}}.mp4"
+[input]
+size = 64
+max_frames = 2
+[model]
+name = "squeezenet"
+[optimizer]
+first_frame_iterations = 3
+frame_iterations = 2
+[run]
+device = "cpu"
+"#,
+        a = common::data("carphone.mp4").display(),
+        b = common::data("bigbuckbunny_2s.mp4").display(),
+        s1 = common::data("starry_night.jpg").display(),
+        s2 = style2.display(),
+    );
+    let job = dir.path().join("batch.toml");
+    std::fs::write(&job, text).unwrap();
+    let out = vstyle(&["run", s(&job)], &[]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "one line per failed entry and a summary: {err}"
+    );
+    assert!(
+        lines[0].contains("batch.toml: batch entry 2 (missing_starry_night)")
+            && lines[0].contains("missing.mp4"),
+        "{err}"
+    );
+    assert!(
+        lines[2].contains(
+            "2 of 6 batch entries failed: missing_starry_night, missing_starry_night+golden_gate"
+        ),
+        "{err}"
+    );
+    for name in [
+        "carphone_starry_night",
+        "carphone_starry_night+golden_gate",
+        "bigbuckbunny_2s_starry_night",
+    ] {
+        let (_, n) = probe(&dir.path().join(format!("out/{name}.mp4")));
+        assert_eq!(n, 2, "{name}");
+    }
+    // A second run skips what is done and fails again only on the missing clip.
+    let out = vstyle(&["run", s(&job)], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.matches("already done, skipped").count(),
+        4,
+        "{stdout}"
+    );
+    assert_eq!(out.status.code(), Some(2));
+
+    let st = Command::new(common::bin())
+        .args(["status", s(&job), "--json"])
+        .output()
+        .unwrap();
+    let js: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let states: Vec<&str> = js
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["done", "done", "error", "error", "done", "done"]);
+}
