@@ -10,10 +10,12 @@
 //! * stylize: `model` (networks and weights), `losses`, `optimizer`
 //!   (L-BFGS), `stylize` (one picture's optimisation);
 //! * job: `job` (the video job and its stages, still images, evaluation);
+//! * `farm`: batch scripts that spread a job file over a cluster (Slurm);
 //! * `plot`: the line chart of `vstyle eval`.
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod farm;
 pub mod files;
 pub mod imaging;
 pub mod job;
