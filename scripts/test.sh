@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Slurm and MUNGE for tests/slurm.rs. A failure here does not stop the other
+# tests; that test then fails and says why (VSTYLE_SKIP_SLURM=1 skips it).
+if [ "${VSTYLE_SKIP_SLURM:-}" != 1 ]; then
+  bash scripts/slurm/install.sh || echo "[test] cannot install Slurm: tests/slurm.rs will fail" >&2
+fi
 VSTYLE_HOME="${VSTYLE_HOME:-$HOME/.cache/vstyle}"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

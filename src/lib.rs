@@ -11,7 +11,7 @@
 //!   (L-BFGS), `stylize` (one picture's optimisation);
 //! * job: `job` (the video job and its stages, shards and their join, still
 //!   images, evaluation);
-//! * farm: `farm` (batch jobs, status, local worker processes);
+//! * farm: `farm` (batch jobs, status, local worker processes, Slurm scripts);
 //! * `plot`: the line chart of `vstyle eval`.
 pub mod config;
 pub mod device;

@@ -3,6 +3,9 @@
 //! * [`batch`]: a job file listing clips and styles, one output per pair.
 //! * [`status`]: what is done, partial (per shard) and pending.
 //! * [`workers`]: `--workers K`, shards as local worker processes.
+//! * [`slurm`]: sbatch scripts that spread a job's shards over a cluster
+//!   (`vstyle run JOB --shard N` per array task) and join them.
 pub mod batch;
+pub mod slurm;
 pub mod status;
 pub mod workers;

@@ -60,6 +60,33 @@ pub enum Command {
     /// Weight files: import from other formats, inspect.
     #[command(subcommand)]
     Weights(WeightsCommand),
+    /// Write Slurm scripts that render a job file as an array of shards and
+    /// then join them; with --submit, queue both jobs.
+    Slurm(SlurmArgs),
+}
+
+#[derive(Args)]
+pub struct SlurmArgs {
+    pub job: PathBuf,
+    /// Split the frames into this many shards, one array task each (1-10000).
+    #[arg(long)]
+    pub shards: usize,
+    /// Generic resources per task, e.g. gpu:1.
+    #[arg(long)]
+    pub gres: Option<String>,
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Time limit per task, e.g. 02:00:00.
+    #[arg(long, value_name = "HH:MM:SS")]
+    pub time: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    pub cpus_per_task: u32,
+    /// Submit both jobs with sbatch and print their ids.
+    #[arg(long)]
+    pub submit: bool,
+    /// Where the scripts go (default: <work dir>/slurm); logs go to logs/ in it.
+    #[arg(long, value_name = "DIR")]
+    pub script_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]

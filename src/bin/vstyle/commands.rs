@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result};
 use vstyle::config::JobConfig;
 use vstyle::farm::batch::{self, Entry, Outcome};
+use vstyle::farm::slurm::SlurmPlan;
 use vstyle::farm::status;
 use vstyle::farm::workers::Workers;
 use vstyle::job::{JobReport, Layout, Shard, VideoJob};
 
-use crate::cli::{ImageArgs, JobArgs, RunArgs, VideoArgs, WeightsCommand};
+use crate::cli::{ImageArgs, JobArgs, RunArgs, SlurmArgs, VideoArgs, WeightsCommand};
 use crate::flags::assemble;
 use crate::progress::{progress_line, Progress};
 
@@ -335,6 +336,55 @@ pub fn check(job: &Path, set: &[String]) -> Result<()> {
         info.frame_rate.0,
         info.frame_rate.1,
         if info.has_audio { ", audio" } else { "" }
+    );
+    Ok(())
+}
+
+/// `vstyle slurm JOB.toml --shards N [--submit]`: the array and join scripts,
+/// written beside the job's work directory unless --script-dir says where.
+pub fn slurm(a: &SlurmArgs) -> Result<()> {
+    // Absolute, so the config's relative paths (and the work directory)
+    // resolve the same on every node, whatever directory a task starts in.
+    let job = std::path::absolute(&a.job)
+        .with_context(|| format!("{}: cannot resolve the path", a.job.display()))?;
+    let cfg = assemble(Some(&job), Vec::new(), &[])?;
+    let script_dir = match &a.script_dir {
+        Some(d) => std::path::absolute(d)
+            .with_context(|| format!("{}: cannot resolve the path", d.display()))?,
+        None => vstyle::job::Outputs::of(&cfg)?.work_dir.join("slurm"),
+    };
+    let plan = SlurmPlan {
+        job,
+        shards: a.shards,
+        gres: a.gres.clone(),
+        partition: a.partition.clone(),
+        time: a.time.clone(),
+        cpus_per_task: a.cpus_per_task,
+        vstyle: std::env::current_exe().context("cannot locate the vstyle executable")?,
+        script_dir,
+    };
+    let scripts = plan.write()?;
+    if !a.submit {
+        println!(
+            "wrote {} ({} shards) and {}; logs will go to {}",
+            scripts.array.display(),
+            scripts.shards,
+            scripts.join.display(),
+            scripts.log_dir.display()
+        );
+        println!("submit with:");
+        for c in scripts.submit_commands() {
+            println!("  {c}");
+        }
+        return Ok(());
+    }
+    let ids = scripts.submit()?;
+    println!(
+        "submitted array job {} ({} shards) and join job {} (runs once every shard succeeded); logs in {}",
+        ids.array,
+        scripts.shards,
+        ids.join,
+        scripts.log_dir.display()
     );
     Ok(())
 }

@@ -68,5 +68,6 @@ fn dispatch(cli: &Cli) -> anyhow::Result<()> {
             max_frames,
         } => commands::eval(input, output, json.as_deref(), plot.as_deref(), *max_frames),
         Command::Weights(w) => commands::weights(w),
+        Command::Slurm(a) => commands::slurm(a),
     }
 }
