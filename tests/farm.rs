@@ -210,6 +210,16 @@ fn join_names_the_unfinished_shards_and_bad_shard_requests_are_one_line() {
     std::fs::write(work.join("lock.shard-0-of-3"), format!("{} 1", hostname())).unwrap();
     let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "0/3"], &[]));
     assert!(e.contains("in use by process 1"), "{e}");
+
+    // A lock from another node stands, unless it was left by an earlier run
+    // of the same Slurm task (requeued onto this node).
+    let lock = work.join("lock.shard-2-of-3");
+    std::fs::write(&lock, "render-node-9 4242 slurm=99_2").unwrap();
+    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "2/3"], &[]));
+    assert!(e.contains("process 4242 on render-node-9"), "{e}");
+    let same_task = [("SLURM_ARRAY_JOB_ID", "99"), ("SLURM_ARRAY_TASK_ID", "2")];
+    ok(&vstyle(&["run", s(&job), "--shard", "3"], &same_task));
+    assert!(!lock.exists(), "released after the run");
 }
 
 fn hostname() -> String {

@@ -80,6 +80,7 @@ pub fn join(cfg: &JobConfig, stop: &AtomicBool, on_event: impl FnMut(Event)) -> 
     let _shards = Shard::all(layout.shards)
         .map(|s| Lock::acquire(dir, &s.lock_name()))
         .collect::<Result<Vec<_>>>()?;
+    work.remove_stale_temporaries()?;
     let finals = work.pass(cfg.optimizer.passes);
     check_complete(&layout, &finals, dir)?;
     let joiner = Joiner {
@@ -361,7 +362,7 @@ mod tests {
         // Shards shorter than the window: cut at the midpoints.
         let w = windows(&[4, 8], 12, 6);
         let ranges: Vec<_> = w.iter().map(|w| w.frames.clone()).collect();
-        assert_eq!(ranges, [0..6, 6..10]);
+        assert_eq!(ranges, [0..6, 6..12]);
         assert!(windows(&[30], 60, 0).is_empty());
     }
 }

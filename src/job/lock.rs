@@ -20,6 +20,19 @@ use crate::error::{Error, Result};
 pub struct Holder {
     pub host: String,
     pub pid: u32,
+    /// The Slurm task it runs as (`job_task`), if any.
+    pub task: Option<String>,
+}
+
+/// This process's Slurm array task or job. Slurm never runs one task twice
+/// at a time, so a lock left by the same task is from an earlier run of it
+/// (requeued, perhaps onto another node).
+fn slurm_task() -> Option<String> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
+        (Some(job), Some(task)) => Some(format!("{job}_{task}")),
+        _ => var("SLURM_JOB_ID"),
+    }
 }
 
 impl Holder {
@@ -27,15 +40,24 @@ impl Holder {
         Self {
             host: host_name(),
             pid: std::process::id(),
+            task: slurm_task(),
         }
     }
 
     fn parse(text: &str) -> Option<Self> {
-        let (host, pid) = text.trim().rsplit_once(' ')?;
-        Some(Self {
-            host: host.to_string(),
-            pid: pid.parse().ok()?,
-        })
+        let mut words = text.split_whitespace();
+        let host = words.next()?.to_string();
+        let pid = words.next()?.parse().ok()?;
+        let task = words
+            .next()
+            .and_then(|w| w.strip_prefix("slurm="))
+            .map(str::to_string);
+        Some(Self { host, pid, task })
+    }
+
+    /// An earlier run of the Slurm task this process runs as.
+    fn earlier_run_of_me(&self) -> bool {
+        self.task.is_some() && self.task == slurm_task() && self.pid != std::process::id()
     }
 
     /// Whether the holder may still be running: its pid on this host, its
@@ -64,7 +86,11 @@ fn age(path: &Path) -> Duration {
 
 impl std::fmt::Display for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.host, self.pid)
+        write!(f, "{} {}", self.host, self.pid)?;
+        match &self.task {
+            Some(t) => write!(f, " slurm={t}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -127,7 +153,7 @@ impl Lock {
             }
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             match Holder::parse(&text) {
-                Some(h) if h.alive(age(&path)) => {
+                Some(h) if h.alive(age(&path)) && !h.earlier_run_of_me() => {
                     return Err(Error::WorkDir {
                         dir: dir.to_path_buf(),
                         message: format!(
@@ -200,6 +226,7 @@ mod tests {
         let other = Holder {
             host: host_name(),
             pid: 1, // init: always alive
+            task: None,
         };
         std::fs::write(dir.path().join("lock"), other.to_string()).unwrap();
         let e = Lock::acquire(dir.path(), "lock").unwrap_err().to_string();
@@ -219,6 +246,7 @@ mod tests {
         let gone = Holder {
             host: host_name(),
             pid: dead,
+            task: None,
         };
         std::fs::write(dir.path().join("lock"), gone.to_string()).unwrap();
         let lock = Lock::acquire(dir.path(), "lock").unwrap();
@@ -249,5 +277,18 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(Holder::parse(&text), Some(Holder::me()));
         drop(lock);
+    }
+
+    #[test]
+    fn holders_read_back_with_their_slurm_task() {
+        let h = Holder {
+            host: "node-3".into(),
+            pid: 77,
+            task: Some("4711_2".into()),
+        };
+        assert_eq!(h.to_string(), "node-3 77 slurm=4711_2");
+        assert_eq!(Holder::parse(&h.to_string()), Some(h));
+        assert_eq!(Holder::parse("node-3 77").unwrap().task, None);
+        assert_eq!(Holder::parse("node-3"), None);
     }
 }

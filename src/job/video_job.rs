@@ -142,6 +142,9 @@ impl<'a> VideoJob<'a> {
         let wall = Instant::now();
         let work = WorkDir::open(self.cfg, &self.outputs.work_dir, &self.part.lock_name())?;
         self.part.claim(work.path())?;
+        if self.part.shard.is_none() {
+            work.remove_stale_temporaries()?;
+        }
         // A clip in one pass streams to the encoder; otherwise the video is
         // made from the work directory after the last pass (or by `join`).
         let streaming = self.part.shard.is_none() && self.cfg.optimizer.passes == 1;

@@ -95,8 +95,7 @@ pub fn fingerprint(cfg: &JobConfig) -> String {
 
 impl WorkDir {
     /// Creates `dir`, or checks that it belongs to this job, and takes the
-    /// lock file `lock` in it. Temporary files left by a killed run are
-    /// removed.
+    /// lock file `lock` in it.
     pub fn open(cfg: &JobConfig, dir: &Path, lock: &str) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::Output {
             file: dir.display().to_string(),
@@ -106,7 +105,6 @@ impl WorkDir {
             dir: dir.to_path_buf(),
             _lock: Lock::acquire(dir, lock)?,
         };
-        wd.remove_stale_temporaries()?;
         let stamp = dir.join("job.json");
         let fp = fingerprint(cfg);
         match std::fs::read_to_string(&stamp) {
@@ -157,7 +155,10 @@ impl WorkDir {
             .collect())
     }
 
-    fn remove_stale_temporaries(&self) -> Result<()> {
+    /// Removes the temporary files a killed run left. Only for a process
+    /// that has the directory to itself: shard workers sharing it would
+    /// delete each other's writes in flight.
+    pub fn remove_stale_temporaries(&self) -> Result<()> {
         for name in self.entries()? {
             if name.starts_with(TEMP_PREFIX) {
                 let _ = std::fs::remove_file(self.dir.join(name));
@@ -224,6 +225,11 @@ mod tests {
         );
         drop(wd);
         let again = WorkDir::open(&cfg, &dir, "lock").unwrap();
+        assert!(
+            dir.join(".vstyle-abc").exists(),
+            "opening alone removes nothing"
+        );
+        again.remove_stale_temporaries().unwrap();
         assert_eq!(again.finished(), 2);
         assert_eq!(again.pass(1).load(1).unwrap().unwrap(), img);
         assert!(again.pass(1).load(2).unwrap().is_none());
