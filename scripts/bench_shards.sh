@@ -13,20 +13,8 @@ VSTYLE_HOME="${VSTYLE_HOME:-$HOME/.cache/vstyle}"
 PY="$VSTYLE_HOME/venv/bin/python"
 V=./target/release/vstyle
 cargo build --release -q
-mkdir -p "$OUT"
-cat > "$OUT/job.toml" <<TOML
-[input]
-path = "$PWD/$CLIP"
-size = $SIZE
-max_frames = $FRAMES
-[style]
-images = ["$PWD/tests/data/starry_night.jpg"]
-[model]
-name = "squeezenet"
-[run]
-device = "cpu"
-print_every = 0
-TOML
+source scripts/bench_job.sh
+write_job
 secs() { local t0; t0=$(date +%s.%N); "$@" >/dev/null; awk "BEGIN { print $(date +%s.%N) - $t0 }"; }
 rm -rf "$OUT"/one.mp4* "$OUT"/sharded.mp4*
 t_one=$(secs $V run "$OUT/job.toml" --quiet --set output.path=\""$OUT/one.mp4"\" "$@")

@@ -437,13 +437,21 @@ pub struct ShardsConfig {
     pub seam_window: usize,
     /// Passes over each seam window, alternating direction.
     pub seam_passes: usize,
+    /// The temporal weight in seam windows, relative to `loss.temporal_weight`.
+    pub seam_temporal_scale: f64,
+    /// Each shard but the first starts by stylizing the clip's first frame
+    /// (as the first shard does) and carrying it along the flow to its own
+    /// first frame, so all shards start from one texture.
+    pub lead_in: bool,
 }
 
 impl Default for ShardsConfig {
     fn default() -> Self {
         Self {
-            seam_window: 6,
-            seam_passes: 4,
+            seam_window: 12,
+            seam_passes: 2,
+            seam_temporal_scale: 1.0,
+            lead_in: true,
         }
     }
 }
@@ -986,7 +994,8 @@ impl Checker<'_> {
 
     fn shards(&self, s: &ShardsConfig) -> Result<(), ConfigError> {
         self.within("shards.seam_window", s.seam_window, 0, MAX_SEAM_WINDOW)?;
-        self.within("shards.seam_passes", s.seam_passes, 1, MAX_PASSES)
+        self.within("shards.seam_passes", s.seam_passes, 1, MAX_PASSES)?;
+        self.nonneg("shards.seam_temporal_scale", s.seam_temporal_scale)
     }
 
     fn output(&self, output: &OutputConfig) -> Result<(), ConfigError> {

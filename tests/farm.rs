@@ -116,8 +116,13 @@ fn a_clip_in_shards_joins_with_its_rate_audio_and_repaired_seams() {
             .map(|f| f["index"].as_u64().unwrap())
             .collect();
         assert_eq!(idx, (i * 4..i * 4 + 4).collect::<Vec<u64>>(), "shard {i}");
-        // Each shard starts cold.
-        assert_eq!(r["frames"][0]["init"], "content");
+        // Shard 0 starts cold; the others from its texture carried along
+        // the flow (the lead-in), with the first frame's full budget.
+        let first = &r["frames"][0];
+        let init = if i == 0 { "content" } else { "prev_warped" };
+        assert_eq!(first["init"], init, "shard {i}");
+        assert_eq!(first["iterations"], 6, "shard {i}");
+        assert_eq!(r["frames"][1]["iterations"], 3, "shard {i}");
     }
     assert!(
         !dir.path().join("out.mp4").exists(),

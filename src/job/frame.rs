@@ -60,6 +60,9 @@ pub struct Task<'t> {
     pub start: Start,
     /// Whether the temporal loss applies (it also needs a weight above 0).
     pub temporal: bool,
+    /// Whether it gets the first frame's budget although it starts warm (a
+    /// shard's first frame, from the texture its lead-in carried).
+    pub full_budget: bool,
 }
 
 /// A finished frame.
@@ -79,7 +82,7 @@ impl FrameOptimiser<'_> {
     ) -> Result<Optimised> {
         let first = task.history.is_empty() && matches!(task.start, Start::Chain);
         let objective = self.objective(task);
-        let sched = schedule(self.cfg, first);
+        let sched = schedule(self.cfg, first || task.full_budget);
         let mut retries = Vec::new();
         for (attempt, &(fallback, step)) in ATTEMPTS.iter().enumerate() {
             let (init, name) = self.start_image(task, fallback, first, attempt);

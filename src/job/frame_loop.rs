@@ -32,6 +32,10 @@ pub struct FrameLoop<'j> {
     pub work: &'j WorkDir,
     /// Index in the clip of the first frame the decoder yields (a shard's start).
     pub first_index: usize,
+    /// Frames before this index are a shard's lead-in: the first is
+    /// stylized as the shard before did it, the others only carry its
+    /// texture along the flow; none is saved, reported or encoded.
+    pub lead_in_end: usize,
     pub optimiser: &'j FrameOptimiser<'j>,
     pub history: History,
     pub reports: Vec<FrameReport>,
@@ -52,6 +56,14 @@ impl FrameLoop<'_> {
                 Err(e) => return LoopEnd::Failed(e.into()),
             };
             prep.frame.index += self.first_index;
+            if prep.frame.index < self.lead_in_end {
+                match self.lead_in(&prep, stop, on_event) {
+                    Ok(Some(img)) => self.history.push(img),
+                    Ok(None) => return LoopEnd::Interrupted,
+                    Err(e) => return LoopEnd::Failed(e),
+                }
+                continue;
+            }
             let (img, report) = match self.frame(&prep, stop, on_event) {
                 Ok(Some(done)) => done,
                 Ok(None) => return LoopEnd::Interrupted,
@@ -71,6 +83,34 @@ impl FrameLoop<'_> {
         LoopEnd::Finished
     }
 
+    /// A lead-in frame: the first optimised from its own start as usual,
+    /// the others their start image only. None when stopped.
+    fn lead_in(
+        &mut self,
+        prep: &Prepared,
+        stop: &AtomicBool,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Option<RgbImage>> {
+        let device = self.optimiser.stylizer.device();
+        let content = to_tensor(&prep.frame.image, device);
+        let kind = self.cfg.run.frame_init;
+        if let Some(start) = self.history.start_image(kind, &prep.pairs, &content) {
+            return Ok(Some(crate::imaging::to_image(&start)));
+        }
+        let task = Task {
+            index: prep.frame.index,
+            content: &content,
+            history: &self.history,
+            pairs: &prep.pairs,
+            start: Start::Chain,
+            temporal: false,
+            full_budget: false,
+        };
+        let mut hook = iteration_hook(prep.frame.index, stop, on_event);
+        let (img, _) = self.optimiser.image(&task, &prep.frame.image, &mut hook)?;
+        Ok((!stop.load(Ordering::SeqCst)).then_some(img))
+    }
+
     /// One frame: taken from the work directory, or optimised and saved
     /// there. None when stopped in the middle.
     fn frame(
@@ -88,13 +128,17 @@ impl FrameLoop<'_> {
             return Ok(Some((img, resumed_report(prep))));
         }
         let content = to_tensor(&prep.frame.image, self.optimiser.stylizer.device());
+        // After a lead-in the carried texture is only a start: the shard's
+        // first frame is stylized in full, not held to that start.
+        let after_lead_in = index == self.lead_in_end && self.first_index < index;
         let task = Task {
             index,
             content: &content,
             history: &self.history,
             pairs: &prep.pairs,
             start: Start::Chain,
-            temporal: self.cfg.optimizer.temporal_from_pass <= 1,
+            temporal: self.cfg.optimizer.temporal_from_pass <= 1 && !after_lead_in,
+            full_budget: after_lead_in,
         };
         let (img, done) = {
             let mut hook = iteration_hook(index, stop, on_event);

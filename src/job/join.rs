@@ -22,6 +22,7 @@ use crate::files::write_atomic;
 use crate::video::FrameSource;
 
 use super::assemble;
+use super::crossfade::crossfade;
 use super::frame::FrameOptimiser;
 use super::lock::Lock;
 use super::outputs::Outputs;
@@ -64,9 +65,40 @@ struct ShardReport {
     warnings: Vec<String>,
 }
 
+/// How the seam windows are shared out.
+#[derive(Debug, Clone, Default)]
+pub struct JoinOptions {
+    /// Windows repaired at a time (0 or 1: one after another).
+    pub workers: usize,
+    /// Devices for them, round-robin; empty: the job's device.
+    pub devices: Vec<String>,
+}
+
+impl JoinOptions {
+    /// The config lane `k` of `lanes` runs with: its device, and on a CPU
+    /// its share of the cores.
+    fn lane_config(&self, cfg: &JobConfig, k: usize, lanes: usize) -> JobConfig {
+        let mut c = cfg.clone();
+        c.loss.temporal_weight *= cfg.shards.seam_temporal_scale;
+        if !self.devices.is_empty() {
+            c.run.device = self.devices[k % self.devices.len()].clone();
+        }
+        if lanes > 1 && !c.run.device.starts_with("cuda") {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            c.run.threads = (cores / lanes).max(1);
+        }
+        c
+    }
+}
+
 /// Joins the shards of `cfg`'s clip; refuses, naming them, while shards
 /// are missing frames or still held by a worker.
-pub fn join(cfg: &JobConfig, stop: &AtomicBool, on_event: impl FnMut(Event)) -> Result<JobReport> {
+pub fn join(
+    cfg: &JobConfig,
+    opts: &JoinOptions,
+    stop: &AtomicBool,
+    on_event: impl FnMut(Event),
+) -> Result<JobReport> {
     let wall = Instant::now();
     let outputs = Outputs::of(cfg)?;
     outputs.check(true)?;
@@ -91,7 +123,7 @@ pub fn join(cfg: &JobConfig, stop: &AtomicBool, on_event: impl FnMut(Event)) -> 
         total: layout.frames,
     };
     joiner.clear_stale_seams()?;
-    let seams = joiner.repair(stop, on_event)?;
+    let seams = joiner.repair(opts, stop, on_event)?;
     let source = FrameSource::open(&cfg.input.path, &cfg.input)?;
     let audio_span = source.audio_span(layout.frames);
     let sinks = assemble::sinks(cfg, &outputs, source.info(), audio_span)?;
@@ -182,55 +214,105 @@ impl Joiner<'_> {
         })
     }
 
-    /// Re-optimises every unfinished window.
+    /// Re-optimises every unfinished window, `opts.workers` at a time.
     fn repair(
         &self,
+        opts: &JoinOptions,
         stop: &AtomicBool,
         mut on_event: impl FnMut(Event),
     ) -> Result<Vec<SeamReport>> {
-        let todo: Vec<&Window> = self
+        let (done, todo): (Vec<&Window>, Vec<&Window>) = self
             .windows
             .iter()
-            .filter(|w| !self.done_marker(w).exists())
-            .collect();
-        let mut reports: Vec<SeamReport> = self
-            .windows
+            .partition(|w| self.done_marker(w).exists());
+        let mut reports: Vec<SeamReport> = done
             .iter()
-            .filter(|w| self.done_marker(w).exists())
-            .map(|w| SeamReport {
-                seam: w.seam,
-                first: w.frames.start,
-                end: w.frames.end,
-                resumed: true,
-                passes: Vec::new(),
-            })
+            .map(|w| seam_report(w, true, Vec::new()))
             .collect();
         if todo.is_empty() {
             return Ok(reports);
         }
         self.save_content(&todo)?;
-        let setup = Setup::new(self.cfg)?;
-        let (w, h) = self.finals.get(todo[0].frames.start)?.dimensions();
-        let what = self.cfg.input.path.display().to_string();
-        let stylizer = setup.stylizer(self.cfg, &what, w, h)?;
+        let lanes = opts.workers.clamp(1, todo.len());
+        if lanes == 1 {
+            let lane = opts.lane_config(self.cfg, 0, 1);
+            reports.extend(self.repair_lane(&lane, &todo, stop, &mut on_event)?);
+        } else {
+            reports.extend(self.repair_in_parallel(opts, &todo, lanes, stop, &mut on_event)?);
+        }
+        reports.sort_by_key(|r| r.seam);
+        Ok(reports)
+    }
+
+    /// Lanes of windows on their own threads, each with its own network
+    /// on its device; finished frames are reported from this thread.
+    fn repair_in_parallel(
+        &self,
+        opts: &JoinOptions,
+        todo: &[&Window],
+        lanes: usize,
+        stop: &AtomicBool,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Vec<SeamReport>> {
+        let (tx, rx) = std::sync::mpsc::channel::<FrameReport>();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..lanes)
+                .map(|k| {
+                    let mine: Vec<&Window> = todo.iter().skip(k).step_by(lanes).copied().collect();
+                    let lane = opts.lane_config(self.cfg, k, lanes);
+                    let tx = tx.clone();
+                    scope.spawn(move || {
+                        let mut relay = |ev: Event| {
+                            if let Event::FrameDone(r) = ev {
+                                let _ = tx.send(r.clone());
+                            }
+                        };
+                        self.repair_lane(&lane, &mine, stop, &mut relay)
+                    })
+                })
+                .collect();
+            drop(tx);
+            for r in rx {
+                on_event(Event::FrameDone(&r));
+            }
+            let mut out = Vec::new();
+            for h in handles {
+                let joined = h.join().map_err(|p| Error::Worker {
+                    input: self.cfg.input.path.display().to_string(),
+                    stage: "seam",
+                    frame: 0,
+                    message: crate::error::panic_message(p.as_ref()),
+                })?;
+                out.extend(joined?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Repairs `windows` one after another with one network on `lane`'s device.
+    fn repair_lane(
+        &self,
+        lane: &JobConfig,
+        windows: &[&Window],
+        stop: &AtomicBool,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Vec<SeamReport>> {
+        let setup = Setup::new(lane)?;
+        let (w, h) = self.finals.get(windows[0].frames.start)?.dimensions();
+        let what = lane.input.path.display().to_string();
+        let stylizer = setup.stylizer(lane, &what, w, h)?;
         let optimiser = FrameOptimiser {
-            cfg: self.cfg,
+            cfg: lane,
             stylizer: &stylizer,
             input: what,
             fault: None,
         };
-        for window in todo {
-            let passes = self.repair_window(window, &optimiser, stop, &mut on_event)?;
-            reports.push(SeamReport {
-                seam: window.seam,
-                first: window.frames.start,
-                end: window.frames.end,
-                resumed: false,
-                passes,
-            });
+        let mut out = Vec::new();
+        for window in windows {
+            let passes = self.repair_window(window, &optimiser, stop, on_event)?;
+            out.push(seam_report(window, false, passes));
         }
-        reports.sort_by_key(|r| r.seam);
-        Ok(reports)
+        Ok(out)
     }
 
     fn repair_window(
@@ -245,12 +327,17 @@ impl Joiner<'_> {
             total: self.total,
         };
         let content = self.work.content();
+        let start = self.seam_pass(window, 0);
+        crossfade(
+            window.frames.clone(),
+            window.seam,
+            self.finals,
+            &content,
+            &start,
+        )?;
         let mut reports = Vec::new();
         for k in 1..=self.cfg.shards.seam_passes {
-            let input = match k {
-                1 => self.finals.clone(),
-                _ => self.seam_pass(window, k - 1),
-            };
+            let input = self.seam_pass(window, k - 1);
             let output = self.seam_pass(window, k);
             let pass = Pass {
                 number: k,
@@ -261,6 +348,7 @@ impl Joiner<'_> {
                 content: &content,
                 anchor: Some(self.finals),
                 temporal: true,
+                two_sided: true,
             };
             on_event(Event::Pass {
                 number: k,
@@ -347,6 +435,16 @@ impl Joiner<'_> {
             warnings,
             config: self.cfg.clone(),
         })
+    }
+}
+
+fn seam_report(w: &Window, resumed: bool, passes: Vec<PassReport>) -> SeamReport {
+    SeamReport {
+        seam: w.seam,
+        first: w.frames.start,
+        end: w.frames.end,
+        resumed,
+        passes,
     }
 }
 

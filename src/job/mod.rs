@@ -9,6 +9,7 @@
 //! * `setup`: what every job loads first (device, network, style images)
 //!   and the L-BFGS schedule.
 mod assemble;
+mod crossfade;
 pub mod eval;
 mod frame;
 mod frame_loop;

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::imaging::to_tensor;
-use crate::temporal::{FlowPair, FlowTracker, History, TemporalPlan};
+use crate::temporal::{pair_between, FlowPair, History, TemporalPlan};
 
 use super::frame::{iteration_hook, FrameOptimiser, Start, Task};
 use super::report::{FrameReport, PassReport};
@@ -57,6 +57,11 @@ pub struct Pass<'d> {
     pub anchor: Option<&'d FrameDir>,
     /// Whether the temporal loss ties each frame to that neighbour.
     pub temporal: bool,
+    /// Whether it also ties it to the neighbour on the other side (its
+    /// previous-pass result, or the fixed frame beyond the range): a seam
+    /// window, held at both ends, then settles between them instead of
+    /// carrying one side's texture into the other.
+    pub two_sided: bool,
 }
 
 impl Pass<'_> {
@@ -138,6 +143,27 @@ impl PassRunner<'_> {
         }))
     }
 
+    /// The neighbour on the side the pass goes to: its previous-pass result
+    /// inside the range, the fixed frame beyond it (with an anchor).
+    fn other_side(&self, pass: &Pass, index: usize) -> Result<Option<Neighbour>> {
+        let next = match pass.direction {
+            Direction::Forward => index.checked_add(1),
+            Direction::Backward => index.checked_sub(1),
+        };
+        let Some(j) = next.filter(|&j| j < self.total) else {
+            return Ok(None);
+        };
+        let from = match (pass.frames.contains(&j), pass.anchor) {
+            (true, _) => pass.input,
+            (false, Some(anchor)) => anchor,
+            (false, None) => return Ok(None),
+        };
+        Ok(Some(Neighbour {
+            stylized: from.get(j)?,
+            content: pass.content.get(j)?,
+        }))
+    }
+
     fn frame(
         &self,
         pass: &Pass,
@@ -148,14 +174,12 @@ impl PassRunner<'_> {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Option<(RgbImage, FrameReport)>> {
         let flow_start = Instant::now();
-        let mut history = History::new(&plan());
-        let pairs = match neighbour {
-            Some(n) => {
-                history.push(n.stylized.clone());
-                pairs_to(&n.content, content)
-            }
-            None => Vec::new(),
+        let other = match pass.two_sided {
+            true => self.other_side(pass, index)?,
+            false => None,
         };
+        let ties: Vec<&Neighbour> = neighbour.iter().chain(other.iter()).collect();
+        let (history, pairs) = tied_to(&ties, content);
         let flow_seconds = flow_start.elapsed().as_secs_f64();
         let tensor = to_tensor(content, self.optimiser.stylizer.device());
         let task = Task {
@@ -165,6 +189,7 @@ impl PassRunner<'_> {
             pairs: &pairs,
             start: Start::Blend(pass.input.get(index)?),
             temporal: pass.temporal,
+            full_budget: false,
         };
         let (img, done) = {
             let mut hook = iteration_hook(index, stop, on_event);
@@ -178,20 +203,28 @@ impl PassRunner<'_> {
     }
 }
 
-/// Later passes tie a frame to one neighbour, the one the pass comes from.
-fn plan() -> TemporalPlan {
-    TemporalPlan {
-        offsets: vec![1],
+/// The history and flow pairs that tie a frame (content `current`) to
+/// `ties`, first the neighbour the pass comes from: `ties[k]` is frame
+/// "t - (k + 1)" of the history, whatever side of the frame it lies on.
+fn tied_to(ties: &[&Neighbour], current: &RgbImage) -> (History, Vec<FlowPair>) {
+    let plan = TemporalPlan {
+        offsets: (1..=ties.len().max(1)).collect(),
         flow: true,
         weight: 0.0,
+    };
+    let mut history = History::new(&plan);
+    for n in ties.iter().rev() {
+        history.push(n.stylized.clone());
     }
-}
-
-/// The flow pair from `current` back to `neighbour` (either side of it).
-fn pairs_to(neighbour: &RgbImage, current: &RgbImage) -> Vec<FlowPair> {
-    let mut tracker = FlowTracker::new(plan());
-    tracker.push(neighbour);
-    tracker.push(current)
+    let pairs = ties
+        .iter()
+        .enumerate()
+        .map(|(k, n)| FlowPair {
+            offset: k + 1,
+            ..pair_between(&n.content, current)
+        })
+        .collect();
+    (history, pairs)
 }
 
 #[cfg(test)]
@@ -213,6 +246,7 @@ mod tests {
             content: &dir,
             anchor,
             temporal: true,
+            two_sided: false,
         };
         let fwd = pass(Direction::Forward, 4..8, Some(&dir));
         assert_eq!(fwd.order(), [4, 5, 6, 7]);

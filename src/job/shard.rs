@@ -163,6 +163,8 @@ impl Layout {
 pub struct Part {
     pub shard: Option<Shard>,
     pub frames: Range<usize>,
+    /// Where decoding starts: before `frames` for a shard's lead-in.
+    pub lead_in: usize,
     /// Frames in the whole clip (0 when unknown and not sharded).
     pub total: usize,
 }
@@ -173,6 +175,7 @@ impl Part {
         Self {
             shard: None,
             frames: 0..total,
+            lead_in: 0,
             total,
         }
     }
@@ -200,21 +203,30 @@ impl Part {
         }
         Ok(Self {
             shard: Some(shard),
+            lead_in: frames.start,
             frames,
             total,
         })
     }
 
+    /// Starts decoding at the clip's first frame, so this shard starts from
+    /// the first shard's texture carried along the flow rather than from a
+    /// texture of its own (see `shards.lead_in`).
+    pub fn with_lead_in(mut self) -> Self {
+        self.lead_in = 0;
+        self
+    }
+
     /// The source options that read exactly these frames.
     pub fn input(&self, whole: &InputConfig) -> InputConfig {
         let mut o = whole.clone();
-        o.start = whole.start + self.frames.start * whole.step;
+        o.start = whole.start + self.lead_in * whole.step;
         let last = self.frames.end == self.total;
         // The last shard reads to the end, in case the count was an estimate.
         o.max_frames = if last {
-            whole.max_frames.map(|m| m - self.frames.start)
+            whole.max_frames.map(|m| m - self.lead_in)
         } else {
-            Some(self.frames.len())
+            Some(self.frames.end - self.lead_in)
         };
         o
     }

@@ -63,6 +63,12 @@ pub struct VideoJob<'a> {
     fault: Option<StartFault>,
 }
 
+/// Whether the shard's first frame is already in the work directory (then
+/// its lead-in is not needed).
+fn resumable(outputs: &Outputs, part: &Part) -> bool {
+    super::workdir::pass_dir(&outputs.work_dir, 1).has(part.frames.start)
+}
+
 /// What a run produced, for its report.
 struct Done {
     frames: Vec<FrameReport>,
@@ -96,7 +102,10 @@ impl<'a> VideoJob<'a> {
         let (source, part) = match shard {
             None => (whole, Part::whole(count)),
             Some(s) => {
-                let part = Part::shard(cfg, s, count)?;
+                let mut part = Part::shard(cfg, s, count)?;
+                if cfg.shards.lead_in && !resumable(&outputs, &part) {
+                    part = part.with_lead_in();
+                }
                 let opts = part.input(&cfg.input);
                 (FrameSource::open(&cfg.input.path, &opts)?, part)
             }
@@ -203,7 +212,8 @@ impl<'a> VideoJob<'a> {
         let mut state = FrameLoop {
             cfg: self.cfg,
             work,
-            first_index: self.part.frames.start,
+            first_index: self.part.lead_in,
+            lead_in_end: self.part.frames.start,
             optimiser,
             history: History::new(&TemporalPlan::of(self.cfg)),
             reports: Vec::new(),
@@ -253,6 +263,7 @@ impl<'a> VideoJob<'a> {
                 content: &content,
                 anchor: None,
                 temporal: number >= self.cfg.optimizer.temporal_from_pass,
+                two_sided: false,
             };
             on_event(Event::Pass {
                 number,

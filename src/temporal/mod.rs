@@ -113,6 +113,20 @@ impl FlowTracker {
     }
 }
 
+/// The flow pair from frame `current` back to `neighbour` (on either side
+/// of it in time), with its reliability mask.
+pub fn pair_between(neighbour: &RgbImage, current: &RgbImage) -> FlowPair {
+    let (w, h) = current.dimensions();
+    let gray = |img: &RgbImage| flow::gray_from_rgb8(w as usize, h as usize, img.as_raw());
+    let (back, fwd) = flow_both_ways(&gray(current), &gray(neighbour), &FlowOptions::default());
+    let mask = flow::reliability_mask(&back, &fwd);
+    FlowPair {
+        offset: 1,
+        flow: back,
+        mask,
+    }
+}
+
 /// Flow from `current` to `previous` and back, computed in parallel.
 pub fn flow_both_ways(
     current: &Plane,

@@ -21,7 +21,7 @@ pub enum Command {
     /// Run a video job file (or a batch of clips and styles).
     Run(RunArgs),
     /// Finish a clip run in shards: repair the seams, encode the video, merge the reports.
-    Join(JobArgs),
+    Join(JoinArgs),
     /// What is done, partial (per shard) and pending for a job or a batch.
     Status {
         job: PathBuf,
@@ -113,6 +113,18 @@ pub struct JobArgs {
     /// Only errors and the final summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct JoinArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Seam windows repaired at a time.
+    #[arg(long, value_name = "K")]
+    pub workers: Option<usize>,
+    /// Devices for them, shared round-robin, e.g. cuda:0,cuda:1.
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Option<Vec<String>>,
 }
 
 #[derive(Args)]

@@ -10,9 +10,10 @@ use vstyle::farm::batch::{self, Entry, Outcome};
 use vstyle::farm::slurm::SlurmPlan;
 use vstyle::farm::status;
 use vstyle::farm::workers::Workers;
+use vstyle::job::join::JoinOptions;
 use vstyle::job::{JobReport, Layout, Shard, VideoJob};
 
-use crate::cli::{ImageArgs, JobArgs, RunArgs, SlurmArgs, VideoArgs, WeightsCommand};
+use crate::cli::{ImageArgs, JobArgs, JoinArgs, RunArgs, SlurmArgs, VideoArgs, WeightsCommand};
 use crate::flags::assemble;
 use crate::progress::{progress_line, Progress};
 
@@ -118,7 +119,11 @@ fn workers(a: &RunArgs, cfg: &JobConfig, k: usize) -> Result<()> {
         "shards done in {:.1}s; joining",
         started.elapsed().as_secs_f64()
     );
-    join(&a.job)
+    let opts = JoinOptions {
+        workers: k,
+        devices: w.devices.clone(),
+    };
+    join_with(&a.job, &opts)
 }
 
 /// The shard count a single clip's work directory already records.
@@ -127,13 +132,21 @@ fn existing_shards(cfg: &JobConfig) -> Option<usize> {
     Some(Layout::read(&outputs.work_dir).ok()??.shards)
 }
 
-/// `vstyle join JOB.toml`: every entry of a batch.
-pub fn join(a: &JobArgs) -> Result<()> {
+/// `vstyle join JOB.toml [--workers K]`: every entry of a batch.
+pub fn join(a: &JoinArgs) -> Result<()> {
+    let opts = JoinOptions {
+        workers: a.workers.unwrap_or(1),
+        devices: a.devices.clone().unwrap_or_default(),
+    };
+    join_with(&a.job, &opts)
+}
+
+fn join_with(a: &JobArgs, opts: &JoinOptions) -> Result<()> {
     let cfg = assemble(Some(&a.job), Vec::new(), &a.set)?;
     let join_one = |cfg: &JobConfig| -> Result<()> {
         let stop = stop_flag();
         let mut progress = Progress::new(a.quiet);
-        let result = vstyle::job::join::join(cfg, stop, |ev| progress.event(ev));
+        let result = vstyle::job::join::join(cfg, opts, stop, |ev| progress.event(ev));
         progress.finish();
         summary(cfg, &result?);
         Ok(())
