@@ -301,8 +301,9 @@ fn later_passes_alternate_direction_and_make_the_video() {
     );
     assert_eq!(order(&passes[0]), [4, 3, 2, 1, 0]);
     assert_eq!(order(&passes[1]), [0, 1, 2, 3, 4]);
-    // Pass 1 had no temporal loss (it comes in from pass 2); pass 2 ties
-    // every frame but the first it visits to its neighbour.
+    // Pass 1 had no temporal loss (it comes in from pass 2); in pass 2
+    // every frame is tied to a neighbour (the first it visits to the one
+    // on its other side).
     assert!(r["frames"]
         .as_array()
         .unwrap()
@@ -314,8 +315,7 @@ fn later_passes_alternate_direction_and_make_the_video() {
         .iter()
         .map(|f| f["losses"]["temporal"].as_f64().unwrap())
         .collect();
-    assert_eq!(temporal[0], 0.0);
-    assert!(temporal[1..].iter().all(|&t| t > 0.0), "{temporal:?}");
+    assert!(temporal.iter().all(|&t| t > 0.0), "{temporal:?}");
     let work = dir.path().join("out.mp4.work");
     for p in ["pass_2", "pass_3", "content"] {
         assert_eq!(std::fs::read_dir(work.join(p)).unwrap().count(), 5, "{p}");

@@ -5,9 +5,12 @@
 //! worker is exactly what a scheduler would start, with its own lock,
 //! libtorch thread pool and crash boundary.
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
+use std::time::Duration;
 
 use crate::job::Shard;
 
@@ -69,25 +72,44 @@ impl Workers {
             c.arg("--set").arg(format!("run.threads={}", self.threads));
         }
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        // Their own process group: a Ctrl-C on the terminal reaches only
+        // this process, which passes one TERM on to each worker.
+        c.process_group(0);
         c
     }
 
     /// Runs every shard, `workers` at a time; each output line goes to
-    /// `on_line` prefixed with its shard.
-    pub fn run(&self, on_line: impl Fn(&str) + Sync) -> Result<Vec<Exit>, WorkerError> {
+    /// `on_line` prefixed with its shard. Once `stop` is set, each running
+    /// worker gets a TERM (it saves its finished frames and exits 130).
+    pub fn run(
+        &self,
+        stop: &AtomicBool,
+        on_line: impl Fn(&str) + Sync,
+    ) -> Result<Vec<Exit>, WorkerError> {
         let mut exits = Vec::new();
         let shards: Vec<Shard> = Shard::all(self.shards).collect();
         for wave in shards.chunks(self.workers.max(1)) {
+            if stop.load(Ordering::SeqCst) {
+                return Err(WorkerError::Interrupted);
+            }
             let children = wave
                 .iter()
                 .map(|&s| self.spawn(s))
                 .collect::<Result<Vec<_>, _>>()?;
+            let pids: Vec<u32> = children.iter().map(|(_, c)| c.id()).collect();
+            let alive: Vec<AtomicBool> = pids.iter().map(|_| AtomicBool::new(true)).collect();
             thread::scope(|scope| {
+                scope.spawn(|| pass_on_stop(&pids, &alive, stop));
                 let handles: Vec<_> = children
                     .into_iter()
-                    .map(|(shard, child)| {
+                    .zip(&alive)
+                    .map(|((shard, child), alive)| {
                         let on_line = &on_line;
-                        scope.spawn(move || wait_relaying(shard, child, on_line))
+                        scope.spawn(move || {
+                            let exit = wait_relaying(shard, child, on_line);
+                            alive.store(false, Ordering::SeqCst);
+                            exit
+                        })
                     })
                     .collect();
                 for h in handles {
@@ -124,6 +146,26 @@ impl Workers {
                 message: e.to_string(),
             })?;
         Ok((shard, child))
+    }
+}
+
+/// Sends TERM to the running workers once `stop` is set; returns when
+/// none is running.
+fn pass_on_stop(pids: &[u32], alive: &[AtomicBool], stop: &AtomicBool) {
+    let mut sent = false;
+    while alive.iter().any(|a| a.load(Ordering::SeqCst)) {
+        if stop.load(Ordering::SeqCst) && !sent {
+            for (&pid, a) in pids.iter().zip(alive) {
+                if a.load(Ordering::SeqCst) {
+                    // SAFETY: kill(2) only sends a signal.
+                    unsafe {
+                        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+                    }
+                }
+            }
+            sent = true;
+        }
+        thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -197,7 +239,10 @@ mod tests {
             devices: Vec::new(),
             threads: 1,
         };
-        let e = w.run(|_| {}).unwrap_err().to_string();
+        let e = w
+            .run(&AtomicBool::new(false), |_| {})
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("0/3 (exit 1), 1/3 (exit 1), 2/3 (exit 1)"),
             "{e}"

@@ -348,7 +348,6 @@ impl Joiner<'_> {
                 content: &content,
                 anchor: Some(self.finals),
                 temporal: true,
-                two_sided: true,
             };
             on_event(Event::Pass {
                 number: k,

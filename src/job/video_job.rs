@@ -263,7 +263,6 @@ impl<'a> VideoJob<'a> {
                 content: &content,
                 anchor: None,
                 temporal: number >= self.cfg.optimizer.temporal_from_pass,
-                two_sided: false,
             };
             on_event(Event::Pass {
                 number,

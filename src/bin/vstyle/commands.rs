@@ -114,7 +114,7 @@ fn workers(a: &RunArgs, cfg: &JobConfig, k: usize) -> Result<()> {
         );
     }
     let started = std::time::Instant::now();
-    w.run(|line| eprintln!("{line}"))?;
+    w.run(stop_flag(), |line| eprintln!("{line}"))?;
     println!(
         "shards done in {:.1}s; joining",
         started.elapsed().as_secs_f64()
@@ -336,12 +336,29 @@ pub fn eval(
     Ok(())
 }
 
+/// `vstyle check JOB.toml`: every entry of a batch; the first bad one is
+/// the error.
 pub fn check(job: &Path, set: &[String]) -> Result<()> {
     let cfg = assemble(Some(job), Vec::new(), set)?;
-    let info = VideoJob::check(&cfg)?;
+    let entries = batch::entries(&cfg)?;
+    for e in &entries {
+        let info = VideoJob::check(&e.cfg).map_err(|err| match cfg.batch {
+            Some(_) => anyhow::anyhow!("{}: batch entry {}: {err}", job.display(), e.name),
+            None => err.into(),
+        })?;
+        let name = match cfg.batch {
+            Some(_) => format!("{} [{}]", job.display(), e.name),
+            None => job.display().to_string(),
+        };
+        print_checked(&name, &info);
+    }
+    Ok(())
+}
+
+fn print_checked(name: &str, info: &vstyle::video::SourceInfo) {
     println!(
         "{}: ok ({}, {} frames at {}x{}, {}/{} fps{})",
-        job.display(),
+        name,
         info.path.display(),
         info.frame_count.map_or("?".to_string(), |n| n.to_string()),
         info.width,
@@ -350,7 +367,6 @@ pub fn check(job: &Path, set: &[String]) -> Result<()> {
         info.frame_rate.1,
         if info.has_audio { ", audio" } else { "" }
     );
-    Ok(())
 }
 
 /// `vstyle slurm JOB.toml --shards N [--submit]`: the array and join scripts,
@@ -364,6 +380,8 @@ pub fn slurm(a: &SlurmArgs) -> Result<()> {
     let script_dir = match &a.script_dir {
         Some(d) => std::path::absolute(d)
             .with_context(|| format!("{}: cannot resolve the path", d.display()))?,
+        // A batch has a work directory per entry: its scripts go beside the job file.
+        None if cfg.batch.is_some() => job.with_extension("slurm"),
         None => vstyle::job::Outputs::of(&cfg)?.work_dir.join("slurm"),
     };
     let plan = SlurmPlan {
