@@ -439,6 +439,9 @@ pub struct ShardsConfig {
     pub seam_passes: usize,
     /// The temporal weight in seam windows, relative to `loss.temporal_weight`.
     pub seam_temporal_scale: f64,
+    /// At most this many L-BFGS iterations per frame and seam pass
+    /// (default: `optimizer.frame_iterations`).
+    pub seam_iterations: Option<usize>,
     /// Each shard but the first starts by stylizing the clip's first frame
     /// (as the first shard does) and carrying it along the flow to its own
     /// first frame, so all shards start from one texture.
@@ -449,8 +452,9 @@ impl Default for ShardsConfig {
     fn default() -> Self {
         Self {
             seam_window: 12,
-            seam_passes: 2,
+            seam_passes: 3,
             seam_temporal_scale: 1.0,
+            seam_iterations: None,
             lead_in: true,
         }
     }
@@ -995,6 +999,9 @@ impl Checker<'_> {
     fn shards(&self, s: &ShardsConfig) -> Result<(), ConfigError> {
         self.within("shards.seam_window", s.seam_window, 0, MAX_SEAM_WINDOW)?;
         self.within("shards.seam_passes", s.seam_passes, 1, MAX_PASSES)?;
+        if let Some(n) = s.seam_iterations {
+            self.within("shards.seam_iterations", n, 1, MAX_ITERATIONS)?;
+        }
         self.nonneg("shards.seam_temporal_scale", s.seam_temporal_scale)
     }
 

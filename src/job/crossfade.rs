@@ -13,11 +13,17 @@ use crate::temporal::{pair_between, rgb_to_f32};
 
 use super::workdir::FrameDir;
 
-/// Writes the crossfaded start of every frame of `frames` (around `seam`)
-/// to `out`, from the shards' results `finals`; skipped when it is there.
+/// Writes the crossfaded start of every frame of `frames` (around a seam)
+/// to `out`, from the shards' results `finals` in a clip of `total`
+/// frames; skipped when it is there.
+///
+/// Each side is carried from the fixed frame just outside the window (or
+/// its own first one at the clip's ends) through the whole window, so the
+/// two sequences are equally smooth everywhere and the crossfade has no
+/// kink at the seam, where one shard's frames give way to the other's.
 pub fn crossfade(
     frames: Range<usize>,
-    seam: usize,
+    total: usize,
     finals: &FrameDir,
     content: &FrameDir,
     out: &FrameDir,
@@ -26,29 +32,29 @@ pub fn crossfade(
         return Ok(());
     }
     let own = |i: usize| -> Result<Vec<f32>> { Ok(rgb_to_f32(&finals.get(i)?)) };
-    let (w, h) = finals.get(seam)?.dimensions();
-    // The earlier shard carried forward into the later one's frames...
-    let mut earlier: Vec<Vec<f32>> = Vec::new();
-    let mut carried = own(seam - 1)?;
-    for i in frames.start..frames.end {
-        if i >= seam {
-            carried = carry(&carried, &content.get(i - 1)?, &content.get(i)?, &own(i)?);
-        } else {
-            carried = own(i)?;
+    let (w, h) = finals.get(frames.start)?.dimensions();
+    let carried = |order: Vec<usize>, before: Option<usize>| -> Result<Vec<Vec<f32>>> {
+        let mut prev = match before {
+            Some(b) => Some((own(b)?, content.get(b)?)),
+            None => None,
+        };
+        let mut seq = Vec::new();
+        for i in order {
+            let here = content.get(i)?;
+            let img = match &prev {
+                Some((img, from)) => carry(img, from, &here, img),
+                None => own(i)?,
+            };
+            seq.push(img.clone());
+            prev = Some((img, here));
         }
-        earlier.push(carried.clone());
-    }
-    // ...and the later one carried backward into the earlier one's.
-    let mut later: Vec<Vec<f32>> = vec![Vec::new(); frames.len()];
-    let mut carried = own(seam)?;
-    for i in frames.clone().rev() {
-        if i < seam {
-            carried = carry(&carried, &content.get(i + 1)?, &content.get(i)?, &own(i)?);
-        } else {
-            carried = own(i)?;
-        }
-        later[i - frames.start] = carried.clone();
-    }
+        Ok(seq)
+    };
+    let forward: Vec<usize> = frames.clone().collect();
+    let earlier = carried(forward.clone(), frames.start.checked_sub(1))?;
+    let backward: Vec<usize> = forward.iter().rev().copied().collect();
+    let mut later = carried(backward, (frames.end < total).then_some(frames.end))?;
+    later.reverse();
     let n = frames.len() as f32 + 1.0;
     for (k, i) in frames.clone().enumerate() {
         let alpha = (k as f32 + 1.0) / n;
@@ -68,8 +74,9 @@ pub fn crossfade(
 }
 
 /// `stylized` (of the frame with content `from`) warped into the frame with
-/// content `to`; where the flow is unreliable, `fallback` (that frame's own
-/// result) shows through.
+/// content `to`; where the flow is unreliable, `fallback` shows through.
+/// The carried sequences hold their own pixels there: falling back to the
+/// shards' results would switch from one shard to the other at the seam.
 fn carry(stylized: &[f32], from: &RgbImage, to: &RgbImage, fallback: &[f32]) -> Vec<f32> {
     let pair = pair_between(from, to);
     let warped = warp(stylized, 3, &pair.flow);
@@ -101,7 +108,7 @@ mod tests {
                 .save(i, &RgbImage::from_pixel(24, 16, image::Rgb([v, v, v])))
                 .unwrap();
         }
-        crossfade(1..7, 4, &finals, &content, &out).unwrap();
+        crossfade(1..7, 8, &finals, &content, &out).unwrap();
         let levels: Vec<u8> = (1..7).map(|i| out.get(i).unwrap()[(12, 8)].0[0]).collect();
         // Six frames, alpha = 1/7 .. 6/7 of the later shard's 250.
         let want: Vec<u8> = (1..7)

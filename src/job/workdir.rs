@@ -108,7 +108,7 @@ impl WorkDir {
         let stamp = dir.join("job.json");
         let fp = fingerprint(cfg);
         match std::fs::read_to_string(&stamp) {
-            Ok(old) if old == fp => Ok(wd),
+            Ok(old) if same_settings(&old, &fp) => Ok(wd),
             Ok(_) => Err(wd.refuse("holds frames of a job with other settings")),
             Err(_) if wd.has_frames()? => Err(wd.refuse("holds frames but no job.json")),
             Err(_) => {
@@ -182,6 +182,13 @@ impl WorkDir {
     }
 }
 
+/// Whether `old` (a `job.json`) records the settings whose fingerprint is
+/// `fp`. Read back as a config, so that one written before a setting was
+/// added (taking its default) still matches.
+fn same_settings(old: &str, fp: &str) -> bool {
+    old == fp || serde_json::from_str::<JobConfig>(old).is_ok_and(|c| fingerprint(&c) == fp)
+}
+
 /// The frames of pass `n` in the work directory `dir` (read without a lock,
 /// e.g. by `vstyle status`).
 pub fn pass_dir(dir: &Path, n: usize) -> FrameDir {
@@ -243,6 +250,13 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("other settings") && e.contains("w"), "{e}");
+        // A job.json from before a setting existed still matches.
+        let stamp = dir.join("job.json");
+        let mut old: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&stamp).unwrap()).unwrap();
+        old["shards"].as_object_mut().unwrap().remove("seam_window");
+        std::fs::write(&stamp, old.to_string()).unwrap();
+        drop(WorkDir::open(&cfg, &dir, "lock").unwrap());
         std::fs::remove_file(dir.join("job.json")).unwrap();
         let e = WorkDir::open(&cfg, &dir, "lock").err().unwrap().to_string();
         assert!(e.contains("no job.json"), "{e}");
