@@ -11,6 +11,17 @@ pub enum DeviceError {
     NoSuchGpu { name: String, count: usize },
 }
 
+/// CPU threads for each of `sharing` workers that split this machine's
+/// cores (at least one each).
+pub fn cpu_share(sharing: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    share_of(cores, sharing)
+}
+
+fn share_of(cores: usize, sharing: usize) -> usize {
+    (cores / sharing.max(1)).max(1)
+}
+
 /// What the user asked for, before looking at the hardware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceRequest {
@@ -57,6 +68,14 @@ pub fn select_device(s: &str) -> Result<Device, DeviceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cores_are_split_fairly_and_never_to_zero() {
+        assert_eq!(share_of(16, 4), 4);
+        assert_eq!(share_of(2, 2), 1);
+        assert_eq!(share_of(2, 4), 1);
+        assert_eq!(share_of(8, 0), 8);
+    }
 
     #[test]
     fn parses_names() {

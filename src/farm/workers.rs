@@ -49,11 +49,6 @@ pub struct Exit {
 }
 
 impl Workers {
-    /// The threads each of `workers` gets on a machine with `cores`.
-    pub fn fair_threads(cores: usize, workers: usize) -> usize {
-        (cores / workers.max(1)).max(1)
-    }
-
     fn command(&self, shard: Shard) -> Command {
         let mut c = Command::new(&self.exe);
         c.arg("run")
@@ -194,13 +189,6 @@ fn relay(shard: Shard, stream: impl std::io::Read, on_line: &(impl Fn(&str) + Sy
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cores_are_split_fairly_and_never_to_zero() {
-        assert_eq!(Workers::fair_threads(16, 4), 4);
-        assert_eq!(Workers::fair_threads(2, 2), 1);
-        assert_eq!(Workers::fair_threads(2, 4), 1);
-    }
 
     #[test]
     fn devices_go_round_robin_and_sets_pass_through() {

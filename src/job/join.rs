@@ -87,8 +87,7 @@ impl JoinOptions {
             c.run.device = self.devices[k % self.devices.len()].clone();
         }
         if lanes > 1 && !c.run.device.starts_with("cuda") {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            c.run.threads = (cores / lanes).max(1);
+            c.run.threads = crate::device::cpu_share(lanes);
         }
         c
     }

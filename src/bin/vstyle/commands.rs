@@ -88,7 +88,6 @@ fn workers(a: &RunArgs, cfg: &JobConfig, k: usize) -> Result<()> {
     }
     let devices = a.devices.clone().unwrap_or_default();
     let on_gpu = devices.iter().any(|d| d.starts_with("cuda"));
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let w = Workers {
         exe: std::env::current_exe().context("cannot find the vstyle executable")?,
         job: a.job.job.clone(),
@@ -99,7 +98,7 @@ fn workers(a: &RunArgs, cfg: &JobConfig, k: usize) -> Result<()> {
         threads: if on_gpu {
             0
         } else {
-            Workers::fair_threads(cores, k)
+            vstyle::device::cpu_share(k)
         },
     };
     if !a.job.quiet {
