@@ -351,11 +351,6 @@ impl Joiner<'_> {
                 anchor: Some(self.finals),
                 temporal: true,
             };
-            on_event(Event::Pass {
-                number: k,
-                direction: pass.direction,
-                frames: window.frames.len(),
-            });
             match runner.run(&pass, stop, on_event)? {
                 Some(r) => reports.push(r),
                 None => {

@@ -92,13 +92,19 @@ struct Neighbour {
 }
 
 impl PassRunner<'_> {
-    /// Runs `pass`; None when `stop` was set (finished frames are saved).
+    /// Announces and runs `pass`; None when `stop` was set (finished frames
+    /// are saved).
     pub fn run(
         &self,
         pass: &Pass,
         stop: &AtomicBool,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Option<PassReport>> {
+        on_event(Event::Pass {
+            number: pass.number,
+            direction: pass.direction,
+            frames: pass.frames.len(),
+        });
         let mut neighbour = match pass.anchor_index(self.total) {
             Some(a) => Some(Neighbour {
                 stylized: pass

@@ -264,11 +264,6 @@ impl<'a> VideoJob<'a> {
                 anchor: None,
                 temporal: number >= self.cfg.optimizer.temporal_from_pass,
             };
-            on_event(Event::Pass {
-                number,
-                direction: pass.direction,
-                frames: frames.len(),
-            });
             match runner.run(&pass, stop, on_event) {
                 Ok(Some(report)) => out.push(report),
                 Ok(None) => return LoopEnd::Interrupted,
