@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::config::JobConfig;
 use crate::job::lock::live_holder;
-use crate::job::{pass_dir, Layout, Outputs, Shard};
+use crate::job::{pass_dir, Layout, Outputs};
 use crate::video::FrameSource;
 
 use super::batch::Entry;
@@ -76,13 +76,12 @@ fn fill(cfg: &JobConfig, s: &mut ClipStatus) -> crate::Result<()> {
     };
     if let Some(layout) = Layout::read(&outputs.work_dir)? {
         s.total = Some(layout.frames);
-        for shard in Shard::all(layout.shards) {
-            let range = shard.range(layout.frames);
-            let holder = live_holder(&outputs.work_dir, &shard.lock_name());
+        for p in layout.progress(&finals) {
+            let holder = live_holder(&outputs.work_dir, &p.shard.lock_name());
             s.shards.push(ShardStatus {
-                shard: shard.to_string(),
-                done: finals.count(range.clone()),
-                total: range.len(),
+                shard: p.shard.to_string(),
+                done: p.done,
+                total: p.total,
                 running_on: holder.map(|h| h.to_string()),
             });
         }

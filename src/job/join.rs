@@ -142,12 +142,11 @@ pub fn join(
 
 /// Names the shards that miss frames, if any.
 fn check_complete(layout: &Layout, finals: &FrameDir, dir: &Path) -> Result<()> {
-    let missing: Vec<String> = Shard::all(layout.shards)
-        .filter_map(|s| {
-            let r = s.range(layout.frames);
-            let have = finals.count(r.clone());
-            (have < r.len()).then(|| format!("{s} ({have} of {} frames)", r.len()))
-        })
+    let missing: Vec<String> = layout
+        .progress(finals)
+        .into_iter()
+        .filter(|p| p.done < p.total)
+        .map(|p| format!("{} ({} of {} frames)", p.shard, p.done, p.total))
         .collect();
     if missing.is_empty() {
         return Ok(());

@@ -12,6 +12,8 @@ use crate::config::{ConfigError, InputConfig, JobConfig};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 
+use super::workdir::FrameDir;
+
 /// Environment variables a scheduler sets to a task's index: Slurm's array
 /// tasks, then Kubernetes' Indexed Jobs.
 pub const INDEX_VARIABLES: [&str; 2] = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"];
@@ -96,6 +98,14 @@ impl std::fmt::Display for Shard {
 /// At most this many shards: a Slurm array's usual MaxArraySize.
 pub const MAX_SHARDS: usize = 10_000;
 
+/// A shard's finished frames out of its total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardProgress {
+    pub shard: Shard,
+    pub done: usize,
+    pub total: usize,
+}
+
 /// How a work directory's clip is split (`shards.json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {
@@ -146,6 +156,22 @@ impl Layout {
                 })
             }
         }
+    }
+
+    /// How far each shard got: its frames found in `finals` (the results
+    /// of the job's last pass) out of its range. The join and `vstyle
+    /// status` count alike.
+    pub fn progress(&self, finals: &FrameDir) -> Vec<ShardProgress> {
+        Shard::all(self.shards)
+            .map(|shard| {
+                let range = shard.range(self.frames);
+                ShardProgress {
+                    shard,
+                    done: finals.count(range.clone()),
+                    total: range.len(),
+                }
+            })
+            .collect()
     }
 
     /// The first frame of every shard but the first: where the seams are.
