@@ -49,6 +49,7 @@ pub fn entries(cfg: &JobConfig) -> Result<Vec<Entry>> {
             let images = style.images();
             let style_name: Vec<String> = images.iter().map(|p| stem(p)).collect();
             let style_name = style_name.join("+");
+            let name = format!("{}_{style_name}", stem(clip));
             let path = batch
                 .output
                 .replace("{clip}", &stem(clip))
@@ -66,17 +67,13 @@ pub fn entries(cfg: &JobConfig) -> Result<Vec<Entry>> {
                     file: cfg.source.clone(),
                     key: "batch.output".into(),
                     message: format!(
-                        "entries {} and {} both write {path}: give the clips different names",
-                        first.name,
-                        format_args!("{}_{style_name}", stem(clip))
+                        "entries {} and {name} both write {path}: give the clips different names",
+                        first.name
                     ),
                 }
                 .into());
             }
-            out.push(Entry {
-                name: format!("{}_{style_name}", stem(clip)),
-                cfg: c,
-            });
+            out.push(Entry { name, cfg: c });
         }
     }
     Ok(out)
