@@ -12,9 +12,10 @@ WEIGHTS="$VSTYLE_HOME/weights"
 TORCH_VERSION=2.13.0
 say() { printf '[setup] %s\n' "$*" >&2; }
 
-# 1. System packages: FFmpeg dev libraries for ffmpeg-next, clang for bindgen.
+# 1. System packages: FFmpeg dev libraries for ffmpeg-next, clang for bindgen, and the
+# ffmpeg tool, with which tests/real_clips.rs makes clips the way phones and cameras do.
 apt_pkgs=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
-  libavfilter-dev libavdevice-dev pkg-config clang libclang-dev)
+  libavfilter-dev libavdevice-dev pkg-config clang libclang-dev ffmpeg)
 # Debian's own python3 needs python3-venv for `python3 -m venv`.
 python3 -c "import ensurepip" 2>/dev/null || apt_pkgs+=(python3-venv)
 missing=()

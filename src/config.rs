@@ -45,6 +45,8 @@ pub struct InputConfig {
     pub max_frames: Option<usize>,
     /// Longest side of the processed frames in pixels; None keeps the source size.
     pub size: Option<u32>,
+    /// Frame rate of an image sequence (video files carry their own timing); default 25.
+    pub fps: Option<f64>,
 }
 
 impl Default for InputConfig {
@@ -56,6 +58,7 @@ impl Default for InputConfig {
             step: 1,
             max_frames: None,
             size: Some(512),
+            fps: None,
         }
     }
 }
@@ -84,6 +87,9 @@ pub struct OutputConfig {
     pub report: Option<PathBuf>,
     /// Encoder name (default: libx264 when FFmpeg has it).
     pub codec: Option<String>,
+    /// Pixel format as FFmpeg names it (yuv420p10le, yuv422p10le, ...); default yuv420p
+    /// where the encoder takes it.
+    pub pix_fmt: Option<String>,
     /// x264 constant rate factor (quality; lower is better).
     pub crf: u8,
     /// Copy the input's audio track.
@@ -98,6 +104,7 @@ impl Default for OutputConfig {
             work_dir: None,
             report: None,
             codec: None,
+            pix_fmt: None,
             crf: 18,
             audio: true,
         }
@@ -597,6 +604,8 @@ pub const MIN_SIZE: u32 = 16;
 pub const MAX_SIZE: u32 = 4096;
 /// Every 10000th frame: one frame in 5.5 minutes of 30 fps video.
 pub const MAX_STEP: usize = 10_000;
+/// Highest `input.fps` taken (a slow-motion capture rate, with room to spare).
+pub const MAX_FPS: f64 = 1000.0;
 pub const MAX_ITERATIONS: usize = 100_000;
 pub const MAX_EVALUATIONS: usize = 1_000_000;
 pub const MAX_HISTORY: usize = 1_000;
@@ -930,6 +939,14 @@ impl Checker<'_> {
         self.within("input.step", input.step, 1, MAX_STEP)?;
         if input.max_frames == Some(0) {
             return Err(self.bad("input.max_frames", "must be >= 1".into()));
+        }
+        if let Some(fps) = input.fps {
+            if !(fps.is_finite() && fps > 0.0 && fps <= MAX_FPS) {
+                return Err(self.bad(
+                    "input.fps",
+                    format!("must be a rate in frames per second, above 0 and at most {MAX_FPS} (got {fps})"),
+                ));
+            }
         }
         if let Some(end) = input.end {
             if end <= input.start {

@@ -313,9 +313,13 @@ fn bad_video_inputs_are_named_and_nothing_finished_is_lost() {
         },
     )
     .unwrap();
-    let (w, h, rate) = (src.info().width, src.info().height, src.info().frame_rate);
+    let (w, h, times) = (
+        src.info().width,
+        src.info().height,
+        src.info().timeline.clone(),
+    );
     let mut writer =
-        vstyle::video::VideoWriter::create(&full, None, w, h, rate, None, &Default::default())
+        vstyle::video::VideoWriter::create(&full, None, w, h, &times, None, &Default::default())
             .unwrap();
     for f in src {
         writer.write(&f.unwrap().image).unwrap();

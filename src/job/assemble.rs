@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
-use crate::config::JobConfig;
+use crate::config::{ConfigError, JobConfig};
 use crate::error::{Error, Result};
-use crate::video::{EncoderOptions, SourceInfo, VideoWriter};
+use crate::video::{EncoderOptions, EncoderProblem, SourceInfo, VideoWriter};
 
 use super::outputs::{part_path, Outputs};
 use super::stages::{Encoder, Sinks};
@@ -36,24 +36,56 @@ fn writer(
     path: &Path,
     audio_span: (f64, f64),
 ) -> Result<VideoWriter> {
-    let format = path.extension().and_then(|e| e.to_str());
+    // Written as `<video>.part`: the container comes from the final name.
+    let format = crate::video::container_for(path);
     let audio = (cfg.output.audio && info.has_audio).then_some((
         info.path.as_path(),
         audio_span.0,
         audio_span.1,
     ));
-    let opts = EncoderOptions {
+    let opts = encoder_options(cfg, info);
+    let (w, h, times) = (info.width, info.height, &info.timeline);
+    VideoWriter::create(
+        &part_path(path),
+        format.as_deref(),
+        w,
+        h,
+        times,
+        audio,
+        &opts,
+    )
+    .map_err(|e| Error::Output {
+        file: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// What the job's video is encoded with: its codec and pixel format, the input's colours.
+fn encoder_options(cfg: &JobConfig, info: &SourceInfo) -> EncoderOptions {
+    EncoderOptions {
         codec: cfg.output.codec.clone(),
         crf: cfg.output.crf,
-        ..Default::default()
+        pixel_format: cfg.output.pix_fmt.clone(),
+        colour: info.colour.for_output(),
+    }
+}
+
+/// Checks before any work that the video output can be written as the job asks: a bad
+/// codec, pixel format or combination names the job file and the setting.
+pub fn check_encoder(cfg: &JobConfig, info: &SourceInfo, video: &Path) -> Result<()> {
+    let opts = encoder_options(cfg, info);
+    let (key, message) = match crate::video::check_encoder(video, &opts) {
+        Ok(()) => return Ok(()),
+        Err(EncoderProblem::Codec(m)) => ("output.codec", m),
+        Err(EncoderProblem::PixelFormat(m)) => ("output.pix_fmt", m),
+        Err(EncoderProblem::Container(m)) => ("output.path", m),
     };
-    let (w, h, rate) = (info.width, info.height, info.frame_rate);
-    VideoWriter::create(&part_path(path), format, w, h, rate, audio, &opts).map_err(|e| {
-        Error::Output {
-            file: path.display().to_string(),
-            message: e.to_string(),
-        }
-    })
+    Err(ConfigError::Invalid {
+        file: cfg.source.clone(),
+        key: key.into(),
+        message,
+    }
+    .into())
 }
 
 /// Encodes frames `0..count`, each read from the file `frame_file` names,

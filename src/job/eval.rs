@@ -74,13 +74,21 @@ pub fn warping_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::video::VideoWriter;
+    use crate::video::{Timeline, VideoWriter};
     use image::RgbImage;
 
     fn write_clip(path: &Path, frames: &[RgbImage]) {
         let (w, h) = frames[0].dimensions();
-        let mut wr =
-            VideoWriter::create(path, None, w, h, (25, 1), None, &Default::default()).unwrap();
+        let mut wr = VideoWriter::create(
+            path,
+            None,
+            w,
+            h,
+            &Timeline::constant((25, 1), 0, 0.0),
+            None,
+            &Default::default(),
+        )
+        .unwrap();
         for f in frames {
             wr.write(f).unwrap();
         }

@@ -224,6 +224,7 @@ fn encode_err(path: &Path, e: VideoError) -> Error {
 mod tests {
     use super::*;
     use crate::config::JobConfig;
+    use crate::video::Timeline;
 
     fn frame(index: usize, w: u32, h: u32) -> Frame {
         Frame {
@@ -272,7 +273,7 @@ mod tests {
             Some("mp4"),
             32,
             24,
-            (25, 1),
+            &Timeline::constant((25, 1), 0, 0.0),
             None,
             &Default::default(),
         )

@@ -111,6 +111,9 @@ impl<'a> VideoJob<'a> {
             }
         };
         let info = source.info().clone();
+        if let Some(video) = &outputs.video {
+            assemble::check_encoder(cfg, &info, video)?;
+        }
         let setup = Setup::new(cfg)?;
         let what = cfg.input.path.display().to_string();
         let stylizer = setup.stylizer(cfg, &what, info.width, info.height)?;

@@ -23,7 +23,7 @@ pub(super) struct AudioCopy {
 }
 
 /// Whether the output format can hold a stream of codec `id` as it is.
-fn muxer_stores(octx: &format::context::Output, id: codec::Id) -> bool {
+pub(super) fn muxer_stores(octx: &format::context::Output, id: codec::Id) -> bool {
     // SAFETY: querying static muxer capabilities with valid pointers.
     let supported = unsafe {
         ffmpeg::ffi::avformat_query_codec(

@@ -52,6 +52,47 @@ pub(super) fn is_full_range(f: &frame::Video) -> bool {
         )
 }
 
+/// The frame's YUV matrix; one it does not name is guessed as players do: BT.709 for HD
+/// (720 lines and up), BT.601 below.
+fn guessed_space(f: &frame::Video) -> color::Space {
+    match f.color_space() {
+        color::Space::Unspecified if f.height() >= 720 => color::Space::BT709,
+        color::Space::Unspecified => color::Space::BT470BG,
+        space => space,
+    }
+}
+
+/// Bits per component of a pixel format (8 when FFmpeg does not say).
+fn depth(format: Pixel) -> u32 {
+    // SAFETY: FFmpeg's static descriptor table; null for an unknown format.
+    let desc = unsafe { ffmpeg::ffi::av_pix_fmt_desc_get(format.into()) };
+    if desc.is_null() {
+        return 8;
+    }
+    // SAFETY: a non-null descriptor from the table, with at least one component.
+    unsafe { (*desc).comp[0].depth as u32 }
+}
+
+/// A 4x4 ordered-dither threshold in (0, 1): added before 16-bit values are cut to 8 bits,
+/// so that a smooth 10-bit ramp becomes a fine pattern of neighbouring levels instead of
+/// visible bands (the network sees the ramp's mean).
+const BAYER: [[u32; 4]; 4] = [[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]];
+
+/// 16-bit RGB (little-endian rows of `stride` bytes) to 8 bits with the ordered dither.
+fn dither_rgb48(data: &[u8], stride: usize, w: usize, h: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        let row = &data[y * stride..y * stride + w * 6];
+        for (i, v) in row.chunks_exact(2).enumerate() {
+            let v = u16::from_le_bytes([v[0], v[1]]) as u32;
+            // 257 steps of 16 bits make one 8-bit level; the threshold spreads the remainder.
+            let t = (BAYER[y % 4][(i / 3) % 4] * 2 + 1) * 257 / 32;
+            out.push(((v + t) / 257).min(255) as u8);
+        }
+    }
+    out
+}
+
 /// Converts decoded frames of any pixel format / size to RGB24 of a fixed size.
 pub(super) struct RgbConverter {
     pub(super) width: u32,
@@ -92,7 +133,7 @@ impl RgbConverter {
                 f.format(),
                 f.width(),
                 f.height(),
-                Pixel::RGB24,
+                Self::rgb_format(f.format()),
                 self.width,
                 self.height,
                 filter | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
@@ -107,7 +148,7 @@ impl RgbConverter {
                 )
             })?;
             let mut scaler = Scaler(ctx);
-            let space = ffmpeg::ffi::AVColorSpace::from(f.color_space()) as c_int;
+            let space = ffmpeg::ffi::AVColorSpace::from(guessed_space(f)) as c_int;
             set_colorspace(&mut scaler, space, key.4, space, true);
             self.scaler = Some(scaler);
             self.key = Some(key);
@@ -117,13 +158,26 @@ impl RgbConverter {
         let (w, h) = (self.width as usize, self.height as usize);
         let stride = self.rgb.stride(0);
         let data = self.rgb.data(0);
-        let row = w * 3;
-        let mut buf = Vec::with_capacity(row * h);
-        for y in 0..h {
-            buf.extend_from_slice(&data[y * stride..y * stride + row]);
-        }
+        let buf = if self.rgb.format() == Pixel::RGB24 {
+            let row = w * 3;
+            (0..h)
+                .flat_map(|y| &data[y * stride..y * stride + row])
+                .copied()
+                .collect()
+        } else {
+            dither_rgb48(data, stride, w, h)
+        };
         RgbImage::from_raw(self.width, self.height, buf)
             .ok_or_else(|| "bad RGB buffer size".to_string())
+    }
+
+    /// RGB24, or 16-bit RGB for sources of more than 8 bits (dithered down afterwards).
+    fn rgb_format(source: Pixel) -> Pixel {
+        if depth(source) > 8 {
+            Pixel::RGB48LE
+        } else {
+            Pixel::RGB24
+        }
     }
 }
 

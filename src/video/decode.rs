@@ -40,6 +40,8 @@ pub(super) struct StreamFacts {
     pub(super) time_base: (i32, i32),
     pub(super) frames: Option<usize>,
     pub(super) has_audio: bool,
+    pub(super) orientation: Orientation,
+    pub(super) colour: Colour,
 }
 
 fn valid(r: Rational) -> bool {
@@ -117,6 +119,8 @@ impl Decoder {
             time_base: (tb.numerator(), tb.denominator()),
             frames,
             has_audio,
+            orientation: Orientation::of_stream(&stream),
+            colour: Colour::of_decoder(&decoder),
         };
         let dec = Decoder {
             path: path.to_path_buf(),

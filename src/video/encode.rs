@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling;
-use ffmpeg::{codec, color, encoder, format, frame, Dictionary, Packet, Rational};
+use ffmpeg::{codec, encoder, format, frame, Dictionary, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 use image::RgbImage;
 
@@ -20,9 +20,13 @@ pub struct EncoderOptions {
     /// Quality: x264/x265 CRF (default 18); for quantizer-based encoders (mpeg4, ...) mapped to a
     /// fixed quantizer (crf / 6, at least 1).
     pub crf: u8,
-    /// Pixel format name as FFmpeg spells it (default "yuv420p"); if the encoder cannot take it,
-    /// the encoder's first supported format is used.
-    pub pixel_format: String,
+    /// Pixel format name as FFmpeg spells it (e.g. "yuv420p10le"); an encoder that cannot
+    /// take it is an error. `None`: yuv420p where the encoder takes it (what every player
+    /// plays), else the encoder's own first choice (ProRes: 4:2:2 10-bit).
+    pub pixel_format: Option<String>,
+    /// The colour description written to the output (and the matrix and range its YUV is
+    /// made with).
+    pub colour: Colour,
 }
 
 impl Default for EncoderOptions {
@@ -30,7 +34,8 @@ impl Default for EncoderOptions {
         EncoderOptions {
             codec: None,
             crf: 18,
-            pixel_format: "yuv420p".into(),
+            pixel_format: None,
+            colour: Colour::default(),
         }
     }
 }
@@ -44,14 +49,22 @@ pub struct VideoWriter {
     pub(super) stream_index: usize,
     pub(super) enc_tb: Rational,
     pub(super) ost_tb: Rational,
-    pub(super) frame_rate: Rational,
+    pub(super) timeline: Timeline,
     pub(super) yuv: YuvConverter,
     pub(super) frames: usize,
     pub(super) audio: Option<AudioCopy>,
 }
 
 /// Encoders tried, in order, when none is requested.
-pub(super) const DEFAULT_ENCODERS: [&str; 4] = ["libx264", "mpeg4", "libopenh264", "libxvid"];
+/// VP9 last: WebM takes nothing else of these.
+pub(super) const DEFAULT_ENCODERS: [&str; 6] = [
+    "libx264",
+    "mpeg4",
+    "libopenh264",
+    "libxvid",
+    "libvpx-vp9",
+    "libvpx",
+];
 
 /// What the encoder is opened with.
 struct EncoderSetup {
@@ -61,24 +74,49 @@ struct EncoderSetup {
     frame_rate: Rational,
     global_header: bool,
     crf: u8,
-    pixel_format: Pixel,
+    /// The pixel format asked for, if any.
+    pixel_format: Option<Pixel>,
+    colour: Colour,
 }
 
-fn open_encoder(
-    codec: ffmpeg::Codec,
-    s: &EncoderSetup,
-) -> Result<(encoder::video::Encoder, Pixel), String> {
+/// The pixel format to open `codec` with: the one asked for, which it must take, else
+/// yuv420p if it takes that, else its first.
+fn encoder_pixel_format(codec: ffmpeg::Codec, wanted: Option<Pixel>) -> Result<Pixel, String> {
     let formats: Vec<Pixel> = codec
         .video()
         .map_err(one_line)?
         .formats()
         .map(|f| f.collect())
         .unwrap_or_default();
-    let pixel_format = if formats.is_empty() || formats.contains(&s.pixel_format) {
-        s.pixel_format
-    } else {
-        formats[0]
-    };
+    let takes = |p: Pixel| formats.is_empty() || formats.contains(&p);
+    match wanted {
+        Some(p) if takes(p) => Ok(p),
+        Some(p) => Err(format!(
+            "{} cannot take pixel format {} (it takes {})",
+            codec.name(),
+            pixel_name(p),
+            formats
+                .iter()
+                .map(|&f| pixel_name(f))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        None if takes(Pixel::YUV420P) => Ok(Pixel::YUV420P),
+        None => Ok(formats[0]),
+    }
+}
+
+/// FFmpeg's name of a pixel format.
+fn pixel_name(p: Pixel) -> String {
+    p.descriptor()
+        .map_or_else(|| format!("{p:?}"), |d| d.name().to_string())
+}
+
+fn open_encoder(
+    codec: ffmpeg::Codec,
+    s: &EncoderSetup,
+) -> Result<(encoder::video::Encoder, Pixel), String> {
+    let pixel_format = encoder_pixel_format(codec, s.pixel_format)?;
     let mut enc = codec::context::Context::new_with_codec(codec)
         .encoder()
         .video()
@@ -88,13 +126,13 @@ fn open_encoder(
     enc.set_format(pixel_format);
     enc.set_time_base(s.time_base);
     enc.set_frame_rate(Some(s.frame_rate));
-    enc.set_colorspace(color::Space::BT709);
-    enc.set_color_range(color::Range::MPEG);
+    enc.set_colorspace(s.colour.space);
+    enc.set_color_range(s.colour.range);
     // SAFETY: plain field writes on a valid, not yet opened codec context.
     unsafe {
         let ctx = enc.as_mut_ptr();
-        (*ctx).color_primaries = ffmpeg::ffi::AVColorPrimaries::AVCOL_PRI_BT709;
-        (*ctx).color_trc = ffmpeg::ffi::AVColorTransferCharacteristic::AVCOL_TRC_BT709;
+        (*ctx).color_primaries = s.colour.primaries.into();
+        (*ctx).color_trc = s.colour.transfer.into();
     }
     let mut flags = codec::Flags::empty();
     if s.global_header {
@@ -104,6 +142,16 @@ fn open_encoder(
     let name = codec.name();
     if name.starts_with("libx264") || name == "libx265" {
         dict.set("crf", &s.crf.to_string());
+        if name == "libx265" {
+            // x265 prints its settings on stderr unless told not to.
+            dict.set("x265-params", "log-level=error");
+        }
+    } else if name.starts_with("libvpx") {
+        // Constant quality (b=0), at a speed fit for many frames.
+        dict.set("crf", &s.crf.clamp(4, 63).to_string());
+        dict.set("b", "0");
+        dict.set("cpu-used", "4");
+        dict.set("row-mt", "1");
     } else if matches!(
         codec.id(),
         codec::Id::MPEG4
@@ -122,24 +170,26 @@ fn open_encoder(
 }
 
 impl EncoderSetup {
-    /// The frame size rounded up to even numbers, time base 1/`frame_rate` (reduced).
+    /// The frame size rounded up to even numbers, the timeline's time base and rate.
     fn new(
         width: u32,
         height: u32,
-        frame_rate: (i32, i32),
+        timeline: &Timeline,
         octx: &format::context::Output,
-        crf: u8,
-        pixel_format: Pixel,
+        opts: &EncoderOptions,
+        pixel_format: Option<Pixel>,
     ) -> Self {
-        let (fr_num, fr_den) = reduce(frame_rate.0 as i64, frame_rate.1 as i64);
+        let (tb_num, tb_den) = timeline.time_base;
+        let (fr_num, fr_den) = timeline.rate;
         EncoderSetup {
             width: width + width % 2,
             height: height + height % 2,
-            time_base: Rational::new(fr_den, fr_num),
+            time_base: Rational::new(tb_num, tb_den),
             frame_rate: Rational::new(fr_num, fr_den),
             global_header: octx.format().flags().contains(format::Flags::GLOBAL_HEADER),
-            crf,
+            crf: opts.crf,
             pixel_format,
+            colour: opts.colour,
         }
     }
 }
@@ -151,25 +201,35 @@ type Opened = (ffmpeg::Codec, (encoder::video::Encoder, Pixel));
 fn checked_pixel_format(
     width: u32,
     height: u32,
-    frame_rate: (i32, i32),
+    timeline: &Timeline,
     opts: &EncoderOptions,
-) -> Result<Pixel, String> {
+) -> Result<Option<Pixel>, String> {
     if width == 0 || height == 0 {
         return Err(format!("bad frame size {width}x{height}"));
     }
-    if frame_rate.0 <= 0 || frame_rate.1 <= 0 {
-        return Err(format!("bad frame rate {}/{}", frame_rate.0, frame_rate.1));
+    let (rate, tb) = (timeline.rate, timeline.time_base);
+    if rate.0 <= 0 || rate.1 <= 0 || tb.0 <= 0 || tb.1 <= 0 {
+        return Err(format!("bad frame rate {}/{}", rate.0, rate.1));
     }
-    opts.pixel_format
-        .parse()
-        .map_err(|_| format!("unknown pixel format {:?}", opts.pixel_format))
+    match &opts.pixel_format {
+        None => Ok(None),
+        Some(name) => match name.parse::<Pixel>() {
+            Ok(Pixel::None) | Err(_) => Err(format!("unknown pixel format {name:?}")),
+            Ok(p) => Ok(Some(p)),
+        },
+    }
 }
 
-/// Opens the encoder called `name`, or by default the first one that opens.
-fn open_chosen(name: Option<&str>, setup: &EncoderSetup) -> Result<Opened, String> {
+/// Opens the encoder called `name`, or by default the first one that opens and that the
+/// container `octx` can hold.
+fn open_chosen(
+    name: Option<&str>,
+    setup: &EncoderSetup,
+    octx: &format::context::Output,
+) -> Result<Opened, String> {
     match name {
         Some(name) => open_named(name, setup),
-        None => open_default(setup),
+        None => open_default(setup, |id| muxer_stores(octx, id)),
     }
 }
 
@@ -182,15 +242,22 @@ fn open_named(name: &str, setup: &EncoderSetup) -> Result<Opened, String> {
     Ok((codec, opened))
 }
 
-/// Opens the first encoder that works: [`DEFAULT_ENCODERS`], then any H.264 or MPEG-4 one.
-/// The error lists why each one failed.
-fn open_default(setup: &EncoderSetup) -> Result<Opened, String> {
+/// The encoders tried when none is named: [`DEFAULT_ENCODERS`], then any H.264 or MPEG-4
+/// one, those the container `takes`.
+fn default_encoders(takes: impl Fn(codec::Id) -> bool) -> Vec<ffmpeg::Codec> {
     let mut candidates: Vec<ffmpeg::Codec> = DEFAULT_ENCODERS
         .iter()
         .filter_map(|n| encoder::find_by_name(n))
         .collect();
     candidates.extend(encoder::find(codec::Id::H264));
     candidates.extend(encoder::find(codec::Id::MPEG4));
+    candidates.retain(|c| takes(c.id()));
+    candidates
+}
+
+/// Opens the first default encoder that works. The error lists why each one failed.
+fn open_default(setup: &EncoderSetup, takes: impl Fn(codec::Id) -> bool) -> Result<Opened, String> {
+    let candidates = default_encoders(takes);
     let mut failures = Vec::new();
     for codec in candidates {
         match open_encoder(codec, setup) {
@@ -199,10 +266,92 @@ fn open_default(setup: &EncoderSetup) -> Result<Opened, String> {
         }
     }
     Err(if failures.is_empty() {
-        "no H.264 or MPEG-4 encoder in this FFmpeg build".into()
+        "no default video encoder in this FFmpeg build that the container takes".into()
     } else {
         failures.join("; ")
     })
+}
+
+/// A setting that cannot write a file, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncoderProblem {
+    /// The encoder is missing, is not a video encoder, or the container cannot hold it.
+    Codec(String),
+    /// The pixel format is unknown, or the encoder cannot take it.
+    PixelFormat(String),
+    /// FFmpeg knows no container for the file's extension.
+    Container(String),
+}
+
+/// Checks, without writing anything, that `opts` can write a video to `path`: the encoder
+/// exists, takes the pixel format, and the container (from the extension) can hold it.
+pub fn check_encoder(path: &Path, opts: &EncoderOptions) -> Result<(), EncoderProblem> {
+    init();
+    let any = Timeline::constant((25, 1), 0, 0.0);
+    let wanted = checked_pixel_format(2, 2, &any, opts).map_err(EncoderProblem::PixelFormat)?;
+    if guess_muxer(path).is_null() {
+        return Err(EncoderProblem::Container(format!(
+            "no container is known for {} (use .mp4, .mov, .mkv, .webm or .avi)",
+            path.display()
+        )));
+    }
+    let codec = match &opts.codec {
+        Some(name) => encoder::find_by_name(name)
+            .filter(|c| c.is_video())
+            .ok_or_else(|| format!("video encoder {name} is not in this FFmpeg build")),
+        None => default_encoders(|id| container_takes(path, id) != Some(false))
+            .into_iter()
+            .next()
+            .ok_or_else(|| "no default video encoder that this container takes".to_string()),
+    }
+    .map_err(EncoderProblem::Codec)?;
+    encoder_pixel_format(codec, wanted).map_err(EncoderProblem::PixelFormat)?;
+    match container_takes(path, codec.id()) {
+        Some(false) => Err(EncoderProblem::Codec(format!(
+            "{} cannot be stored in a .{} file",
+            codec.name(),
+            path.extension().and_then(|e| e.to_str()).unwrap_or("")
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The muxer FFmpeg picks for `path`'s extension (null when it knows none).
+fn guess_muxer(path: &Path) -> *const ffmpeg::ffi::AVOutputFormat {
+    let Some(name) = path
+        .file_name()
+        .and_then(|n| std::ffi::CString::new(n.to_string_lossy().as_bytes()).ok())
+    else {
+        return std::ptr::null();
+    };
+    // SAFETY: FFmpeg reads the NUL-terminated name and returns a static muxer or null.
+    unsafe { ffmpeg::ffi::av_guess_format(std::ptr::null(), name.as_ptr(), std::ptr::null()) }
+}
+
+/// The name of the container FFmpeg writes for `path`'s extension ("matroska" for .mkv),
+/// for writing through a temporary name with another extension.
+pub fn container_for(path: &Path) -> Option<String> {
+    let muxer = guess_muxer(path);
+    if muxer.is_null() {
+        return None;
+    }
+    // SAFETY: a static muxer's name is a static NUL-terminated string.
+    let name = unsafe { std::ffi::CStr::from_ptr((*muxer).name) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// Whether the container FFmpeg picks for `path`'s extension can hold `id` (`None` when
+/// it knows no container for it: opening the file says so).
+fn container_takes(path: &Path, id: codec::Id) -> Option<bool> {
+    let muxer = guess_muxer(path);
+    if muxer.is_null() {
+        return None;
+    }
+    // SAFETY: querying the static muxer's capabilities.
+    let takes = unsafe {
+        ffmpeg::ffi::avformat_query_codec(muxer, id.into(), ffmpeg::ffi::FF_COMPLIANCE_NORMAL)
+    };
+    Some(takes == 1)
 }
 
 /// Adds the output stream `encoder` writes to; returns its index.
@@ -231,13 +380,14 @@ fn stream_time_base(
 }
 
 /// RGB images to the encoder's frames: padded to the even encoded size by repeating the last
-/// column / row, then converted to its pixel format (BT.709, limited range).
+/// column / row, then converted to its pixel format with the output's matrix and range.
 pub(super) struct YuvConverter {
     width: u32,
     height: u32,
     enc_width: u32,
     enc_height: u32,
     pixel_format: Pixel,
+    colour: Colour,
     scaler: Scaler,
     /// The padded RGB frame, reused.
     rgb: frame::Video,
@@ -262,14 +412,21 @@ impl YuvConverter {
         )
         .map_err(|e| format!("cannot convert RGB to {pixel_format:?}: {}", one_line(e)))?;
         let mut scaler = Scaler(ctx);
-        let bt709 = ffmpeg::ffi::AVColorSpace::AVCOL_SPC_BT709 as c_int;
-        set_colorspace(&mut scaler, bt709, true, bt709, false);
+        let space = ffmpeg::ffi::AVColorSpace::from(setup.colour.space) as c_int;
+        set_colorspace(
+            &mut scaler,
+            space,
+            true,
+            space,
+            setup.colour.is_full_range(),
+        );
         Ok(YuvConverter {
             width,
             height,
             enc_width,
             enc_height,
             pixel_format,
+            colour: setup.colour,
             scaler,
             rgb: frame::Video::new(Pixel::RGB24, enc_width, enc_height),
         })
@@ -298,6 +455,7 @@ impl YuvConverter {
         // A fresh frame each time: the encoder may keep a reference to the previous one.
         let mut yuv = frame::Video::new(self.pixel_format, self.enc_width, self.enc_height);
         self.scaler.0.run(&self.rgb, &mut yuv)?;
+        self.colour.tag(&mut yuv);
         Ok(yuv)
     }
 }
@@ -305,7 +463,7 @@ impl YuvConverter {
 impl VideoWriter {
     /// Creates `path`. The container comes from `format` if given (e.g. "mp4"), else from the
     /// extension. Odd dimensions are padded to even ones by repeating the last column / row.
-    /// Frame `i` gets pts `i` in a time base of 1/`frame_rate`.
+    /// Frame `i` is shown at `timeline.pts(i)`.
     ///
     /// `audio_from`: `(file, start, end)` copies the first audio stream of `file` unchanged (stream
     /// copy, timestamps rescaled), limited to `start..end` seconds of that file (the span of the
@@ -316,7 +474,7 @@ impl VideoWriter {
         format: Option<&str>,
         width: u32,
         height: u32,
-        frame_rate: (i32, i32),
+        timeline: &Timeline,
         audio_from: Option<(&Path, f64, f64)>,
         opts: &EncoderOptions,
     ) -> Result<Self, VideoError> {
@@ -325,8 +483,7 @@ impl VideoWriter {
             path: path.to_path_buf(),
             reason,
         };
-        let pixel_format =
-            checked_pixel_format(width, height, frame_rate, opts).map_err(invalid)?;
+        let pixel_format = checked_pixel_format(width, height, timeline, opts).map_err(invalid)?;
         let write_err = |e: ffmpeg::Error| VideoError::Write {
             path: path.to_path_buf(),
             reason: one_line(e),
@@ -340,9 +497,9 @@ impl VideoWriter {
             None => format::output(&path),
         }
         .map_err(write_err)?;
-        let setup = EncoderSetup::new(width, height, frame_rate, &octx, opts.crf, pixel_format);
+        let setup = EncoderSetup::new(width, height, timeline, &octx, opts, pixel_format);
         let (codec, (encoder, pixel_format)) =
-            open_chosen(opts.codec.as_deref(), &setup).map_err(codec_err)?;
+            open_chosen(opts.codec.as_deref(), &setup, &octx).map_err(codec_err)?;
         let stream_index =
             add_video_stream(&mut octx, codec, &encoder, &setup).map_err(write_err)?;
         let mut audio = match audio_from {
@@ -364,7 +521,7 @@ impl VideoWriter {
             stream_index,
             enc_tb: setup.time_base,
             ost_tb,
-            frame_rate: setup.frame_rate,
+            timeline: timeline.clone(),
             yuv,
             frames: 0,
             audio,
@@ -397,7 +554,8 @@ impl VideoWriter {
                 Ok(()) => {
                     packet.set_stream(self.stream_index);
                     if packet.duration() == 0 {
-                        packet.set_duration(1);
+                        let at = packet.pts().unwrap_or(0);
+                        packet.set_duration(self.timeline.duration_at(at));
                     }
                     packet.rescale_ts(self.enc_tb, self.ost_tb);
                     packet.set_position(-1);
@@ -423,7 +581,7 @@ impl VideoWriter {
     }
 
     pub(super) fn seconds(&self, frames: usize) -> f64 {
-        frames as f64 * f64::from(self.frame_rate.invert())
+        self.timeline.seconds(frames)
     }
 
     /// Encodes one frame (it must have the size given to [`VideoWriter::create`]).
@@ -438,7 +596,7 @@ impl VideoWriter {
             )));
         }
         let mut yuv = self.yuv.convert(image).map_err(|e| self.encode_error(e))?;
-        yuv.set_pts(Some(self.frames as i64));
+        yuv.set_pts(Some(self.timeline.pts(self.frames)));
         yuv.set_kind(ffmpeg::picture::Type::None);
         self.encoder
             .send_frame(&yuv)

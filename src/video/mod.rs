@@ -23,23 +23,30 @@ use ffmpeg_next as ffmpeg;
 pub use image::RgbImage;
 
 mod audio;
+mod colour;
 mod convert;
 mod decode;
 mod encode;
 mod image_file;
+mod orientation;
 pub mod pattern;
 mod select;
 mod source;
+mod timeline;
 
 use audio::*;
+pub use colour::Colour;
 use convert::*;
 use decode::*;
-pub use encode::{EncoderOptions, VideoWriter};
+pub use encode::{check_encoder, container_for, EncoderOptions, EncoderProblem, VideoWriter};
 pub use image_file::{load_image, read_image, write_image_atomic};
+pub use orientation::Orientation;
 use pattern::Pattern;
 pub use select::SourceOptions;
 use select::*;
 pub use source::{Frame, FrameSource, SourceInfo, SourceKind};
+use timeline::packet_times;
+pub use timeline::Timeline;
 
 /// Errors of this module. Every message is one line and names the file it is about.
 #[derive(Debug, thiserror::Error)]

@@ -21,13 +21,21 @@ pub enum SourceKind {
 pub struct SourceInfo {
     pub kind: SourceKind,
     pub path: PathBuf,
-    /// Size of the frames yielded (after resize).
+    /// Size of the frames yielded (upright, after resize).
     pub width: u32,
     pub height: u32,
+    /// Size of the source's frames as shown (a quarter turn swaps the stored sides).
     pub source_width: u32,
     pub source_height: u32,
-    /// Output frame rate: the source rate divided by `step` (image sequences: 25/1 divided by step).
+    /// How stored frames are turned to show upright (applied before they are yielded).
+    pub orientation: Orientation,
+    /// Average output frame rate: the source rate divided by `step` (image sequences:
+    /// `input.fps`, default 25, divided by step).
     pub frame_rate: (i32, i32),
+    /// When each yielded frame is shown.
+    pub timeline: Timeline,
+    /// The colours the source declares (image files: unspecified).
+    pub colour: Colour,
     /// Time base of the source video stream (image inputs: 1/25).
     pub time_base: (i32, i32),
     /// Frames this source will yield after range/step/max (an estimate for video).
@@ -98,6 +106,14 @@ pub(super) fn list_image_dir(dir: &Path) -> Result<Vec<PathBuf>, VideoError> {
     Ok(files)
 }
 
+/// An image sequence's rate: `input.fps` (as a fraction with up to three decimals), else 25.
+pub(super) fn image_rate(opts: &SourceOptions) -> (i32, i32) {
+    match opts.fps {
+        Some(fps) => reduce((fps * 1000.0).round().max(1.0) as i64, 1000),
+        None => (25, 1),
+    }
+}
+
 impl FrameSource {
     /// Opens `input`: a video file, a directory of images (sorted by name; png/jpg/jpeg/bmp), a
     /// printf pattern like `frames/%05d.png` (numbering starts at 0 or 1; a gap is an error naming
@@ -137,18 +153,33 @@ impl FrameSource {
 
     pub(super) fn open_video(input: &Path, opts: &SourceOptions) -> Result<Self, VideoError> {
         let (dec, facts) = Decoder::open(input)?;
-        let (width, height) = target_dims(facts.width, facts.height, opts.size);
+        let turn = facts.orientation;
+        let (shown_w, shown_h) = turn.displayed(facts.width, facts.height);
+        let (width, height) = target_dims(shown_w, shown_h, opts.size);
+        let (stored_w, stored_h) = turn.stored(width, height);
         let rate = facts.frame_rate.unwrap_or((25, 1));
+        let count = facts.frames.map(|n| selection_count(n, opts));
+        let timeline = match packet_times(input)? {
+            Some(pts) => Timeline::select(&pts, facts.time_base, rate, opts),
+            None => Timeline::constant(
+                reduce(rate.0 as i64, rate.1 as i64 * opts.step as i64),
+                count.unwrap_or(0),
+                opts.start as f64 * rate.1 as f64 / rate.0 as f64,
+            ),
+        };
         let info = SourceInfo {
             kind: SourceKind::Video,
             path: input.to_path_buf(),
             width,
             height,
-            source_width: facts.width,
-            source_height: facts.height,
-            frame_rate: reduce(rate.0 as i64, rate.1 as i64 * opts.step as i64),
+            source_width: shown_w,
+            source_height: shown_h,
+            orientation: turn,
+            colour: facts.colour,
+            frame_rate: timeline.rate,
+            timeline,
             time_base: facts.time_base,
-            frame_count: facts.frames.map(|n| selection_count(n, opts)),
+            frame_count: count,
             has_audio: facts.has_audio,
         };
         Ok(FrameSource {
@@ -158,7 +189,7 @@ impl FrameSource {
             done: false,
             inner: Inner::Video {
                 dec: Box::new(dec),
-                conv: RgbConverter::new(width, height),
+                conv: RgbConverter::new(stored_w, stored_h),
             },
         })
     }
@@ -196,6 +227,9 @@ impl FrameSource {
             }
         };
         let (width, height) = target_dims(sw, sh, opts.size);
+        let rate = image_rate(opts);
+        let step_rate = reduce(rate.0 as i64, rate.1 as i64 * opts.step as i64);
+        let origin = opts.start as f64 * rate.1 as f64 / rate.0 as f64;
         let info = SourceInfo {
             kind,
             path: input.to_path_buf(),
@@ -203,8 +237,11 @@ impl FrameSource {
             height,
             source_width: sw,
             source_height: sh,
-            frame_rate: reduce(25, opts.step as i64),
-            time_base: (1, 25),
+            orientation: Orientation::UPRIGHT,
+            colour: Colour::unspecified(),
+            frame_rate: step_rate,
+            timeline: Timeline::constant(step_rate, queue.len(), origin),
+            time_base: (rate.1, rate.0),
             frame_count: Some(queue.len()),
             has_audio: false,
         };
@@ -224,10 +261,7 @@ impl FrameSource {
     /// The span, in seconds of the source, covered by the first `frames` frames this source
     /// yields (starting at `start`): pass it to [`VideoWriter::create`] as the audio span.
     pub fn audio_span(&self, frames: usize) -> (f64, f64) {
-        let (n, d) = self.info.frame_rate;
-        let out_period = d as f64 / n as f64;
-        let start = self.opts.start as f64 * out_period / self.opts.step as f64;
-        (start, start + frames as f64 * out_period)
+        self.info.timeline.span(frames)
     }
 
     pub(super) fn next_video(&mut self) -> Option<Result<Frame, VideoError>> {
@@ -253,13 +287,15 @@ impl FrameSource {
                         }
                         Pick::Skip => continue,
                         Pick::Take => {
-                            let image =
-                                conv.convert(&dec.frame)
-                                    .map_err(|reason| VideoError::Decode {
-                                        path: dec.path.clone(),
-                                        frame: source_index,
-                                        reason,
-                                    });
+                            let turn = self.info.orientation;
+                            let image = conv
+                                .convert(&dec.frame)
+                                .map(|img| turn.apply(img))
+                                .map_err(|reason| VideoError::Decode {
+                                    path: dec.path.clone(),
+                                    frame: source_index,
+                                    reason,
+                                });
                             return Some(self.yield_frame(source_index, image));
                         }
                     }

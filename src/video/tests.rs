@@ -14,6 +14,11 @@ fn carphone() -> PathBuf {
     media_dir().join("carphone.mp4")
 }
 
+/// Evenly spaced frames at `fps`.
+fn rate(fps: i32) -> Timeline {
+    Timeline::constant((fps, 1), 0, 0.0)
+}
+
 fn collect_ok(src: FrameSource) -> Vec<Frame> {
     src.map(|f| f.expect("frame decodes")).collect()
 }
@@ -188,7 +193,7 @@ fn round_trip_mp4_keeps_rate_size_and_content() {
         Some("mp4"),
         info.width,
         info.height,
-        info.frame_rate,
+        &info.timeline,
         None,
         &EncoderOptions::default(),
     )
@@ -235,7 +240,7 @@ fn explicit_mpeg4_encoder_and_unknown_encoder() {
         codec: Some("mpeg4".into()),
         ..Default::default()
     };
-    let mut w = VideoWriter::create(&out, None, 64, 48, (25, 1), None, &opts).unwrap();
+    let mut w = VideoWriter::create(&out, None, 64, 48, &rate(25), None, &opts).unwrap();
     assert_eq!(w.codec_name(), "mpeg4");
     let frames: Vec<RgbImage> = (0..5).map(|i| gradient(64, 48, i)).collect();
     for f in &frames {
@@ -252,9 +257,17 @@ fn explicit_mpeg4_encoder_and_unknown_encoder() {
         codec: Some("no-such-encoder".into()),
         ..Default::default()
     };
-    let err = VideoWriter::create(&dir.path().join("x.mp4"), None, 64, 48, (25, 1), None, &bad)
-        .err()
-        .expect("unknown encoder rejected");
+    let err = VideoWriter::create(
+        &dir.path().join("x.mp4"),
+        None,
+        64,
+        48,
+        &rate(25),
+        None,
+        &bad,
+    )
+    .err()
+    .expect("unknown encoder rejected");
     let msg = err.to_string();
     assert!(
         msg.contains("x.mp4") && msg.contains("no-such-encoder"),
@@ -267,7 +280,7 @@ fn explicit_mpeg4_encoder_and_unknown_encoder() {
         None,
         64,
         48,
-        (25, 1),
+        &rate(25),
         None,
         &Default::default(),
     )
@@ -294,7 +307,8 @@ fn odd_dimensions_give_even_video_with_right_colours() {
     let img = RgbImage::from_fn(w, h, |x, y| {
         image::Rgb(colours[(x >= w / 2) as usize + 2 * (y >= h / 2) as usize])
     });
-    let mut wr = VideoWriter::create(&out, None, w, h, (24, 1), None, &Default::default()).unwrap();
+    let mut wr =
+        VideoWriter::create(&out, None, w, h, &rate(24), None, &Default::default()).unwrap();
     assert_eq!(wr.encoded_size(), (88, 66));
     for _ in 0..6 {
         wr.write(&img).unwrap();
@@ -354,7 +368,7 @@ fn bigbuckbunny_audio_is_copied_for_the_span_written() {
         None,
         info.width,
         info.height,
-        info.frame_rate,
+        &info.timeline,
         Some((&bbb, a0, a1)),
         &EncoderOptions::default(),
     )

@@ -1,0 +1,491 @@
+//! Clips as phones and cameras make them, generated from shipped media with the ffmpeg tool
+//! (installed by scripts/setup.sh) or the FFmpeg libraries: rotated, variable frame rate,
+//! tagged colours, 10-bit, every container. Each test checks the output's orientation,
+//! timestamps, colour tags or frame count, not only that the job ran.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ffmpeg_next as ffmpeg;
+use image::RgbImage;
+use vstyle::video::{FrameSource, Orientation, SourceOptions};
+
+/// Runs the ffmpeg tool quietly; a missing tool fails the test naming the set-up.
+fn ffmpeg_tool(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("the ffmpeg tool runs (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One field of every video (or audio) stream, or of every packet, as ffprobe prints it.
+fn probe(path: &Path, entries: &str, stream: &str) -> Vec<String> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            stream,
+            "-show_entries",
+            entries,
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (scripts/setup.sh installs it)");
+    assert!(out.status.success(), "ffprobe {}", path.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_end_matches(',').to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Video frames in a file, counted by decoding it.
+fn count_frames(path: &Path) -> usize {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .trim_end_matches(',')
+        .parse()
+        .unwrap_or_else(|_| panic!("{text}"))
+}
+
+/// Presentation times of a file's video frames, in seconds, in display order.
+fn frame_times(path: &Path) -> Vec<f64> {
+    let mut t: Vec<f64> = probe(path, "packet=pts_time", "v")
+        .iter()
+        .map(|s| s.parse().expect("a time"))
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t
+}
+
+/// `vstyle video` with tiny settings: SqueezeNet, two iterations, no style weight (so the
+/// output is the content, and where its pixels went can be checked).
+fn stylize(input: &Path, output: &Path, extra: &[&str]) -> Output {
+    stylize_at(48, input, output, extra)
+}
+
+fn stylize_at(size: u32, input: &Path, output: &Path, extra: &[&str]) -> Output {
+    Command::new(common::bin())
+        .arg("video")
+        .arg(input)
+        .arg("-o")
+        .arg(output)
+        .args(["-s", common::data("the_scream.jpg").to_str().unwrap()])
+        .args(["--model", "squeezenet", "--size", &size.to_string(), "-q"])
+        .args(["--first-iterations", "2", "--iterations", "1"])
+        .args(extra)
+        .output()
+        .expect("vstyle runs")
+}
+
+fn stylize_ok(input: &Path, output: &Path, extra: &[&str]) {
+    stylize_ok_at(48, input, output, extra)
+}
+
+fn stylize_ok_at(size: u32, input: &Path, output: &Path, extra: &[&str]) {
+    let out = stylize_at(size, input, output, extra);
+    assert!(
+        out.status.success(),
+        "vstyle video {}: {}",
+        input.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn first_frame(path: &Path, size: Option<u32>) -> RgbImage {
+    let opts = SourceOptions {
+        size,
+        ..SourceOptions::full_size()
+    };
+    let mut src = FrameSource::open(path, &opts).expect("opens");
+    src.next().expect("a frame").expect("decodes").image
+}
+
+fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| (*x as i64 - *y as i64).unsigned_abs())
+        .sum();
+    sum as f64 / a.as_raw().len() as f64
+}
+
+/// Copies the first `frames` frames of carphone into an MP4 whose video stream carries the
+/// display matrix FFmpeg makes for `degrees` (counterclockwise) and a horizontal flip.
+fn with_display_matrix(out: &Path, degrees: f64, hflip: bool, frames: usize) {
+    ffmpeg::init().unwrap();
+    let mut input = ffmpeg::format::input(&common::data("carphone.mp4")).unwrap();
+    let mut octx = ffmpeg::format::output(&out).unwrap();
+    let ist = input.streams().best(ffmpeg::media::Type::Video).unwrap();
+    let (in_index, in_tb) = (ist.index(), ist.time_base());
+    let mut ost = octx
+        .add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None))
+        .unwrap();
+    ost.set_parameters(ist.parameters());
+    // SAFETY: a fresh stream of a context not yet written; FFmpeg allocates the side data.
+    unsafe {
+        (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0;
+        let data = ffmpeg::ffi::av_stream_new_side_data(
+            ost.as_mut_ptr(),
+            ffmpeg::ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
+            36,
+        ) as *mut i32;
+        ffmpeg::ffi::av_display_rotation_set(data, degrees);
+        ffmpeg::ffi::av_display_matrix_flip(data, hflip as i32, 0);
+    }
+    octx.write_header().unwrap();
+    let out_tb = octx.stream(0).unwrap().time_base();
+    let mut written = 0;
+    for (stream, mut packet) in input.packets() {
+        if stream.index() != in_index || written >= frames {
+            continue;
+        }
+        packet.rescale_ts(in_tb, out_tb);
+        packet.set_stream(0);
+        packet.set_position(-1);
+        packet.write_interleaved(&mut octx).unwrap();
+        written += 1;
+    }
+    octx.write_trailer().unwrap();
+}
+
+#[test]
+fn rotated_and_mirrored_phone_clips_are_stylized_and_written_upright() {
+    let dir = tempfile::tempdir().unwrap();
+    // (degrees, flip) as FFmpeg's av_display_rotation_set / av_display_matrix_flip take
+    // them, and the clockwise turns and mirror the ffmpeg tool shows such a clip with.
+    let cases = [
+        (-90.0, false, 3u8, false),
+        (180.0, false, 2, false),
+        (90.0, false, 1, false),
+        (-90.0, true, 1, true),
+    ];
+    let plain = first_frame(&common::data("carphone.mp4"), None);
+    for (degrees, hflip, turns, mirror) in cases {
+        let name = format!("rot{degrees}{}", if hflip { "_flip" } else { "" });
+        let clip = dir.path().join(format!("{name}.mp4"));
+        with_display_matrix(&clip, degrees, hflip, 4);
+        let out = dir.path().join(format!("{name}_out.mp4"));
+        stylize_ok(&clip, &out, &["--style-weight", "0"]);
+        let dims = probe(&out, "stream=width,height", "v");
+        let portrait = turns % 2 == 1;
+        assert_eq!(
+            dims,
+            vec![if portrait { "40,48" } else { "48,40" }],
+            "{name}"
+        );
+        // Written upright: no display matrix left for a player to apply twice.
+        assert!(
+            probe(&out, "stream_side_data=side_data_type", "v").is_empty(),
+            "{name}: the output carries a display matrix"
+        );
+        // Where the pixels went: the output matches the input turned as a viewer sees it,
+        // better than any other of the eight orientations.
+        let got = first_frame(&out, None);
+        let diff = |o: Orientation| {
+            let shown = o.apply(plain.clone());
+            let small = image::imageops::resize(
+                &shown,
+                got.width(),
+                got.height(),
+                image::imageops::FilterType::Triangle,
+            );
+            if small.dimensions() == got.dimensions() {
+                mean_abs_diff(&small, &got)
+            } else {
+                f64::INFINITY
+            }
+        };
+        let expected = Orientation {
+            mirror,
+            quarter_turns: turns,
+        };
+        let best = (0..8u8)
+            .map(|i| Orientation {
+                mirror: i >= 4,
+                quarter_turns: i % 4,
+            })
+            .min_by(|a, b| diff(*a).total_cmp(&diff(*b)))
+            .unwrap();
+        assert_eq!(
+            best,
+            expected,
+            "{name}: {} vs {}",
+            diff(best),
+            diff(expected)
+        );
+    }
+}
+
+/// 20 frames of carphone, 10 fps, with a one-second pause after the 10th, and a tone.
+fn vfr_clip(dir: &Path) -> PathBuf {
+    let clip = dir.join("vfr.mp4");
+    ffmpeg_tool(&[
+        "-i",
+        common::data("carphone.mp4").to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=3",
+        "-frames:v",
+        "20",
+        "-vf",
+        "settb=1/1000,setpts=N*100+gte(N\\,10)*1000",
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-t",
+        "3",
+        clip.to_str().unwrap(),
+    ]);
+    clip
+}
+
+#[test]
+fn variable_frame_rate_keeps_each_frames_time_and_the_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = vfr_clip(dir.path());
+    let input = frame_times(&clip);
+    assert_eq!(input.len(), 20);
+    let out = dir.path().join("vfr_out.mkv");
+    stylize_ok(&clip, &out, &[]);
+    let output = frame_times(&out);
+    assert_eq!(output.len(), 20);
+    for (i, (a, b)) in input.iter().zip(&output).enumerate() {
+        assert!(
+            (a - b).abs() < 0.002,
+            "frame {i}: input at {a} s, output at {b} s"
+        );
+    }
+    // The pause is kept: 1.1 s between frames 9 and 10.
+    assert!((output[10] - output[9] - 1.1).abs() < 0.002, "{output:?}");
+    let audio = probe(&out, "stream=codec_name,duration", "a");
+    assert_eq!(audio.len(), 1, "one audio stream: {audio:?}");
+
+    // input.step keeps the kept frames' times.
+    let half = dir.path().join("vfr_step.mkv");
+    stylize_ok(&clip, &half, &["--set", "input.step=2"]);
+    let kept: Vec<f64> = input.iter().step_by(2).map(|t| t - input[0]).collect();
+    let got = frame_times(&half);
+    assert_eq!(got.len(), 10);
+    for (a, b) in kept.iter().zip(&got) {
+        assert!((a - b).abs() < 0.002, "kept {kept:?}, got {got:?}");
+    }
+}
+
+#[test]
+fn constant_rate_clips_keep_their_exact_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cfr.mp4");
+    stylize_ok(&common::data("carphone.mp4"), &out, &["--max-frames", "6"]);
+    assert_eq!(
+        probe(&out, "stream=r_frame_rate,avg_frame_rate,nb_frames", "v"),
+        vec!["30000/1001,30000/1001,6"]
+    );
+}
+
+#[test]
+fn colour_tags_are_read_and_written_and_codecs_can_be_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("full601.mp4");
+    ffmpeg_tool(&[
+        "-i",
+        common::data("carphone.mp4").to_str().unwrap(),
+        "-frames:v",
+        "4",
+        "-vf",
+        "scale=out_color_matrix=bt601:out_range=full",
+        "-color_range",
+        "pc",
+        "-colorspace",
+        "smpte170m",
+        "-color_primaries",
+        "smpte170m",
+        "-color_trc",
+        "smpte170m",
+        "-c:v",
+        "libx264",
+        clip.to_str().unwrap(),
+    ]);
+    let tags = "stream=color_range,color_space,color_primaries,color_transfer";
+    let out = dir.path().join("out.mp4");
+    stylize_ok(&clip, &out, &["--style-weight", "0"]);
+    assert_eq!(probe(&out, tags, "v"), probe(&clip, tags, "v"));
+    assert_eq!(
+        probe(&out, tags, "v"),
+        vec!["pc,smpte170m,smpte170m,smpte170m"]
+    );
+    // Read with its own matrix and range: the picture is the same as the limited-range
+    // BT.709 original (a wrong matrix or range shifts colours by far more).
+    let diff = mean_abs_diff(
+        &first_frame(&clip, Some(48)),
+        &first_frame(&common::data("carphone.mp4"), Some(48)),
+    );
+    assert!(diff < 3.0, "full-range BT.601 read differs by {diff}");
+
+    let cases = [
+        ("x265.mkv", "libx265", "yuv420p10le", "hevc,yuv420p10le"),
+        (
+            "prores.mov",
+            "prores_ks",
+            "yuv422p10le",
+            "prores,yuv422p10le",
+        ),
+        ("ffv1.mkv", "ffv1", "yuv444p", "ffv1,yuv444p"),
+    ];
+    for (name, codec, pix, expected) in cases {
+        let out = dir.path().join(name);
+        // x265 3.5 crashes on 10-bit frames this small (the ffmpeg tool too): 128 px.
+        let codec_set = format!("output.codec={codec}");
+        let pix_set = format!("output.pix_fmt={pix}");
+        stylize_ok_at(128, &clip, &out, &["--set", &codec_set, "--set", &pix_set]);
+        assert_eq!(
+            probe(&out, "stream=codec_name,pix_fmt", "v"),
+            vec![expected]
+        );
+        assert_eq!(count_frames(&out), 4, "{name}");
+    }
+
+    // Bad combinations: one line naming the setting, exit 2, nothing written.
+    let bad = [
+        (
+            "m.mp4",
+            "output.codec=mpeg4",
+            "output.pix_fmt=yuv422p10le",
+            "output.pix_fmt",
+        ),
+        (
+            "p.mp4",
+            "output.codec=prores_ks",
+            "output.crf=18",
+            "output.codec",
+        ),
+        (
+            "u.mp4",
+            "output.codec=libx264",
+            "output.pix_fmt=no_such_format",
+            "output.pix_fmt",
+        ),
+        ("w.xyz", "output.crf=18", "output.crf=18", "output.path"),
+    ];
+    for (name, a, b, key) in bad {
+        let out = dir.path().join(name);
+        let run = stylize(&clip, &out, &["--set", a, "--set", b]);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{name}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(key), "{name}: {err}");
+        assert!(!out.exists(), "{name} written");
+    }
+}
+
+#[test]
+fn ten_bit_input_is_read_without_banding() {
+    let dir = tempfile::tempdir().unwrap();
+    // A gentle 16-bit ramp: 8 bits hold about ten levels of it across 128 columns.
+    let ramp = image::ImageBuffer::<image::Rgb<u16>, _>::from_fn(128, 64, |x, _| {
+        let v = 30000 + (x as u16) * 20;
+        image::Rgb([v, v, v])
+    });
+    let png = dir.path().join("ramp.png");
+    ramp.save(&png).unwrap();
+    let clip = dir.path().join("ramp10.mkv");
+    ffmpeg_tool(&[
+        "-loop",
+        "1",
+        "-i",
+        png.to_str().unwrap(),
+        "-frames:v",
+        "2",
+        "-c:v",
+        "ffv1",
+        "-pix_fmt",
+        "yuv444p10le",
+        clip.to_str().unwrap(),
+    ]);
+    let img = first_frame(&clip, None);
+    let column_mean = |x: u32| (0..64).map(|y| img.get_pixel(x, y)[1] as f64).sum::<f64>() / 64.0;
+    let means: Vec<f64> = (0..128).map(column_mean).collect();
+    // Banded, the means would jump a whole level every dozen columns and stay flat between;
+    // dithered, they follow the ramp (20/257 of a level per column) within a third of one.
+    let worst = (0..128)
+        .map(|x| {
+            let truth = (30000.0 + x as f64 * 20.0) / 257.0;
+            (means[x] - truth).abs()
+        })
+        .fold(0.0, f64::max);
+    assert!(
+        worst < 0.5,
+        "column means stray {worst} levels from the ramp: {means:?}"
+    );
+
+    // 10-bit HEVC decodes and stylizes.
+    let hevc = dir.path().join("ramp10.mp4");
+    ffmpeg_tool(&[
+        "-i",
+        clip.to_str().unwrap(),
+        "-c:v",
+        "libx265",
+        "-pix_fmt",
+        "yuv420p10le",
+        "-x265-params",
+        "log-level=error",
+        hevc.to_str().unwrap(),
+    ]);
+    let out = dir.path().join("hevc_out.mp4");
+    stylize_ok_at(128, &hevc, &out, &[]);
+    assert_eq!(probe(&out, "stream=nb_frames", "v"), vec!["2"]);
+}
+
+#[test]
+fn every_container_reads_and_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = common::data("carphone.mp4");
+    let inputs = [
+        ("in.mov", vec!["-c:v", "libx264"]),
+        ("in.mkv", vec!["-c:v", "libx264"]),
+        (
+            "in.webm",
+            vec!["-c:v", "libvpx-vp9", "-deadline", "realtime"],
+        ),
+        ("in.avi", vec!["-c:v", "mpeg4"]),
+        ("in.mp4", vec!["-c:v", "libx264"]),
+    ];
+    for (name, codec) in inputs {
+        let clip = dir.path().join(name);
+        let mut args = vec!["-i", src.to_str().unwrap(), "-frames:v", "5"];
+        args.extend(codec);
+        args.push(clip.to_str().unwrap());
+        ffmpeg_tool(&args);
+        // Written as the same container it came in.
+        let out = dir.path().join(format!("out_{name}"));
+        stylize_ok(&clip, &out, &[]);
+        assert_eq!(count_frames(&out), 5, "{name}");
+    }
+    assert_eq!(
+        probe(&dir.path().join("out_in.webm"), "stream=codec_name", "v"),
+        vec!["vp9"],
+        "WebM takes VP9 by default"
+    );
+}
