@@ -318,6 +318,10 @@ fn override_cases(out: &Path, rng: &mut Rng, base: &[u8]) -> Vec<Case> {
         ("input.step", ints(&["0", "10001", "4000000000"])),
         ("input.max_frames", ints(&["0"])),
         ("input.size", ints(&["15", "17", "4097", "\"64\"", "64.0"])),
+        (
+            "input.fps",
+            floats(&["0", "1e300", "inf", "\"25\"", "0.001"]),
+        ),
         ("output.path", outputs.clone()),
         (
             "output.frames",
@@ -342,6 +346,10 @@ fn override_cases(out: &Path, rng: &mut Rng, base: &[u8]) -> Vec<Case> {
         (
             "output.codec",
             s(&["\"\"", "\"libx265\"", "\"nonexistent\"", "\"aac\"", "[1]"]),
+        ),
+        (
+            "output.pix_fmt",
+            s(&["\"\"", "\"yuv422p10le\"", "\"none\"", "\"rgb24\"", "[1]"]),
         ),
         ("output.crf", ints(&["52", "256"])),
         ("output.audio", s(&["1", "\"true\"", "yes"])),

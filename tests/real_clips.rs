@@ -489,3 +489,110 @@ fn every_container_reads_and_writes() {
         "WebM takes VP9 by default"
     );
 }
+
+#[test]
+fn audio_the_container_cannot_hold_is_re_encoded_to_aac_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("camera.mov");
+    ffmpeg_tool(&[
+        "-i",
+        common::data("carphone.mp4").to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=2",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "pcm_s16le",
+        "-t",
+        "1",
+        clip.to_str().unwrap(),
+    ]);
+    let out = dir.path().join("camera.mp4");
+    stylize_ok(&clip, &out, &[]);
+    let audio = probe(&out, "stream=codec_name,duration", "a");
+    assert_eq!(audio.len(), 1, "{audio:?}");
+    let (codec, duration) = audio[0].split_once(',').unwrap();
+    assert_eq!(codec, "aac");
+    let video: f64 = probe(&out, "stream=duration", "v")[0].parse().unwrap();
+    let duration: f64 = duration.parse().unwrap();
+    assert!(
+        (duration - video).abs() < 0.05,
+        "audio {duration} s, video {video} s"
+    );
+    let report = std::fs::read_to_string(dir.path().join("camera.mp4.report.json")).unwrap();
+    assert!(report.contains("audio re-encoded to AAC"), "{report}");
+}
+
+/// How much each row differs from the mean of its neighbours: the comb of woven fields.
+fn comb(img: &RgbImage) -> f64 {
+    let luma = |x, y| img.get_pixel(x, y)[1] as f64;
+    let (w, h) = img.dimensions();
+    let mut sum = 0.0;
+    for y in 1..h - 1 {
+        for x in 0..w {
+            sum += (luma(x, y) - (luma(x, y - 1) + luma(x, y + 1)) / 2.0).abs();
+        }
+    }
+    sum / (w * (h - 2)) as f64
+}
+
+#[test]
+fn interlaced_clips_are_deinterlaced_before_stylizing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Fields of consecutive frames woven together, flagged top field first.
+    let clip = dir.path().join("interlaced.mp4");
+    ffmpeg_tool(&[
+        "-i",
+        common::data("carphone.mp4").to_str().unwrap(),
+        "-frames:v",
+        "12",
+        "-vf",
+        "tinterlace=mode=interleave_top,setfield=tff",
+        "-flags",
+        "+ildct+ilme",
+        "-c:v",
+        "libx264",
+        "-x264-params",
+        "tff=1",
+        clip.to_str().unwrap(),
+    ]);
+    assert_eq!(probe(&clip, "stream=field_order", "v"), vec!["tt"]);
+    // The frame as stored (the ffmpeg tool does not deinterlace unless asked)...
+    let woven = dir.path().join("woven.png");
+    ffmpeg_tool(&[
+        "-i",
+        clip.to_str().unwrap(),
+        "-vf",
+        "select=eq(n\\,10)",
+        "-frames:v",
+        "1",
+        woven.to_str().unwrap(),
+    ]);
+    let woven = image::open(&woven).unwrap().to_rgb8();
+    // ... and as vstyle reads it.
+    let opts = SourceOptions::full_size();
+    let read = FrameSource::open(&clip, &opts)
+        .unwrap()
+        .nth(10)
+        .expect("11 frames")
+        .expect("decodes")
+        .image;
+    assert_eq!(read.dimensions(), woven.dimensions());
+    let (before, after) = (comb(&woven), comb(&read));
+    // Read as stored, the comb would be the same (the picture's own texture gives some).
+    assert!(
+        after < 0.75 * before,
+        "comb {before} as stored, {after} as read"
+    );
+    let out = dir.path().join("out.mp4");
+    stylize_ok(&clip, &out, &[]);
+    assert_eq!(count_frames(&out), 12);
+    let report = std::fs::read_to_string(dir.path().join("out.mp4.report.json")).unwrap();
+    assert!(report.contains("deinterlaced with yadif"), "{report}");
+}

@@ -60,6 +60,16 @@ fn writer(
     })
 }
 
+/// How the input is read and written, for the report and the start of a run: the source's
+/// own notes, and audio that the output's container makes re-encode.
+pub fn input_notes(cfg: &JobConfig, info: &SourceInfo, outputs: &Outputs) -> Vec<String> {
+    let mut notes = info.notes();
+    if let (true, true, Some(video)) = (cfg.output.audio, info.has_audio, &outputs.video) {
+        notes.extend(crate::video::audio_reencoded(&info.path, video));
+    }
+    notes
+}
+
 /// What the job's video is encoded with: its codec and pixel format, the input's colours.
 fn encoder_options(cfg: &JobConfig, info: &SourceInfo) -> EncoderOptions {
     EncoderOptions {

@@ -422,6 +422,7 @@ impl Joiner<'_> {
             shard: None,
             width: info.width,
             height: info.height,
+            source: assemble::input_notes(self.cfg, info, outputs),
             device: self.cfg.run.device.clone(),
             totals: Totals::of(&frames, wall.elapsed().as_secs_f64()),
             frames,

@@ -126,6 +126,9 @@ pub struct JobReport {
     pub shard: Option<String>,
     pub width: u32,
     pub height: u32,
+    /// How the input was read: turns, timing, colours, padding (see `SourceInfo::notes`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub source: Vec<String>,
     pub device: String,
     /// Pass 1, frame by frame.
     pub frames: Vec<FrameReport>,

@@ -32,6 +32,8 @@ pub enum Event<'a> {
         width: u32,
         height: u32,
         device: String,
+        /// How the input is read (turns, timing, colours, padding).
+        notes: Vec<String>,
     },
     Iterate {
         frame: usize,
@@ -171,6 +173,7 @@ impl<'a> VideoJob<'a> {
             width: self.info.width,
             height: self.info.height,
             device: format!("{:?}", self.setup.device),
+            notes: assemble::input_notes(self.cfg, &self.info, &self.outputs),
         });
         let source = self.source.take().expect("a job runs once");
         let optimiser = self.optimiser();
@@ -326,6 +329,7 @@ impl<'a> VideoJob<'a> {
             shard: self.part.shard.map(|s| s.to_string()),
             width: self.info.width,
             height: self.info.height,
+            source: assemble::input_notes(self.cfg, &self.info, &self.outputs),
             device: format!("{:?}", self.setup.device),
             totals: Totals::of(&done.frames, wall.elapsed().as_secs_f64()),
             frames: done.frames,

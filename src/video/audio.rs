@@ -6,6 +6,100 @@ use ffmpeg_next as ffmpeg;
 
 use super::*;
 
+/// The input's audio in the output: copied as it is where the container holds its codec,
+/// else re-encoded to AAC.
+pub(super) enum AudioOut {
+    Copy(AudioCopy),
+    Encode(Box<AudioEncode>),
+}
+
+/// The audio codec of `source`'s first audio stream, when `output`'s container cannot hold
+/// it as it is (so it is re-encoded to AAC): for the report.
+pub fn audio_reencoded(source: &Path, output: &Path) -> Option<String> {
+    let input = format::input(&source).ok()?;
+    let id = input
+        .streams()
+        .find(|s| s.parameters().medium() == media::Type::Audio)?
+        .parameters()
+        .id();
+    let format = container_for(output)?;
+    let octx = format::output_as(&"/dev/null", &format).ok()?;
+    (!muxer_stores(&octx, id))
+        .then(|| format!("audio re-encoded to AAC: a {format} file cannot hold {id:?} as it is"))
+}
+
+impl AudioOut {
+    /// Adds `source`'s first audio stream (cut to `start..end` seconds) to `octx`: a copy
+    /// where the container holds its codec, else AAC. `Ok(None)` if it has no audio.
+    pub(super) fn add(
+        octx: &mut format::context::Output,
+        out_path: &Path,
+        source: &Path,
+        start: f64,
+        end: f64,
+    ) -> Result<Option<AudioOut>, VideoError> {
+        let probe = format::input(&source).map_err(|e| VideoError::Audio {
+            path: out_path.to_path_buf(),
+            source_path: source.to_path_buf(),
+            reason: one_line(e),
+        })?;
+        let Some(id) = probe
+            .streams()
+            .find(|s| s.parameters().medium() == media::Type::Audio)
+            .map(|s| s.parameters().id())
+        else {
+            return Ok(None);
+        };
+        if muxer_stores(octx, id) {
+            let copy = AudioCopy::add(octx, out_path, source, start, end)?;
+            return Ok(copy.map(AudioOut::Copy));
+        }
+        let encode = AudioEncode::add(octx, out_path, source, (start, end))?;
+        Ok(encode.map(|e| AudioOut::Encode(Box::new(e))))
+    }
+
+    pub(super) fn out_index(&self) -> usize {
+        match self {
+            AudioOut::Copy(c) => c.out_index,
+            AudioOut::Encode(e) => e.out_index,
+        }
+    }
+
+    /// The time base the muxer chose for the stream, once the header is written.
+    pub(super) fn set_out_tb(&mut self, tb: Rational) {
+        match self {
+            AudioOut::Copy(c) => c.out_tb = tb,
+            AudioOut::Encode(e) => e.out_tb = tb,
+        }
+    }
+
+    /// Writes the audio up to `until` seconds of output time.
+    pub(super) fn pump(
+        &mut self,
+        octx: &mut format::context::Output,
+        out_path: &Path,
+        until: f64,
+    ) -> Result<(), VideoError> {
+        match self {
+            AudioOut::Copy(c) => c.pump(octx, out_path, until),
+            AudioOut::Encode(e) => e.pump(octx, out_path, until),
+        }
+    }
+
+    /// Writes the rest of the audio, up to `until`.
+    pub(super) fn finish(
+        &mut self,
+        octx: &mut format::context::Output,
+        out_path: &Path,
+        until: f64,
+    ) -> Result<(), VideoError> {
+        match self {
+            AudioOut::Copy(c) => c.pump(octx, out_path, until),
+            AudioOut::Encode(e) => e.finish(octx, out_path, until),
+        }
+    }
+}
+
 /// Stream copy of one audio stream, cut to a time span, pumped as video is written.
 pub(super) struct AudioCopy {
     pub(super) source_path: PathBuf,
@@ -37,7 +131,7 @@ pub(super) fn muxer_stores(octx: &format::context::Output, id: codec::Id) -> boo
 
 /// Seconds of `input` that are time 0: its first video frame if it has video, else the
 /// container start.
-fn time_origin(input: &format::context::Input) -> f64 {
+pub(super) fn time_origin(input: &format::context::Input) -> f64 {
     input
         .streams()
         .best(media::Type::Video)
@@ -95,13 +189,6 @@ impl AudioCopy {
         let in_index = ist.index();
         let in_tb = ist.time_base();
         let params = ist.parameters();
-        if !muxer_stores(octx, params.id()) {
-            return Err(err(format!(
-                "audio codec {:?} cannot be stored in format {} without re-encoding",
-                params.id(),
-                octx.format().name()
-            )));
-        }
         let shift = ((time_origin(&input) + start) / f64::from(in_tb)).round() as i64;
         let out_index = add_copy_stream(octx, params, in_tb).map_err(|e| err(one_line(e)))?;
         Ok(Some(AudioCopy {

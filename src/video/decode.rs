@@ -30,6 +30,12 @@ pub(super) struct Decoder {
     /// End time of the latest video packet read (seconds), and the stream's time base.
     pub(super) packets_end: Option<f64>,
     pub(super) time_base: f64,
+    /// The stream's field order when it is interlaced; its frames then pass through yadif
+    /// (made at the first frame, when its pixel format is known).
+    pub(super) field_order: Option<&'static str>,
+    pub(super) yadif: Option<Deinterlacer>,
+    pub(super) yadif_flushed: bool,
+    pub(super) stream_tb: (i32, i32),
 }
 
 /// Stream facts gathered at open time.
@@ -42,6 +48,7 @@ pub(super) struct StreamFacts {
     pub(super) has_audio: bool,
     pub(super) orientation: Orientation,
     pub(super) colour: Colour,
+    pub(super) field_order: Option<&'static str>,
 }
 
 fn valid(r: Rational) -> bool {
@@ -121,6 +128,7 @@ impl Decoder {
             has_audio,
             orientation: Orientation::of_stream(&stream),
             colour: Colour::of_decoder(&decoder),
+            field_order: field_order(&stream),
         };
         let dec = Decoder {
             path: path.to_path_buf(),
@@ -136,6 +144,10 @@ impl Decoder {
             declared,
             packets_end: None,
             time_base: if valid(tb) { f64::from(tb) } else { 0.0 },
+            field_order: facts.field_order,
+            yadif: None,
+            yadif_flushed: false,
+            stream_tb: facts.time_base,
         };
         Ok((dec, facts))
     }
@@ -148,16 +160,64 @@ impl Decoder {
         }
     }
 
-    /// Decodes the next frame into `self.frame`. `None` at the end; an error ends the stream
-    /// (after the frames still buffered in the decoder have been returned).
+    /// Decodes the next frame into `self.frame` (deinterlaced when the stream is interlaced).
+    /// `None` at the end; an error ends the stream (after the frames still buffered in the
+    /// decoder have been returned).
     pub(super) fn next_raw(&mut self) -> Option<Result<(), VideoError>> {
+        let next = match self.field_order {
+            None => self.next_decoded(),
+            Some(_) => self.next_deinterlaced(),
+        };
+        if let Some(Ok(())) = next {
+            self.decoded += 1;
+        }
+        next
+    }
+
+    /// The next frame out of yadif, fed from the decoder.
+    fn next_deinterlaced(&mut self) -> Option<Result<(), VideoError>> {
+        loop {
+            if self.yadif.as_mut().is_some_and(|y| y.pull(&mut self.frame)) {
+                return Some(Ok(()));
+            }
+            if self.yadif_flushed {
+                return None;
+            }
+            let fed = match self.next_decoded() {
+                Some(Err(e)) => return Some(Err(e)),
+                Some(Ok(())) => self.feed_yadif(true),
+                None => {
+                    self.yadif_flushed = true;
+                    self.feed_yadif(false)
+                }
+            };
+            if let Err(reason) = fed {
+                self.finished = true;
+                return Some(Err(self.decode_error(reason)));
+            }
+        }
+    }
+
+    /// Sends the decoded frame (or, with `frame` false, the end of the stream) to yadif.
+    fn feed_yadif(&mut self, frame: bool) -> Result<(), String> {
+        if self.yadif.is_none() {
+            if !frame {
+                return Ok(());
+            }
+            self.yadif = Some(Deinterlacer::new(&self.frame, self.stream_tb)?);
+        }
+        let yadif = self.yadif.as_mut().expect("made above");
+        yadif.push(frame.then_some(&self.frame))
+    }
+
+    /// Decodes the next frame into `self.frame`, as the stream has it.
+    fn next_decoded(&mut self) -> Option<Result<(), VideoError>> {
         if self.finished {
             return None;
         }
         loop {
             match self.decoder.receive_frame(&mut self.frame) {
                 Ok(()) => {
-                    self.decoded += 1;
                     return Some(Ok(()));
                 }
                 Err(e) if is_eagain(&e) => {}

@@ -52,7 +52,7 @@ pub struct VideoWriter {
     pub(super) timeline: Timeline,
     pub(super) yuv: YuvConverter,
     pub(super) frames: usize,
-    pub(super) audio: Option<AudioCopy>,
+    pub(super) audio: Option<AudioOut>,
 }
 
 /// Encoders tried, in order, when none is requested.
@@ -503,13 +503,13 @@ impl VideoWriter {
         let stream_index =
             add_video_stream(&mut octx, codec, &encoder, &setup).map_err(write_err)?;
         let mut audio = match audio_from {
-            Some((source, start, end)) => AudioCopy::add(&mut octx, path, source, start, end)?,
+            Some((source, start, end)) => AudioOut::add(&mut octx, path, source, start, end)?,
             None => None,
         };
         octx.write_header().map_err(write_err)?;
         let ost_tb = stream_time_base(&octx, stream_index).map_err(write_err)?;
         if let Some(a) = audio.as_mut() {
-            a.out_tb = stream_time_base(&octx, a.out_index).map_err(write_err)?;
+            a.set_out_tb(stream_time_base(&octx, a.out_index()).map_err(write_err)?);
         }
         let yuv = YuvConverter::new(width, height, &setup, pixel_format).map_err(codec_err)?;
 
@@ -614,7 +614,10 @@ impl VideoWriter {
         }
         self.encoder.send_eof().map_err(|e| self.encode_error(e))?;
         self.drain()?;
-        self.pump_audio(self.seconds(self.frames))?;
+        let until = self.seconds(self.frames);
+        if let Some(a) = self.audio.as_mut() {
+            a.finish(&mut self.octx, &self.path, until)?;
+        }
         self.octx.write_trailer().map_err(|e| VideoError::Write {
             path: self.path.clone(),
             reason: one_line(e),

@@ -23,9 +23,11 @@ use ffmpeg_next as ffmpeg;
 pub use image::RgbImage;
 
 mod audio;
+mod audio_encode;
 mod colour;
 mod convert;
 mod decode;
+mod deinterlace;
 mod encode;
 mod image_file;
 mod orientation;
@@ -34,10 +36,13 @@ mod select;
 mod source;
 mod timeline;
 
+pub use audio::audio_reencoded;
 use audio::*;
+use audio_encode::AudioEncode;
 pub use colour::Colour;
 use convert::*;
 use decode::*;
+use deinterlace::{field_order, Deinterlacer};
 pub use encode::{check_encoder, container_for, EncoderOptions, EncoderProblem, VideoWriter};
 pub use image_file::{load_image, read_image, write_image_atomic};
 pub use orientation::Orientation;

@@ -36,6 +36,9 @@ pub struct SourceInfo {
     pub timeline: Timeline,
     /// The colours the source declares (image files: unspecified).
     pub colour: Colour,
+    /// "top field first" or "bottom field first" for an interlaced source (deinterlaced
+    /// with yadif as it is read).
+    pub interlaced: Option<&'static str>,
     /// Time base of the source video stream (image inputs: 1/25).
     pub time_base: (i32, i32),
     /// Frames this source will yield after range/step/max (an estimate for video).
@@ -176,6 +179,7 @@ impl FrameSource {
             source_height: shown_h,
             orientation: turn,
             colour: facts.colour,
+            interlaced: facts.field_order,
             frame_rate: timeline.rate,
             timeline,
             time_base: facts.time_base,
@@ -239,6 +243,7 @@ impl FrameSource {
             source_height: sh,
             orientation: Orientation::UPRIGHT,
             colour: Colour::unspecified(),
+            interlaced: None,
             frame_rate: step_rate,
             timeline: Timeline::constant(step_rate, queue.len(), origin),
             time_base: (rate.1, rate.0),
@@ -350,6 +355,50 @@ impl FrameSource {
                 Err(e)
             }
         }
+    }
+}
+
+impl SourceInfo {
+    /// What was done to read the source as shown, for the report and `vstyle check`: turns,
+    /// timing, colours, padding. Empty for a plain upright constant-rate 8-bit clip.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.orientation != Orientation::UPRIGHT {
+            notes.push(format!(
+                "shown {} (display matrix): stylized upright and written without the tag",
+                self.orientation.describe()
+            ));
+        }
+        if let Some(order) = self.interlaced {
+            notes.push(format!("interlaced ({order}): deinterlaced with yadif"));
+        }
+        let (n, d) = self.frame_rate;
+        match self.kind {
+            SourceKind::Video if !self.timeline.is_constant() => notes.push(format!(
+                "variable frame rate (average {:.3} fps): each frame keeps its time",
+                n as f64 / d as f64
+            )),
+            SourceKind::ImageSequence => notes.push(format!(
+                "image sequence shown at {n}/{d} fps (input.fps, default 25, over input.step)"
+            )),
+            _ => {}
+        }
+        if self.kind == SourceKind::Video {
+            notes.push(format!(
+                "colours written: {}",
+                self.colour.for_output().describe()
+            ));
+        }
+        if self.width % 2 == 1 || self.height % 2 == 1 {
+            notes.push(format!(
+                "{}x{} is odd: the video is padded to {}x{} (last column / row repeated) for 4:2:0",
+                self.width,
+                self.height,
+                self.width + self.width % 2,
+                self.height + self.height % 2
+            ));
+        }
+        notes
     }
 }
 

@@ -366,6 +366,9 @@ fn print_checked(name: &str, info: &vstyle::video::SourceInfo) {
         info.frame_rate.1,
         if info.has_audio { ", audio" } else { "" }
     );
+    for note in info.notes() {
+        println!("  input: {note}");
+    }
 }
 
 /// `vstyle slurm JOB.toml --shards N [--submit]`: the array and join scripts,

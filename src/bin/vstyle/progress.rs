@@ -62,6 +62,7 @@ impl Progress {
                 width,
                 height,
                 device,
+                notes,
             } => {
                 eprintln!(
                     "stylizing {} frames at {width}x{height} on {device}{}",
@@ -72,6 +73,9 @@ impl Progress {
                         String::new()
                     }
                 );
+                for note in notes {
+                    eprintln!("  input: {note}");
+                }
                 if std::io::stderr().is_terminal() {
                     self.bar = Some(frames_bar(total));
                 }
