@@ -596,3 +596,79 @@ fn interlaced_clips_are_deinterlaced_before_stylizing() {
     let report = std::fs::read_to_string(dir.path().join("out.mp4.report.json")).unwrap();
     assert!(report.contains("deinterlaced with yadif"), "{report}");
 }
+
+/// Writes, with Pillow (a set-up requirement), the three images a camera roll or an
+/// illustrator hands over: a CMYK JPEG, a greyscale JPEG, and a PNG whose left half is
+/// transparent; all from one frame of carphone.
+fn odd_images(dir: &Path) -> [PathBuf; 3] {
+    let names = ["a_cmyk.jpg", "b_gray.jpg", "c_alpha.png"].map(|n| dir.join(n));
+    let script = r#"
+import sys
+from PIL import Image
+src, cmyk, gray, alpha = sys.argv[1:]
+im = Image.open(src).convert("RGB")
+im.convert("CMYK").save(cmyk, quality=95)
+im.convert("L").save(gray, quality=95)
+a = im.convert("RGBA")
+a.putalpha(Image.new("L", im.size, 255))
+a.paste((0, 0, 0, 0), (0, 0, im.size[0] // 2, im.size[1]))
+a.save(alpha)
+"#;
+    let out = Command::new(common::python())
+        .args(["-c", script])
+        .arg(common::data("carphone_040.png"))
+        .args(&names)
+        .output()
+        .expect("the set-up's Python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    names
+}
+
+#[test]
+fn cmyk_grey_and_transparent_images_read_as_they_look() {
+    let dir = tempfile::tempdir().unwrap();
+    let [cmyk, gray, alpha] = odd_images(dir.path());
+    let plain = vstyle::video::read_image(&common::data("carphone_040.png")).unwrap();
+    let cmyk_read = vstyle::video::read_image(&cmyk).unwrap();
+    let diff = mean_abs_diff(&cmyk_read, &plain);
+    assert!(diff < 4.0, "CMYK read {diff} from the RGB original");
+    let grey = vstyle::video::read_image(&gray).unwrap();
+    assert!(grey.pixels().all(|p| p[0] == p[1] && p[1] == p[2]));
+    let clear = vstyle::video::read_image(&alpha).unwrap();
+    let (w, h) = clear.dimensions();
+    assert!((0..h).all(|y| *clear.get_pixel(0, y) == image::Rgb([255, 255, 255])));
+    assert_eq!(clear.get_pixel(w - 1, h / 2), plain.get_pixel(w - 1, h / 2));
+
+    // The three as an image sequence at 12 fps, with the CMYK one as the style.
+    let out = dir.path().join("seq.mp4");
+    let pattern = dir.path().to_str().unwrap().to_string();
+    let run = Command::new(common::bin())
+        .args(["video", &pattern, "-o", out.to_str().unwrap()])
+        .args([
+            "-s",
+            cmyk.to_str().unwrap(),
+            "--model",
+            "squeezenet",
+            "--size",
+            "48",
+        ])
+        .args([
+            "--first-iterations",
+            "2",
+            "--iterations",
+            "1",
+            "--set",
+            "input.fps=12",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    assert!(err.contains("image sequence shown at 12/1 fps"), "{err}");
+    assert_eq!(count_frames(&out), 3);
+    assert_eq!(probe(&out, "stream=r_frame_rate", "v"), vec!["12/1"]);
+}

@@ -8,8 +8,9 @@ use super::*;
 use crate::error::Error;
 use crate::files::write_atomic;
 
-/// Reads an image as RGB (alpha dropped, EXIF orientation applied). PNG and JPEG are decoded
-/// with the `image` crate; other formats (BMP, ...) with FFmpeg.
+/// Reads an image as RGB (EXIF orientation applied; transparency laid over white, as a page
+/// shows it; grey replicated; CMYK JPEGs converted). PNG and JPEG are decoded with the
+/// `image` crate; other formats (BMP, ...) with FFmpeg.
 pub fn read_image(path: &Path) -> Result<RgbImage, VideoError> {
     let err = |reason: String| VideoError::Image {
         path: path.to_path_buf(),
@@ -35,10 +36,24 @@ pub fn read_image(path: &Path) -> Result<RgbImage, VideoError> {
         Ok(img)
     });
     match decoded {
-        Ok(img) => Ok(img.to_rgb8()),
+        Ok(img) => Ok(over_white(img)),
         Err(image::ImageError::Unsupported(_)) => read_image_ffmpeg(path),
         Err(e) => Err(err(one_line(e))),
     }
+}
+
+/// The picture as it looks on a white page: transparent pixels become white, half
+/// transparent ones half so (their hidden colour, often black, would otherwise show).
+fn over_white(img: image::DynamicImage) -> RgbImage {
+    if !img.color().has_alpha() {
+        return img.to_rgb8();
+    }
+    let rgba = img.to_rgba8();
+    RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let p = rgba.get_pixel(x, y);
+        let a = p[3] as u32;
+        image::Rgb([0, 1, 2].map(|c| ((p[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8))
+    })
 }
 
 pub(super) fn read_image_ffmpeg(path: &Path) -> Result<RgbImage, VideoError> {
