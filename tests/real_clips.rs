@@ -25,6 +25,15 @@ fn ffmpeg_tool(args: &[&str]) {
     );
 }
 
+/// Makes `out` from carphone with the ffmpeg tool's `args` between input and output.
+fn from_carphone(args: &[&str], out: &Path) {
+    let carphone = common::data("carphone.mp4");
+    let mut all = vec!["-i", carphone.to_str().unwrap()];
+    all.extend(args);
+    all.push(out.to_str().unwrap());
+    ffmpeg_tool(&all);
+}
+
 /// One field of every video (or audio) stream, or of every packet, as ffprobe prints it.
 fn probe(path: &Path, entries: &str, stream: &str) -> Vec<String> {
     let out = Command::new("ffprobe")
@@ -236,29 +245,29 @@ fn rotated_and_mirrored_phone_clips_are_stylized_and_written_upright() {
 /// 20 frames of carphone, 10 fps, with a one-second pause after the 10th, and a tone.
 fn vfr_clip(dir: &Path) -> PathBuf {
     let clip = dir.join("vfr.mp4");
-    ffmpeg_tool(&[
-        "-i",
-        common::data("carphone.mp4").to_str().unwrap(),
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:duration=3",
-        "-frames:v",
-        "20",
-        "-vf",
-        "settb=1/1000,setpts=N*100+gte(N\\,10)*1000",
-        "-fps_mode",
-        "passthrough",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-t",
-        "3",
-        clip.to_str().unwrap(),
-    ]);
+    from_carphone(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=3",
+            "-frames:v",
+            "20",
+            "-vf",
+            "settb=1/1000,setpts=N*100+gte(N\\,10)*1000",
+            "-fps_mode",
+            "passthrough",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-t",
+            "3",
+        ],
+        &clip,
+    );
     clip
 }
 
@@ -309,25 +318,25 @@ fn constant_rate_clips_keep_their_exact_rate() {
 fn colour_tags_are_read_and_written_and_codecs_can_be_chosen() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("full601.mp4");
-    ffmpeg_tool(&[
-        "-i",
-        common::data("carphone.mp4").to_str().unwrap(),
-        "-frames:v",
-        "4",
-        "-vf",
-        "scale=out_color_matrix=bt601:out_range=full",
-        "-color_range",
-        "pc",
-        "-colorspace",
-        "smpte170m",
-        "-color_primaries",
-        "smpte170m",
-        "-color_trc",
-        "smpte170m",
-        "-c:v",
-        "libx264",
-        clip.to_str().unwrap(),
-    ]);
+    from_carphone(
+        &[
+            "-frames:v",
+            "4",
+            "-vf",
+            "scale=out_color_matrix=bt601:out_range=full",
+            "-color_range",
+            "pc",
+            "-colorspace",
+            "smpte170m",
+            "-color_primaries",
+            "smpte170m",
+            "-color_trc",
+            "smpte170m",
+            "-c:v",
+            "libx264",
+        ],
+        &clip,
+    );
     let tags = "stream=color_range,color_space,color_primaries,color_transfer";
     let out = dir.path().join("out.mp4");
     stylize_ok(&clip, &out, &["--style-weight", "0"]);
@@ -461,7 +470,6 @@ fn ten_bit_input_is_read_without_banding() {
 #[test]
 fn every_container_reads_and_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let src = common::data("carphone.mp4");
     let inputs = [
         ("in.mov", vec!["-c:v", "libx264"]),
         ("in.mkv", vec!["-c:v", "libx264"]),
@@ -474,10 +482,7 @@ fn every_container_reads_and_writes() {
     ];
     for (name, codec) in inputs {
         let clip = dir.path().join(name);
-        let mut args = vec!["-i", src.to_str().unwrap(), "-frames:v", "5"];
-        args.extend(codec);
-        args.push(clip.to_str().unwrap());
-        ffmpeg_tool(&args);
+        from_carphone(&[&["-frames:v", "5"], &codec[..]].concat(), &clip);
         // Written as the same container it came in.
         let out = dir.path().join(format!("out_{name}"));
         stylize_ok(&clip, &out, &[]);
@@ -494,25 +499,25 @@ fn every_container_reads_and_writes() {
 fn audio_the_container_cannot_hold_is_re_encoded_to_aac_and_said() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("camera.mov");
-    ffmpeg_tool(&[
-        "-i",
-        common::data("carphone.mp4").to_str().unwrap(),
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:duration=2",
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-c:v",
-        "libx264",
-        "-c:a",
-        "pcm_s16le",
-        "-t",
-        "1",
-        clip.to_str().unwrap(),
-    ]);
+    from_carphone(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "libx264",
+            "-c:a",
+            "pcm_s16le",
+            "-t",
+            "1",
+        ],
+        &clip,
+    );
     let out = dir.path().join("camera.mp4");
     stylize_ok(&clip, &out, &[]);
     let audio = probe(&out, "stream=codec_name,duration", "a");
@@ -547,21 +552,21 @@ fn interlaced_clips_are_deinterlaced_before_stylizing() {
     let dir = tempfile::tempdir().unwrap();
     // Fields of consecutive frames woven together, flagged top field first.
     let clip = dir.path().join("interlaced.mp4");
-    ffmpeg_tool(&[
-        "-i",
-        common::data("carphone.mp4").to_str().unwrap(),
-        "-frames:v",
-        "12",
-        "-vf",
-        "tinterlace=mode=interleave_top,setfield=tff",
-        "-flags",
-        "+ildct+ilme",
-        "-c:v",
-        "libx264",
-        "-x264-params",
-        "tff=1",
-        clip.to_str().unwrap(),
-    ]);
+    from_carphone(
+        &[
+            "-frames:v",
+            "12",
+            "-vf",
+            "tinterlace=mode=interleave_top,setfield=tff",
+            "-flags",
+            "+ildct+ilme",
+            "-c:v",
+            "libx264",
+            "-x264-params",
+            "tff=1",
+        ],
+        &clip,
+    );
     assert_eq!(probe(&clip, "stream=field_order", "v"), vec!["tt"]);
     // The frame as stored (the ffmpeg tool does not deinterlace unless asked)...
     let woven = dir.path().join("woven.png");

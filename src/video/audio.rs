@@ -9,19 +9,56 @@ use super::*;
 /// The input's audio in the output: copied as it is where the container holds its codec,
 /// else re-encoded to AAC.
 pub(super) enum AudioOut {
-    Copy(AudioCopy),
+    Copy(Box<AudioCopy>),
     Encode(Box<AudioEncode>),
+}
+
+/// A file's first audio stream, opened for reading.
+pub(super) struct AudioSource {
+    pub(super) path: PathBuf,
+    pub(super) input: format::context::Input,
+    pub(super) index: usize,
+}
+
+impl AudioSource {
+    /// Opens `source`; `Ok(None)` when it has no audio. Errors name the output too.
+    pub(super) fn open(source: &Path, out_path: &Path) -> Result<Option<Self>, VideoError> {
+        let input = format::input(&source).map_err(|e| audio_error(out_path, source, e))?;
+        let index = input
+            .streams()
+            .find(|s| s.parameters().medium() == media::Type::Audio)
+            .map(|s| s.index());
+        Ok(index.map(|index| AudioSource {
+            path: source.to_path_buf(),
+            input,
+            index,
+        }))
+    }
+
+    pub(super) fn stream(&self) -> format::stream::Stream<'_> {
+        self.input
+            .stream(self.index)
+            .expect("the index of a stream of this input")
+    }
+
+    pub(super) fn codec(&self) -> codec::Id {
+        self.stream().parameters().id()
+    }
+}
+
+/// An error about the audio that `out_path` takes from `source`.
+pub(super) fn audio_error(out_path: &Path, source: &Path, e: impl std::fmt::Display) -> VideoError {
+    VideoError::Audio {
+        path: out_path.to_path_buf(),
+        source_path: source.to_path_buf(),
+        reason: one_line(e),
+    }
 }
 
 /// The audio codec of `source`'s first audio stream, when `output`'s container cannot hold
 /// it as it is (so it is re-encoded to AAC): for the report.
 pub fn audio_reencoded(source: &Path, output: &Path) -> Option<String> {
-    let input = format::input(&source).ok()?;
-    let id = input
-        .streams()
-        .find(|s| s.parameters().medium() == media::Type::Audio)?
-        .parameters()
-        .id();
+    let id = AudioSource::open(source, output).ok()??.codec();
     let format = container_for(output)?;
     let octx = format::output_as(&"/dev/null", &format).ok()?;
     (!muxer_stores(&octx, id))
@@ -38,24 +75,15 @@ impl AudioOut {
         start: f64,
         end: f64,
     ) -> Result<Option<AudioOut>, VideoError> {
-        let probe = format::input(&source).map_err(|e| VideoError::Audio {
-            path: out_path.to_path_buf(),
-            source_path: source.to_path_buf(),
-            reason: one_line(e),
-        })?;
-        let Some(id) = probe
-            .streams()
-            .find(|s| s.parameters().medium() == media::Type::Audio)
-            .map(|s| s.parameters().id())
-        else {
+        let Some(audio) = AudioSource::open(source, out_path)? else {
             return Ok(None);
         };
-        if muxer_stores(octx, id) {
-            let copy = AudioCopy::add(octx, out_path, source, start, end)?;
-            return Ok(copy.map(AudioOut::Copy));
+        if muxer_stores(octx, audio.codec()) {
+            let copy = AudioCopy::add(octx, out_path, audio, start, end)?;
+            return Ok(Some(AudioOut::Copy(Box::new(copy))));
         }
-        let encode = AudioEncode::add(octx, out_path, source, (start, end))?;
-        Ok(encode.map(|e| AudioOut::Encode(Box::new(e))))
+        let encode = AudioEncode::add(octx, out_path, audio, (start, end))?;
+        Ok(Some(AudioOut::Encode(Box::new(encode))))
     }
 
     pub(super) fn out_index(&self) -> usize {
@@ -165,35 +193,24 @@ fn add_copy_stream(
 }
 
 impl AudioCopy {
-    /// Opens `source` and adds a copy of its first audio stream to `octx`; `Ok(None)` if it has
-    /// no audio.
+    /// Adds a copy of `audio`'s stream to `octx`.
     pub(super) fn add(
         octx: &mut format::context::Output,
         out_path: &Path,
-        source: &Path,
+        audio: AudioSource,
         start: f64,
         end: f64,
-    ) -> Result<Option<AudioCopy>, VideoError> {
-        let err = |reason: String| VideoError::Audio {
-            path: out_path.to_path_buf(),
-            source_path: source.to_path_buf(),
-            reason,
+    ) -> Result<AudioCopy, VideoError> {
+        let (in_index, in_tb, params) = {
+            let ist = audio.stream();
+            (ist.index(), ist.time_base(), ist.parameters())
         };
-        let input = format::input(&source).map_err(|e| err(one_line(e)))?;
-        let Some(ist) = input
-            .streams()
-            .find(|s| s.parameters().medium() == media::Type::Audio)
-        else {
-            return Ok(None);
-        };
-        let in_index = ist.index();
-        let in_tb = ist.time_base();
-        let params = ist.parameters();
-        let shift = ((time_origin(&input) + start) / f64::from(in_tb)).round() as i64;
-        let out_index = add_copy_stream(octx, params, in_tb).map_err(|e| err(one_line(e)))?;
-        Ok(Some(AudioCopy {
-            source_path: source.to_path_buf(),
-            input,
+        let shift = ((time_origin(&audio.input) + start) / f64::from(in_tb)).round() as i64;
+        let out_index = add_copy_stream(octx, params, in_tb)
+            .map_err(|e| audio_error(out_path, &audio.path, e))?;
+        Ok(AudioCopy {
+            source_path: audio.path,
+            input: audio.input,
             in_index,
             out_index,
             in_tb,
@@ -202,7 +219,7 @@ impl AudioCopy {
             span: (end - start).max(0.0),
             pending: None,
             done: false,
-        }))
+        })
     }
 
     /// Copies audio packets that start before `until` seconds (output time).

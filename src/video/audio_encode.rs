@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use ffmpeg::software::resampling;
 use ffmpeg::util::format::sample::{Sample, Type as SampleType};
-use ffmpeg::{codec, encoder, format, frame, media, ChannelLayout, Packet, Rational};
+use ffmpeg::{codec, encoder, format, frame, ChannelLayout, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 
-use super::audio::time_origin;
+use super::audio::{audio_error, time_origin, AudioSource};
 use super::*;
 
 /// AAC at this rate is transparent for speech and music alike.
@@ -73,27 +73,19 @@ fn open_aac(dec: &ffmpeg::decoder::Audio, global_header: bool) -> Result<Opened,
 }
 
 impl AudioEncode {
-    /// Opens `source`'s first audio stream and adds an AAC stream for it to `octx`.
+    /// Adds an AAC stream for `audio`'s stream to `octx`.
     pub(super) fn add(
         octx: &mut format::context::Output,
         out_path: &Path,
-        source: &Path,
+        audio: AudioSource,
         span: (f64, f64),
-    ) -> Result<Option<AudioEncode>, VideoError> {
-        let err = |reason: String| VideoError::Audio {
-            path: out_path.to_path_buf(),
-            source_path: source.to_path_buf(),
-            reason,
+    ) -> Result<AudioEncode, VideoError> {
+        let err = |reason: String| audio_error(out_path, &audio.path, reason);
+        let (in_index, in_tb, params) = {
+            let ist = audio.stream();
+            (ist.index(), ist.time_base(), ist.parameters())
         };
-        let input = format::input(&source).map_err(|e| err(one_line(e)))?;
-        let Some(ist) = input
-            .streams()
-            .find(|s| s.parameters().medium() == media::Type::Audio)
-        else {
-            return Ok(None);
-        };
-        let (in_index, in_tb) = (ist.index(), ist.time_base());
-        let decoder = codec::context::Context::from_parameters(ist.parameters())
+        let decoder = codec::context::Context::from_parameters(params)
             .and_then(|c| c.decoder().audio())
             .map_err(|e| err(format!("cannot decode the audio: {}", one_line(e))))?;
         let global = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
@@ -102,12 +94,13 @@ impl AudioEncode {
         let mut ost = octx
             .add_stream(encoder::find(codec::Id::AAC))
             .map_err(|e| err(one_line(e)))?;
+        let input = audio.input;
         ost.set_parameters(&encoder);
         ost.set_time_base(Rational::new(1, encoder.rate() as i32));
         let out_index = ost.index();
         let channels = encoder.channels() as usize;
-        Ok(Some(AudioEncode {
-            source_path: source.to_path_buf(),
+        Ok(AudioEncode {
+            source_path: audio.path,
             origin: time_origin(&input) + span.0,
             span: (span.1 - span.0).max(0.0),
             input,
@@ -122,15 +115,11 @@ impl AudioEncode {
             encoded: 0,
             decoded_until: 0.0,
             input_done: false,
-        }))
+        })
     }
 
     fn error(&self, out_path: &Path, e: impl std::fmt::Display) -> VideoError {
-        VideoError::Audio {
-            path: out_path.to_path_buf(),
-            source_path: self.source_path.clone(),
-            reason: one_line(e),
-        }
+        audio_error(out_path, &self.source_path, e)
     }
 
     /// Encodes the audio up to `until` seconds of output time.
