@@ -12,7 +12,9 @@
 //! * job: `job` (the video job and its stages, shards and their join, still
 //!   images, evaluation);
 //! * farm: `farm` (batch jobs, status, local worker processes, Slurm scripts);
-//! * `plot`: the line chart of `vstyle eval`.
+//! * `plot`: the line chart of `vstyle eval`; `charts`: plotters charts and
+//!   text (the HTML report, the preview sheet).
+pub mod charts;
 pub mod config;
 pub mod device;
 pub mod error;
