@@ -96,7 +96,11 @@ impl LineChart<'_> {
         let (x0, x1) = span(all().map(|p| p.0));
         let (y0, y1) = span(all().map(|p| p.1));
         let pad = if self.log_y { 0.1 } else { (y1 - y0) * 0.05 };
-        let y0 = if self.log_y || y0 < 0.0 { y0 - pad } else { 0.0 };
+        let y0 = if self.log_y || y0 < 0.0 {
+            y0 - pad
+        } else {
+            0.0
+        };
         let mut chart = ChartBuilder::on(root)
             .caption(self.title, (FAMILY, 18))
             .margin(10)
@@ -104,6 +108,11 @@ impl LineChart<'_> {
             .y_label_area_size(70)
             .build_cartesian_2d(x0..x1, y0..y1 + pad)
             .map_err(|e| err(&e))?;
+        // Frame numbers are whole: a fractional tick gets no text.
+        let x_text = |v: &f64| match v.fract() == 0.0 {
+            true => format!("{v}"),
+            false => String::new(),
+        };
         let log = self.log_y;
         let y_text = move |v: &f64| match log {
             true => format!("{:.0e}", 10f64.powf(*v)),
@@ -115,7 +124,8 @@ impl LineChart<'_> {
             .y_desc(self.y_label)
             .label_style((FAMILY, 12))
             .axis_desc_style((FAMILY, 13))
-            .x_label_formatter(&|v| format!("{}", round_label(*v)))
+            .x_labels(((x1 - x0) as usize + 1).clamp(2, 12))
+            .x_label_formatter(&x_text)
             .y_label_formatter(&y_text)
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
@@ -224,7 +234,9 @@ mod tests {
         assert_eq!(img.dimensions(), (480, 240));
         assert!(count(&img, COLORS[0]) > 50 && count(&img, COLORS[1]) > 50);
         // Text is anti-aliased: grey pixels appear only where it was drawn.
-        let grey = img.pixels().filter(|p| p[0] == p[1] && p[1] == p[2] && (60..200).contains(&p[0]));
+        let grey = img
+            .pixels()
+            .filter(|p| p[0] == p[1] && p[1] == p[2] && (60..200).contains(&p[0]));
         assert!(grey.count() > 100);
     }
 

@@ -145,6 +145,9 @@ pub struct RunArgs {
     /// Devices for the workers, shared round-robin, e.g. cuda:0,cuda:1.
     #[arg(long, value_delimiter = ',', requires = "workers")]
     pub devices: Option<Vec<String>>,
+    /// Measure the output's warping error after the job and add it to the reports.
+    #[arg(long, conflicts_with = "shard")]
+    pub eval: bool,
 }
 
 /// Settings shared by the image and video commands; each maps to a config key.
@@ -242,6 +245,9 @@ pub struct VideoArgs {
     /// Weight of the temporal loss (0 = off).
     #[arg(long, allow_negative_numbers = true)]
     pub temporal_weight: Option<f64>,
+    /// Measure the output's warping error after the job and add it to the reports.
+    #[arg(long)]
+    pub eval: bool,
     #[command(flatten)]
     pub flags: StyleFlags,
 }
