@@ -13,7 +13,9 @@ use vstyle::farm::workers::Workers;
 use vstyle::job::join::JoinOptions;
 use vstyle::job::{JobReport, Layout, Shard, VideoJob};
 
-use crate::cli::{ImageArgs, JobArgs, JoinArgs, RunArgs, SlurmArgs, VideoArgs, WeightsCommand};
+use crate::cli::{
+    ImageArgs, JobArgs, JoinArgs, PreviewArgs, RunArgs, SlurmArgs, VideoArgs, WeightsCommand,
+};
 use crate::flags::assemble;
 use crate::progress::{progress_line, Progress};
 
@@ -313,6 +315,70 @@ pub fn video(a: &VideoArgs) -> Result<()> {
         eval: a.eval,
     };
     video_job(&a.job()?, None, after)
+}
+
+/// `vstyle preview JOB.toml|CLIP [--vary KEY=V1,V2 ...] [--frames ...]`.
+pub fn preview(a: &PreviewArgs) -> Result<()> {
+    anyhow::ensure!(
+        !(a.is_job_file() && a.flags.config.is_some()),
+        "{}: a job file and --config: give one",
+        a.source.display()
+    );
+    let varies = a
+        .vary
+        .iter()
+        .map(|v| vstyle::preview::parse_vary(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let configure = |extra: &[(String, toml::Value)]| a.config(extra);
+    let output = match &a.output {
+        Some(p) => p.clone(),
+        None => default_sheet(&configure(&[])?),
+    };
+    let opts = vstyle::preview::Options {
+        varies,
+        frames: a.frames.clone(),
+        strip: a.strip,
+        size: a.flags.size,
+        output,
+    };
+    let quiet = a.flags.quiet;
+    let info = vstyle::preview::run(&configure, &opts, stop_flag(), |c| {
+        if !quiet {
+            let (first, last) = c.frames;
+            eprintln!(
+                "[{}/{}] {}, frames {first}-{last}: {:.1}s",
+                c.number, c.total, c.label, c.seconds
+            );
+        }
+    })?;
+    println!(
+        "wrote {} ({} x {} cells, {} runs of {} frames at {}x{}) in {:.1}s; grid in {}",
+        opts.output.display(),
+        info.rows,
+        info.columns,
+        info.runs.len(),
+        info.strip,
+        info.frame_size.0,
+        info.frame_size.1,
+        info.seconds,
+        opts.output.with_extension("json").display()
+    );
+    Ok(())
+}
+
+/// `<output.path>.preview.png`, or `<clip stem>.preview.png` here.
+fn default_sheet(cfg: &JobConfig) -> PathBuf {
+    match &cfg.output.path {
+        Some(p) => {
+            let mut name = p.as_os_str().to_os_string();
+            name.push(".preview.png");
+            PathBuf::from(name)
+        }
+        None => {
+            let stem = cfg.input.path.file_stem().unwrap_or_default();
+            PathBuf::from(format!("{}.preview.png", stem.to_string_lossy()))
+        }
+    }
 }
 
 fn find_python() -> PathBuf {
