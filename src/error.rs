@@ -25,6 +25,9 @@ pub enum Error {
     Chart(#[from] ChartError),
     #[error("{file}: {message}")]
     Image { file: String, message: String },
+    /// A job report that cannot be read back (`vstyle eval`, `--eval`, a batch index).
+    #[error("{file}: {message}")]
+    Report { file: String, message: String },
     #[error("{file}: cannot write: {message}")]
     Output { file: String, message: String },
     /// A work directory that belongs to another job.

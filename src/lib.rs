@@ -13,8 +13,8 @@
 //!   images, evaluation);
 //! * farm: `farm` (batch jobs, status, local worker processes, Slurm scripts,
 //!   the batch index page); `preview` (contact sheets of settings);
-//! * `plot`: the line chart of `vstyle eval`; `charts`: plotters charts and
-//!   text (the HTML report, the preview sheet).
+//! * `charts`: plotters charts and text (the HTML report, the preview
+//!   sheet, `plot`: the chart of `vstyle eval`).
 pub mod charts;
 pub mod config;
 pub mod device;

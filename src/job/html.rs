@@ -310,6 +310,53 @@ mod tests {
         assert_eq!(files_dir(json), PathBuf::from("out/clip.mp4.report_files"));
     }
 
+    fn report() -> JobReport {
+        JobReport {
+            input: "in/<clip>.mp4".into(),
+            output: Some("out/a.mp4".into()),
+            work_dir: "out/a.mp4.work".into(),
+            shard: None,
+            width: 64,
+            height: 48,
+            device: "Cpu".into(),
+            machine: crate::device::Machine::this(),
+            frames: Vec::new(),
+            passes: Vec::new(),
+            seams: Vec::new(),
+            totals: super::super::Totals {
+                frames: 7,
+                ..Default::default()
+            },
+            warnings: vec!["frame 3: retried <from content>".into()],
+            eval: None,
+            config: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_page_stands_alone_and_shows_counts_and_warnings() {
+        let r = report();
+        let page = Page {
+            report: &r,
+            json: Path::new("out/a.mp4.report.json"),
+            files: "a.mp4.report_files".into(),
+        };
+        let thumbs = [Thumb {
+            role: "first",
+            frame: 0,
+            input: Some("input_first.png".into()),
+            output: None,
+        }];
+        let html = page.render(&thumbs, &[]);
+        assert!(html.contains("<span id=\"frame-count\">7 frames</span>"));
+        assert!(html.contains("src=\"a.mp4.report_files/input_first.png\""));
+        assert!(html.contains("retried &lt;from content&gt;"));
+        assert!(html.contains("in/&lt;clip&gt;.mp4"));
+        assert!(html.contains("Warping error not measured"));
+        // Nothing is fetched from elsewhere.
+        assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("<link"));
+    }
+
     #[test]
     fn text_and_links_are_escaped() {
         assert_eq!(

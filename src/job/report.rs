@@ -149,7 +149,7 @@ pub struct JobReport {
 impl JobReport {
     /// Reads a report that [`JobReport::write`] wrote.
     pub fn read(path: &Path) -> Result<Self> {
-        let fail = |message: String| Error::Image {
+        let fail = |message: String| Error::Report {
             file: path.display().to_string(),
             message,
         };

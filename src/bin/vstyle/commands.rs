@@ -460,7 +460,10 @@ pub fn eval(
         })?;
     }
     if let Some(p) = plot {
-        let series: Vec<Vec<f64>> = results.iter().map(|r| r.per_frame.clone()).collect();
+        let series: Vec<(String, Vec<f64>)> = results
+            .iter()
+            .map(|r| (r.output.clone(), r.per_frame.clone()))
+            .collect();
         vstyle::plot::line_chart(p, &series)?;
     }
     Ok(())
