@@ -92,52 +92,34 @@ fn runs(chosen: &[usize], n: usize, strip: usize) -> Result<Vec<(usize, usize)>>
     Ok(out)
 }
 
-/// Renders the sheet to `opts.output` (PNG) with its description (JSON).
-pub fn run(
-    configure: Configure,
-    opts: &Options,
-    stop: &AtomicBool,
-    mut on_cell: impl FnMut(CellDone),
-) -> Result<SheetInfo> {
-    let wall = Instant::now();
-    if opts.varies.len() > 2 {
-        return Err(invalid(
-            "--vary",
-            format!("{} keys; at most two at a time", opts.varies.len()),
-        )
-        .into());
-    }
-    let base = configure(&[])?;
-    if base.batch.is_some() {
-        return Err(invalid(
-            "batch",
-            "preview takes one clip: use a plain job file, or vary style.images".into(),
-        )
-        .into());
-    }
-    let size = opts.size.unwrap_or(
-        base.input
-            .size
-            .map_or(DEFAULT_SIZE, |s| s.min(DEFAULT_SIZE)),
-    );
-    let (rows, cols, cells) = grid(&opts.varies);
-    let settings = |cell: &[(usize, usize)]| -> Vec<(String, toml::Value, String)> {
-        let v = |&(k, i): &(usize, usize)| {
-            let vary = &opts.varies[k];
-            (
-                vary.key.clone(),
-                vary.values[i].clone(),
-                vary.labels[i].clone(),
-            )
-        };
-        cell.iter().map(v).collect()
-    };
-    // Every cell's settings are checked before the first one runs.
-    let mut temporal_any = false;
-    for cell in &cells {
-        let sets: Vec<_> = settings(cell).into_iter().map(|(k, v, _)| (k, v)).collect();
-        temporal_any |= temporal(&configure(&sets)?);
-    }
+/// A setting of a cell: a key, its value and the value's label.
+struct Setting {
+    key: String,
+    value: toml::Value,
+    label: String,
+}
+
+/// What a sheet will run, checked before the first job starts.
+struct Plan {
+    base: JobConfig,
+    size: u32,
+    rows: usize,
+    cols: usize,
+    /// Row-major, `rows * cols`.
+    cells: Vec<Vec<Setting>>,
+    strip: usize,
+    runs: Vec<(usize, usize)>,
+}
+
+fn sets(settings: &[Setting]) -> Vec<(String, toml::Value)> {
+    settings
+        .iter()
+        .map(|s| (s.key.clone(), s.value.clone()))
+        .collect()
+}
+
+/// The number of frames the job reads, at the preview size.
+fn frame_count(base: &JobConfig, size: u32) -> Result<usize> {
     let input = crate::config::InputConfig {
         size: Some(size),
         ..base.input.clone()
@@ -147,65 +129,135 @@ pub fn run(
         Some(n) => n,
         None => source.count(),
     };
-    if n == 0 {
-        return Err(crate::Error::NoFrames {
+    match n {
+        0 => Err(crate::Error::NoFrames {
             input: base.input.path.clone(),
-        });
+        }),
+        n => Ok(n),
     }
-    let strip = opts
-        .strip
-        .unwrap_or(if temporal_any { DEFAULT_STRIP } else { 1 })
-        .clamp(1, n);
-    let chosen = opts
-        .frames
-        .clone()
-        .unwrap_or_else(|| vec![0, (n - 1) / 2, n - 1]);
-    let runs = runs(&chosen, n, strip)?;
-    let tmp = tempfile::tempdir().map_err(|e| crate::Error::Output {
-        file: std::env::temp_dir().display().to_string(),
-        message: e.to_string(),
-    })?;
-    let total = cells.len() * runs.len();
-    let mut done = Vec::new();
-    for (k, cell) in cells.iter().enumerate() {
-        let s = settings(cell);
-        let mut c = Cell {
-            row: k / cols,
-            col: k % cols,
-            settings: s
-                .iter()
-                .map(|(key, _, label)| (key.clone(), label.clone()))
-                .collect(),
-            runs: Vec::new(),
-            seconds: 0.0,
-        };
-        let label = c.label();
-        for &(first, last) in &runs {
-            let number = done.len() * runs.len() + c.runs.len() + 1;
-            let job = CellJob {
-                dir: &tmp.path().join(format!("job_{number}")),
-                size,
-                first,
-                strip,
-            };
-            let started = Instant::now();
-            let mut sets: Vec<_> = s.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect();
-            sets.extend(job.overrides(&base));
-            c.runs.push(job.run(&configure(&sets)?, stop)?);
-            let seconds = started.elapsed().as_secs_f64();
-            c.seconds += seconds;
-            on_cell(CellDone {
-                number,
-                total,
-                label: &label,
-                frames: (first, last),
-                seconds,
-            });
+}
+
+impl Plan {
+    fn new(configure: Configure, opts: &Options) -> Result<Self> {
+        if opts.varies.len() > 2 {
+            let message = format!("{} keys; at most two at a time", opts.varies.len());
+            return Err(invalid("--vary", message).into());
         }
-        done.push(c);
+        let base = configure(&[])?;
+        if base.batch.is_some() {
+            let message = "preview takes one clip: use a plain job file, or vary style.images";
+            return Err(invalid("batch", message.into()).into());
+        }
+        let size = (opts.size).unwrap_or(
+            base.input
+                .size
+                .map_or(DEFAULT_SIZE, |s| s.min(DEFAULT_SIZE)),
+        );
+        let (rows, cols, grid) = grid(&opts.varies);
+        let cells: Vec<Vec<Setting>> = grid
+            .iter()
+            .map(|cell| {
+                cell.iter()
+                    .map(|&(k, i)| setting(&opts.varies[k], i))
+                    .collect()
+            })
+            .collect();
+        // Every cell's settings are checked before the first one runs.
+        let mut any_temporal = false;
+        for cell in &cells {
+            any_temporal |= temporal(&configure(&sets(cell))?);
+        }
+        let n = frame_count(&base, size)?;
+        let strip = (opts.strip)
+            .unwrap_or(if any_temporal { DEFAULT_STRIP } else { 1 })
+            .clamp(1, n);
+        let chosen = (opts.frames.clone()).unwrap_or_else(|| vec![0, (n - 1) / 2, n - 1]);
+        let runs = runs(&chosen, n, strip)?;
+        Ok(Self {
+            base,
+            size,
+            rows,
+            cols,
+            cells,
+            strip,
+            runs,
+        })
     }
-    let title = title(&base, size, strip);
-    let (img, infos) = sheet::compose(&title, &done, &runs, rows, cols)?;
+
+    /// Runs every cell's jobs in a temporary directory.
+    fn run_cells(
+        &self,
+        configure: Configure,
+        stop: &AtomicBool,
+        on_cell: &mut dyn FnMut(CellDone),
+    ) -> Result<Vec<Cell>> {
+        let tmp = tempfile::tempdir().map_err(|e| crate::Error::Output {
+            file: std::env::temp_dir().display().to_string(),
+            message: e.to_string(),
+        })?;
+        let total = self.cells.len() * self.runs.len();
+        let mut done = Vec::new();
+        for (k, settings) in self.cells.iter().enumerate() {
+            let mut cell = Cell {
+                row: k / self.cols,
+                col: k % self.cols,
+                settings: settings
+                    .iter()
+                    .map(|s| (s.key.clone(), s.label.clone()))
+                    .collect(),
+                runs: Vec::new(),
+                seconds: 0.0,
+            };
+            let label = cell.label();
+            for &(first, last) in &self.runs {
+                let number = k * self.runs.len() + cell.runs.len() + 1;
+                let job = CellJob {
+                    dir: &tmp.path().join(format!("job_{number}")),
+                    size: self.size,
+                    first,
+                    strip: self.strip,
+                };
+                let started = Instant::now();
+                let mut overrides = sets(settings);
+                overrides.extend(job.overrides(&self.base));
+                cell.runs.push(job.run(&configure(&overrides)?, stop)?);
+                let seconds = started.elapsed().as_secs_f64();
+                cell.seconds += seconds;
+                let frames = (first, last);
+                on_cell(CellDone {
+                    number,
+                    total,
+                    label: &label,
+                    frames,
+                    seconds,
+                });
+            }
+            done.push(cell);
+        }
+        Ok(done)
+    }
+}
+
+fn setting(vary: &Vary, i: usize) -> Setting {
+    Setting {
+        key: vary.key.clone(),
+        value: vary.values[i].clone(),
+        label: vary.labels[i].clone(),
+    }
+}
+
+/// Renders the sheet to `opts.output` (PNG) with its description (JSON).
+pub fn run(
+    configure: Configure,
+    opts: &Options,
+    stop: &AtomicBool,
+    mut on_cell: impl FnMut(CellDone),
+) -> Result<SheetInfo> {
+    let wall = Instant::now();
+    let plan = Plan::new(configure, opts)?;
+    let done = plan.run_cells(configure, stop, &mut on_cell)?;
+    let title = title(&plan.base, plan.size, plan.strip);
+    let (img, cells) = sheet::compose(&title, &done, &plan.runs, plan.rows, plan.cols)?;
     let info = SheetInfo {
         image: opts
             .output
@@ -216,14 +268,14 @@ pub fn run(
         width: img.width(),
         height: img.height(),
         title,
-        rows,
-        columns: cols,
+        rows: plan.rows,
+        columns: plan.cols,
         row_key: opts.varies.first().map(|v| v.key.clone()),
         column_key: opts.varies.get(1).map(|v| v.key.clone()),
-        runs,
-        strip,
+        runs: plan.runs,
+        strip: plan.strip,
         frame_size: done[0].runs[0][0].dimensions(),
-        cells: infos,
+        cells,
         seconds: wall.elapsed().as_secs_f64(),
     };
     sheet::write(&opts.output, &img, &info)?;
