@@ -83,15 +83,18 @@ impl LineChart<'_> {
         let mut buf = vec![255u8; (w * h * 3) as usize];
         {
             let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-            self.draw(&root)?;
+            // The legend has its own column, so it never hides a line.
+            let (plot, side) = root.split_horizontally(w.saturating_sub(LEGEND_WIDTH));
+            let series = self.drawn();
+            self.draw(&plot, &series)?;
+            self.legend(&side, &series)?;
             root.present().map_err(|e| fail(self.title)(&e))?;
         }
         Ok(RgbImage::from_raw(w, h, buf).expect("a buffer of w*h*3 bytes"))
     }
 
-    fn draw(&self, root: &DrawingArea<BitMapBackend, Shift>) -> Result<(), ChartError> {
+    fn draw(&self, root: &Area, series: &[(usize, Vec<(f64, f64)>)]) -> Result<(), ChartError> {
         let err = fail(self.title);
-        let series = self.drawn();
         let all = || series.iter().flat_map(|(_, p)| p.iter());
         let (x0, x1) = span(all().map(|p| p.0));
         let (y0, y1) = span(all().map(|p| p.1));
@@ -130,26 +133,43 @@ impl LineChart<'_> {
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(|e| err(&e))?;
-        for (i, points) in &series {
-            let [r, g, b] = COLORS[i % COLORS.len()];
-            let style = RGBColor(r, g, b).stroke_width(2);
-            let dots = points.iter().map(|&p| Circle::new(p, 3, style.filled()));
-            chart.draw_series(dots).map_err(|e| err(&e))?;
-            chart
-                .draw_series(LineSeries::new(points.clone(), style))
-                .map_err(|e| err(&e))?
-                .label(&self.series[*i].name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        for (i, points) in series {
+            let style = colour(*i).stroke_width(2);
+            // Dots mark the frames while they can be told apart.
+            if points.len() <= 60 {
+                let dots = points.iter().map(|&p| Circle::new(p, 3, style.filled()));
+                chart.draw_series(dots).map_err(|e| err(&e))?;
+            }
+            let line = LineSeries::new(points.clone(), style);
+            chart.draw_series(line).map_err(|e| err(&e))?;
         }
-        chart
-            .configure_series_labels()
-            .label_font((FAMILY, 12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| err(&e))
+        Ok(())
     }
+
+    /// A line of each drawn series' colour and its name, top down.
+    fn legend(&self, area: &Area, series: &[(usize, Vec<(f64, f64)>)]) -> Result<(), ChartError> {
+        let err = fail(self.title);
+        for (k, (i, _)) in series.iter().enumerate() {
+            let y = 44 + 20 * k as i32;
+            let style = colour(*i).stroke_width(2);
+            area.draw(&PathElement::new(vec![(4, y), (24, y)], style))
+                .map_err(|e| err(&e))?;
+            let text = (FAMILY, 12).into_font().color(&BLACK);
+            area.draw(&Text::new(self.series[*i].name.as_str(), (30, y - 7), text))
+                .map_err(|e| err(&e))?;
+        }
+        Ok(())
+    }
+}
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
+/// Room on the right of a chart for its legend.
+const LEGEND_WIDTH: u32 = 110;
+
+fn colour(i: usize) -> RGBColor {
+    let [r, g, b] = COLORS[i % COLORS.len()];
+    RGBColor(r, g, b)
 }
 
 /// The range of `values`, widened when it is a single value.
