@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::files::write_atomic;
 
 use super::report::JobReport;
-use super::report_files::{charts, thumbnails, Chart, Thumb};
+use super::report_files::{charts, thumbnails, Chart, Thumbs};
 
 /// `<stem>.html` for the JSON report `<stem>.json`.
 pub fn html_path(json: &Path) -> PathBuf {
@@ -133,7 +133,7 @@ struct Page<'a> {
 }
 
 impl Page<'_> {
-    fn render(&self, thumbs: &[Thumb], charts: &[Chart]) -> String {
+    fn render(&self, thumbs: &Thumbs, charts: &[Chart]) -> String {
         let r = self.report;
         let name = r.output.as_deref().unwrap_or(&r.input);
         let title = format!("vstyle report: {}", name.display());
@@ -218,12 +218,12 @@ impl Page<'_> {
         h + "</table>\n"
     }
 
-    fn frames(&self, thumbs: &[Thumb]) -> String {
+    fn frames(&self, thumbs: &Thumbs) -> String {
         let mut h = String::from("<h2>Frames</h2>\n<table id=\"frames\">\n<tr><th></th><th>input</th><th>output</th></tr>\n");
-        for t in thumbs {
+        for t in &thumbs.rows {
             let side = |file: &Option<String>, what: &str| match file {
                 Some(f) => self.img(f, "thumb", &format!("{what}, frame {}", t.frame)),
-                None => "<span class=\"warn\">not written</span>".into(),
+                None => "<span class=\"warn\">none</span>".into(),
             };
             let _ = writeln!(
                 h,
@@ -234,7 +234,11 @@ impl Page<'_> {
                 side(&t.output, "output")
             );
         }
-        h + "</table>\n"
+        h += "</table>\n";
+        for p in &thumbs.problems {
+            let _ = writeln!(h, "<p class=\"warn\">{}</p>", escape(p));
+        }
+        h
     }
 
     fn plots(&self, charts: &[Chart]) -> String {
@@ -301,6 +305,7 @@ impl Page<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::report_files::Thumb;
     use super::*;
 
     #[test]
@@ -341,18 +346,22 @@ mod tests {
             json: Path::new("out/a.mp4.report.json"),
             files: "a.mp4.report_files".into(),
         };
-        let thumbs = [Thumb {
-            role: "first",
-            frame: 0,
-            input: Some("input_first.png".into()),
-            output: None,
-        }];
+        let thumbs = Thumbs {
+            rows: vec![Thumb {
+                role: "first",
+                frame: 0,
+                input: Some("input_first.png".into()),
+                output: None,
+            }],
+            problems: vec!["out/a.mp4: not found".into()],
+        };
         let html = page.render(&thumbs, &[]);
         assert!(html.contains("<span id=\"frame-count\">7 frames</span>"));
         assert!(html.contains("src=\"a.mp4.report_files/input_first.png\""));
         assert!(html.contains("retried &lt;from content&gt;"));
         assert!(html.contains("in/&lt;clip&gt;.mp4"));
         assert!(html.contains("Warping error not measured"));
+        assert!(html.contains("<p class=\"warn\">out/a.mp4: not found</p>"));
         // Nothing is fetched from elsewhere.
         assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("<link"));
     }

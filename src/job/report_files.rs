@@ -79,35 +79,67 @@ fn save_thumb(dir: &Path, name: String, img: &RgbImage) -> Result<String> {
     Ok(name)
 }
 
+/// Thumbnails of both sides, and why a side has none.
+pub struct Thumbs {
+    pub rows: Vec<Thumb>,
+    pub problems: Vec<String>,
+}
+
+/// The frames at `positions` of `path` read with `opts`; a file that cannot
+/// be read (moved since the job, a relative path from elsewhere) leaves
+/// its side empty, with the reason in `problems`.
+fn side(
+    path: &Path,
+    opts: &SourceOptions,
+    positions: &[usize],
+    problems: &mut Vec<String>,
+) -> Vec<Option<RgbImage>> {
+    let read = FrameSource::open(path, opts).map_err(crate::Error::from);
+    match read.and_then(|source| frames_at(source, positions)) {
+        Ok(frames) => frames,
+        Err(e) => {
+            problems.push(e.to_string());
+            vec![None; positions.len()]
+        }
+    }
+}
+
 /// Writes `input_<role>.png` and `output_<role>.png` into `dir`. The input
 /// is read with the job's own selection and size; a missing output (a
 /// failed job) leaves its side empty.
-pub fn thumbnails(report: &JobReport, dir: &Path) -> Result<Vec<Thumb>> {
+pub fn thumbnails(report: &JobReport, dir: &Path) -> Result<Thumbs> {
     let picks = picks(report.frames.len());
     let positions: Vec<usize> = picks.iter().map(|p| p.1).collect();
-    let input = FrameSource::open(&report.input, &report.config.input)?;
-    let inputs = frames_at(input, &positions)?;
+    let mut problems = Vec::new();
+    let inputs = side(
+        &report.input,
+        &report.config.input,
+        &positions,
+        &mut problems,
+    );
     let outputs = match output_source(report) {
-        Some(path) => frames_at(
-            FrameSource::open(&path, &SourceOptions::full_size())?,
+        Some(path) => side(
+            &path,
+            &SourceOptions::full_size(),
             &positions,
-        )?,
+            &mut problems,
+        ),
         None => vec![None; positions.len()],
     };
-    let mut out = Vec::new();
+    let mut rows = Vec::new();
     for ((&(role, frame), i), o) in picks.iter().zip(inputs).zip(outputs) {
         let save = |side: &str, img: Option<RgbImage>| {
             img.map(|img| save_thumb(dir, format!("{side}_{role}.png"), &img))
                 .transpose()
         };
-        out.push(Thumb {
+        rows.push(Thumb {
             role,
             frame,
             input: save("input", i)?,
             output: save("output", o)?,
         });
     }
-    Ok(out)
+    Ok(Thumbs { rows, problems })
 }
 
 /// `value` of each frame, over the frame index.
