@@ -10,6 +10,11 @@ bash scripts/setup.sh
 if [ "${VSTYLE_SKIP_SLURM:-}" != 1 ]; then
   bash scripts/slurm/install.sh || echo "[test] cannot install Slurm: tests/slurm.rs will fail" >&2
 fi
+# Chromium for tests/report_browser.rs, the same way: a failed install makes
+# that test fail saying why; VSTYLE_SKIP_BROWSER=1 skips it (and says so).
+if [ "${VSTYLE_SKIP_BROWSER:-}" != 1 ]; then
+  bash scripts/browser/install.sh || echo "[test] cannot install Chromium: tests/report_browser.rs will fail" >&2
+fi
 VSTYLE_HOME="${VSTYLE_HOME:-$HOME/.cache/vstyle}"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

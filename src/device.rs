@@ -22,6 +22,40 @@ fn share_of(cores: usize, sharing: usize) -> usize {
     (cores / sharing.max(1)).max(1)
 }
 
+/// The machine a job ran on, for its report.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Machine {
+    pub host: String,
+    pub cpu: String,
+    pub cores: usize,
+    pub os: String,
+}
+
+impl Machine {
+    /// This machine, from /proc and /etc where Linux has them ("" elsewhere).
+    pub fn this() -> Self {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let field = |text: &str, key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| {
+                    v.trim_start_matches([' ', '\t', ':', '='])
+                        .trim_matches('"')
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default()
+        };
+        Self {
+            host: read("/proc/sys/kernel/hostname").trim().to_string(),
+            cpu: field(&read("/proc/cpuinfo"), "model name"),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            os: field(&read("/etc/os-release"), "PRETTY_NAME"),
+        }
+    }
+}
+
 /// What the user asked for, before looking at the hardware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceRequest {

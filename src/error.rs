@@ -3,6 +3,7 @@
 //! code by matching on the variant.
 use std::path::PathBuf;
 
+use crate::charts::ChartError;
 use crate::config::ConfigError;
 use crate::device::DeviceError;
 use crate::model::ModelError;
@@ -19,8 +20,14 @@ pub enum Error {
     /// Decoding, encoding or opening a video or image sequence.
     #[error(transparent)]
     Video(#[from] VideoError),
+    /// A chart or label of a report or preview sheet.
+    #[error(transparent)]
+    Chart(#[from] ChartError),
     #[error("{file}: {message}")]
     Image { file: String, message: String },
+    /// A job report that cannot be read back (`vstyle eval`, `--eval`, a batch index).
+    #[error("{file}: {message}")]
+    Report { file: String, message: String },
     #[error("{file}: cannot write: {message}")]
     Output { file: String, message: String },
     /// A work directory that belongs to another job.

@@ -11,8 +11,11 @@
 //!   (L-BFGS), `stylize` (one picture's optimisation);
 //! * job: `job` (the video job and its stages, shards and their join, still
 //!   images, evaluation);
-//! * farm: `farm` (batch jobs, status, local worker processes, Slurm scripts);
-//! * `plot`: the line chart of `vstyle eval`.
+//! * farm: `farm` (batch jobs, status, local worker processes, Slurm scripts,
+//!   the batch index page); `preview` (contact sheets of settings);
+//! * `charts`: plotters charts and text (the HTML report, the preview
+//!   sheet, `plot`: the chart of `vstyle eval`).
+pub mod charts;
 pub mod config;
 pub mod device;
 pub mod error;
@@ -24,6 +27,7 @@ pub mod losses;
 pub mod model;
 pub mod optimizer;
 pub mod plot;
+pub mod preview;
 pub mod stylize;
 pub mod temporal;
 pub mod video;

@@ -1,14 +1,16 @@
 //! `vstyle eval`: the warping error (see [`crate::temporal::metric`]) of a
 //! stylized clip against the clip it was made from, read from files.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::temporal::metric::WarpingMeter;
 use crate::video::{FrameSource, SourceOptions};
 
-#[derive(Debug, Clone, Serialize)]
+use super::report::JobReport;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WarpingError {
     pub input: String,
     pub output: String,
@@ -21,14 +23,6 @@ pub struct WarpingError {
     pub reliable_fraction: f64,
 }
 
-fn open(path: &Path, size: Option<u32>) -> Result<FrameSource> {
-    let opts = SourceOptions {
-        size,
-        ..SourceOptions::full_size()
-    };
-    Ok(FrameSource::open(path, &opts)?)
-}
-
 /// Measures the warping error of `output` (a stylized version of `input`;
 /// the input is resized to the output's size). At most `max_frames` frames.
 pub fn warping_error(
@@ -36,9 +30,40 @@ pub fn warping_error(
     output: &Path,
     max_frames: Option<usize>,
 ) -> Result<WarpingError> {
-    let out = open(output, None)?;
+    measure(input, SourceOptions::full_size(), output, max_frames)
+}
+
+/// The warping error of a finished job's output, against its input read
+/// with the job's own frame selection.
+pub fn of_report(report: &JobReport) -> Result<WarpingError> {
+    let output = super::report_files::output_source(report).ok_or_else(|| Error::Mismatch {
+        file: report.input.display().to_string(),
+        message: "the job wrote no output to measure".into(),
+    })?;
+    measure(&report.input, report.config.input.clone(), &output, None)
+}
+
+/// Adds `eval` to the JSON report at `json` and writes it again, with its
+/// HTML page (whose path is returned).
+pub fn attach(json: &Path, eval: WarpingError) -> Result<PathBuf> {
+    let mut report = JobReport::read(json)?;
+    report.eval = Some(eval);
+    let html = super::html::write(&report, json)?;
+    report.write(json)?;
+    Ok(html)
+}
+
+/// `input` is read with `opts` (its size replaced by the output's).
+fn measure(
+    input: &Path,
+    mut opts: SourceOptions,
+    output: &Path,
+    max_frames: Option<usize>,
+) -> Result<WarpingError> {
+    let out = FrameSource::open(output, &SourceOptions::full_size())?;
     let (w, h) = (out.info().width, out.info().height);
-    let inp = open(input, Some(w.max(h)))?;
+    opts.size = Some(w.max(h));
+    let inp = FrameSource::open(input, &opts)?;
     if (inp.info().width, inp.info().height) != (w, h) {
         return Err(Error::Mismatch {
             file: input.display().to_string(),

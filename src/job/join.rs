@@ -135,7 +135,8 @@ pub fn join(
         |i| joiner.frame_file(i),
         &cfg.input.path,
     )?;
-    let report = joiner.report(&outputs, &layout, seams, source.info(), wall)?;
+    let mut report = joiner.report(&outputs, &layout, seams, source.info(), wall)?;
+    super::video_job::write_html(&mut report, &outputs.report);
     report.write(&outputs.report)?;
     Ok(report)
 }
@@ -429,6 +430,8 @@ impl Joiner<'_> {
             passes,
             seams,
             warnings,
+            machine: crate::device::Machine::this(),
+            eval: None,
             config: self.cfg.clone(),
         })
     }

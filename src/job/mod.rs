@@ -3,7 +3,8 @@
 //! * [`VideoJob`] (`video_job`): a clip, streamed through decoder, flow,
 //!   optimiser and encoder stages (`stages`), one frame at a time (`frame`),
 //!   with a resumable, locked work directory (`workdir`, `lock`), its output paths
-//!   (`outputs`) and a JSON report (`report`).
+//!   (`outputs`), a JSON report (`report`) and an HTML one beside it
+//!   (`html`, with its pictures from `report_files`).
 //! * [`still`]: one picture.
 //! * [`eval`]: the warping error of a finished clip against its input.
 //! * `setup`: what every job loads first (device, network, style images)
@@ -13,11 +14,13 @@ mod crossfade;
 pub mod eval;
 mod frame;
 mod frame_loop;
+pub mod html;
 pub mod join;
 pub mod lock;
 mod outputs;
 mod passes;
 mod report;
+mod report_files;
 mod setup;
 pub mod shard;
 mod stages;

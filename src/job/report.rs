@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::JobConfig;
-use crate::error::Result;
+use crate::device::Machine;
+use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::losses::LossValues;
 
+use super::eval::WarpingError;
 use super::passes::Direction;
 
 /// One frame in the report.
@@ -60,7 +62,7 @@ pub struct Retry {
     pub learning_rate: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Totals {
     pub frames: usize,
     pub resumed_frames: usize,
@@ -104,7 +106,7 @@ pub struct PassReport {
 
 /// The repair of one seam of a sharded clip: the window of frames
 /// re-optimised around it, pass by pass.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeamReport {
     /// The first frame of the later shard.
     pub seam: usize,
@@ -116,7 +118,7 @@ pub struct SeamReport {
 }
 
 /// The JSON report written beside the output.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobReport {
     pub input: PathBuf,
     pub output: Option<PathBuf>,
@@ -127,21 +129,37 @@ pub struct JobReport {
     pub width: u32,
     pub height: u32,
     /// How the input was read: turns, timing, colours, padding (see `SourceInfo::notes`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source: Vec<String>,
     pub device: String,
+    /// Where it ran (absent from reports of older versions).
+    #[serde(default)]
+    pub machine: Machine,
     /// Pass 1, frame by frame.
     pub frames: Vec<FrameReport>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub passes: Vec<PassReport>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seams: Vec<SeamReport>,
     pub totals: Totals,
     pub warnings: Vec<String>,
+    /// The warping error of the output, once `vstyle eval` or `--eval` measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval: Option<WarpingError>,
     pub config: JobConfig,
 }
 
 impl JobReport {
+    /// Reads a report that [`JobReport::write`] wrote.
+    pub fn read(path: &Path) -> Result<Self> {
+        let fail = |message: String| Error::Report {
+            file: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        serde_json::from_str(&text).map_err(|e| fail(format!("not a vstyle job report: {e}")))
+    }
+
     pub fn write(&self, path: &Path) -> Result<()> {
         write_atomic(path, |w| {
             serde_json::to_writer_pretty(w, self).map_err(|e| e.to_string())

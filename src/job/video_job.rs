@@ -63,6 +63,8 @@ pub struct VideoJob<'a> {
     setup: Setup,
     stylizer: Stylizer,
     fault: Option<StartFault>,
+    /// Whether an HTML report goes beside the JSON one.
+    html: bool,
 }
 
 /// Whether the shard's first frame is already in the work directory (then
@@ -129,6 +131,7 @@ impl<'a> VideoJob<'a> {
             setup,
             stylizer,
             fault: None,
+            html: true,
         })
     }
 
@@ -147,6 +150,12 @@ impl<'a> VideoJob<'a> {
     #[doc(hidden)]
     pub fn with_start_fault(mut self, fault: StartFault) -> Self {
         self.fault = Some(fault);
+        self
+    }
+
+    /// Writes no HTML report (a preview's cells need only their frames).
+    pub fn without_html(mut self) -> Self {
+        self.html = false;
         self
     }
 
@@ -309,8 +318,12 @@ impl<'a> VideoJob<'a> {
                 input: self.cfg.input.path.clone(),
             }));
         }
-        let report = self.report(done, wall);
-        report.write(&self.part.report_file(&self.outputs.report, &work_dir))?;
+        let mut report = self.report(done, wall);
+        let json = self.part.report_file(&self.outputs.report, &work_dir);
+        if self.html && self.part.shard.is_none() {
+            write_html(&mut report, &json);
+        }
+        report.write(&json)?;
         match failure {
             None => Ok(report),
             Some(e) => Err(Error::Partial {
@@ -336,7 +349,17 @@ impl<'a> VideoJob<'a> {
             passes: done.passes,
             seams: Vec::new(),
             warnings: done.warnings,
+            machine: crate::device::Machine::this(),
+            eval: None,
             config: self.cfg.clone(),
         }
+    }
+}
+
+/// Writes the HTML report; failing to (a thumbnail that cannot be decoded)
+/// costs the job nothing but becomes a warning in the JSON report.
+pub(super) fn write_html(report: &mut JobReport, json: &std::path::Path) {
+    if let Err(e) = super::html::write(report, json) {
+        report.warnings.push(format!("no HTML report: {e}"));
     }
 }

@@ -33,6 +33,9 @@ pub enum Command {
     },
     /// Stylize a video (or image sequence) from flags.
     Video(VideoArgs),
+    /// A contact sheet: a few frames of a clip stylized with a small grid of
+    /// settings (--vary), at a reduced size, to choose before a full run.
+    Preview(PreviewArgs),
     /// Temporal consistency of a stylized clip: the warping error per frame.
     Eval {
         /// The input clip the output was made from.
@@ -145,6 +148,9 @@ pub struct RunArgs {
     /// Devices for the workers, shared round-robin, e.g. cuda:0,cuda:1.
     #[arg(long, value_delimiter = ',', requires = "workers")]
     pub devices: Option<Vec<String>>,
+    /// Measure the output's warping error after the job and add it to the reports.
+    #[arg(long, conflicts_with = "shard")]
+    pub eval: bool,
 }
 
 /// Settings shared by the image and video commands; each maps to a config key.
@@ -242,6 +248,41 @@ pub struct VideoArgs {
     /// Weight of the temporal loss (0 = off).
     #[arg(long, allow_negative_numbers = true)]
     pub temporal_weight: Option<f64>,
+    /// Measure the output's warping error after the job and add it to the reports.
+    #[arg(long)]
+    pub eval: bool,
+    #[command(flatten)]
+    pub flags: StyleFlags,
+}
+
+#[derive(Args)]
+pub struct PreviewArgs {
+    /// A job file (.toml), or a clip to read with the flags' settings.
+    pub source: PathBuf,
+    /// The sheet (PNG; its grid is described in a .json beside it).
+    /// Default: <output.path>.preview.png, or <clip>.preview.png here.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// A setting to try, any config key: KEY=V1,V2,... Twice at most: the
+    /// first gives the rows, the second the columns.
+    #[arg(long, value_name = "KEY=V1,V2,...")]
+    pub vary: Vec<String>,
+    /// Frames to show, 0-based among the job's frames (default: first, middle, last).
+    #[arg(long, value_delimiter = ',')]
+    pub frames: Option<Vec<usize>>,
+    /// Consecutive frames per run (default: 3 when a frame starts from or is
+    /// tied to the one before, else 1).
+    #[arg(long)]
+    pub strip: Option<usize>,
+    /// Read at most this many frames of the clip.
+    #[arg(long)]
+    pub max_frames: Option<usize>,
+    /// L-BFGS iterations for the first frame of each run.
+    #[arg(long)]
+    pub first_iterations: Option<usize>,
+    /// At most this many iterations for each later frame.
+    #[arg(long)]
+    pub iterations: Option<usize>,
     #[command(flatten)]
     pub flags: StyleFlags,
 }

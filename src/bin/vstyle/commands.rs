@@ -13,7 +13,9 @@ use vstyle::farm::workers::Workers;
 use vstyle::job::join::JoinOptions;
 use vstyle::job::{JobReport, Layout, Shard, VideoJob};
 
-use crate::cli::{ImageArgs, JobArgs, JoinArgs, RunArgs, SlurmArgs, VideoArgs, WeightsCommand};
+use crate::cli::{
+    ImageArgs, JobArgs, JoinArgs, PreviewArgs, RunArgs, SlurmArgs, VideoArgs, WeightsCommand,
+};
 use crate::flags::assemble;
 use crate::progress::{progress_line, Progress};
 
@@ -25,6 +27,10 @@ pub fn run(a: &RunArgs) -> Result<()> {
     if let Some(k) = a.workers {
         return workers(a, &cfg, k);
     }
+    let after = After {
+        quiet: j.quiet,
+        eval: a.eval,
+    };
     let shard = match &a.shard {
         Some(text) => {
             let s = Shard::parse(text, |v| std::env::var(v).ok()).map_err(anyhow::Error::msg)?;
@@ -33,19 +39,61 @@ pub fn run(a: &RunArgs) -> Result<()> {
         None => None,
     };
     if cfg.batch.is_none() {
-        return video_job(&cfg, shard, j.quiet);
+        return video_job(&cfg, shard, after);
     }
     each_entry(&cfg, |entry| {
         println!("== {}", entry.name);
-        video_job(&entry.cfg, shard, j.quiet)
+        video_job(&entry.cfg, shard, after)
     })
+}
+
+/// What a command does once a clip's job (or join) finished.
+#[derive(Clone, Copy)]
+pub struct After {
+    pub quiet: bool,
+    /// Measure the warping error and add it to the reports.
+    pub eval: bool,
+}
+
+impl After {
+    /// Prints where the HTML report is; with `eval`, measures first.
+    fn report(&self, cfg: &JobConfig, report: &JobReport) -> Result<()> {
+        let json = vstyle::job::Outputs::of(cfg)?.report;
+        let mut page = vstyle::job::html::html_path(&json);
+        if self.eval {
+            let e = vstyle::job::eval::of_report(report)?;
+            println!(
+                "warping error {:.6} over {} frames",
+                e.mean,
+                e.per_frame.len() + 1
+            );
+            page = vstyle::job::eval::attach(&json, e)?;
+        }
+        if page.exists() {
+            println!("report: {}", page.display());
+        }
+        Ok(())
+    }
 }
 
 /// Runs `f` on each entry of a batch, prints what happened to each, and
 /// fails (after all of them ran) when one failed.
 fn each_entry(cfg: &JobConfig, mut f: impl FnMut(&Entry) -> Result<()>) -> Result<()> {
     let entries = batch::entries(cfg)?;
-    let outcomes = batch::run_entries(cfg, &entries, |e| {
+    let outcomes = run_each(cfg, &entries, &mut f)?;
+    match vstyle::farm::index::write(cfg, &entries, &outcomes) {
+        Ok(path) => println!("index: {}", path.display()),
+        Err(e) => eprintln!("warning: no batch index: {e}"),
+    }
+    report_outcomes(&outcomes)
+}
+
+fn run_each(
+    cfg: &JobConfig,
+    entries: &[Entry],
+    f: &mut impl FnMut(&Entry) -> Result<()>,
+) -> Result<Vec<(String, Outcome)>> {
+    Ok(batch::run_entries(cfg, entries, |e| {
         f(e).map_err(|err| match err.downcast::<vstyle::Error>() {
             Ok(typed) => typed,
             Err(other) => vstyle::Error::Output {
@@ -53,9 +101,13 @@ fn each_entry(cfg: &JobConfig, mut f: impl FnMut(&Entry) -> Result<()>) -> Resul
                 message: format!("{other:#}"),
             },
         })
-    })?;
+    })?)
+}
+
+/// Prints each entry's outcome; fails when one failed.
+fn report_outcomes(outcomes: &[(String, Outcome)]) -> Result<()> {
     let mut failed = Vec::new();
-    for (name, outcome) in &outcomes {
+    for (name, outcome) in outcomes {
         match outcome {
             Outcome::Skipped => println!("{name}: already done, skipped"),
             Outcome::Done => println!("{name}: done"),
@@ -122,7 +174,7 @@ fn workers(a: &RunArgs, cfg: &JobConfig, k: usize) -> Result<()> {
         workers: k,
         devices: w.devices.clone(),
     };
-    join_with(&a.job, &opts)
+    join_with(&a.job, &opts, a.eval)
 }
 
 /// The shard count a single clip's work directory already records.
@@ -137,18 +189,23 @@ pub fn join(a: &JoinArgs) -> Result<()> {
         workers: a.workers.unwrap_or(1),
         devices: a.devices.clone().unwrap_or_default(),
     };
-    join_with(&a.job, &opts)
+    join_with(&a.job, &opts, false)
 }
 
-fn join_with(a: &JobArgs, opts: &JoinOptions) -> Result<()> {
+fn join_with(a: &JobArgs, opts: &JoinOptions, eval: bool) -> Result<()> {
+    let after = After {
+        quiet: a.quiet,
+        eval,
+    };
     let cfg = assemble(Some(&a.job), Vec::new(), &a.set)?;
     let join_one = |cfg: &JobConfig| -> Result<()> {
         let stop = stop_flag();
         let mut progress = Progress::new(a.quiet);
         let result = vstyle::job::join::join(cfg, opts, stop, |ev| progress.event(ev));
         progress.finish();
-        summary(cfg, &result?);
-        Ok(())
+        let report = result?;
+        summary(cfg, &report);
+        after.report(cfg, &report)
     };
     if cfg.batch.is_none() {
         return join_one(&cfg);
@@ -212,9 +269,9 @@ fn stop_flag() -> &'static AtomicBool {
     &STOP
 }
 
-pub fn video_job(cfg: &JobConfig, shard: Option<Shard>, quiet: bool) -> Result<()> {
+pub fn video_job(cfg: &JobConfig, shard: Option<Shard>, after: After) -> Result<()> {
     let stop = stop_flag();
-    let mut progress = Progress::new(quiet);
+    let mut progress = Progress::new(after.quiet);
     let result = VideoJob::new(cfg, shard).and_then(|job| job.run(stop, |ev| progress.event(ev)));
     progress.finish();
     // An interrupted job is an error whose variant the caller maps to exit 130.
@@ -228,7 +285,7 @@ pub fn video_job(cfg: &JobConfig, shard: Option<Shard>, quiet: bool) -> Result<(
         return Ok(());
     }
     summary(cfg, &report);
-    Ok(())
+    after.report(cfg, &report)
 }
 
 fn summary(cfg: &JobConfig, report: &JobReport) {
@@ -253,7 +310,75 @@ fn summary(cfg: &JobConfig, report: &JobReport) {
 }
 
 pub fn video(a: &VideoArgs) -> Result<()> {
-    video_job(&a.job()?, None, a.flags.quiet)
+    let after = After {
+        quiet: a.flags.quiet,
+        eval: a.eval,
+    };
+    video_job(&a.job()?, None, after)
+}
+
+/// `vstyle preview JOB.toml|CLIP [--vary KEY=V1,V2 ...] [--frames ...]`.
+pub fn preview(a: &PreviewArgs) -> Result<()> {
+    anyhow::ensure!(
+        !(a.is_job_file() && a.flags.config.is_some()),
+        "{}: a job file and --config: give one",
+        a.source.display()
+    );
+    let varies = a
+        .vary
+        .iter()
+        .map(|v| vstyle::preview::parse_vary(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let configure = |extra: &[(String, toml::Value)]| a.config(extra);
+    let output = match &a.output {
+        Some(p) => p.clone(),
+        None => default_sheet(&configure(&[])?),
+    };
+    let opts = vstyle::preview::Options {
+        varies,
+        frames: a.frames.clone(),
+        strip: a.strip,
+        size: a.flags.size,
+        output,
+    };
+    let quiet = a.flags.quiet;
+    let info = vstyle::preview::run(&configure, &opts, stop_flag(), |c| {
+        if !quiet {
+            let (first, last) = c.frames;
+            eprintln!(
+                "[{}/{}] {}, frames {first}-{last}: {:.1}s",
+                c.number, c.total, c.label, c.seconds
+            );
+        }
+    })?;
+    println!(
+        "wrote {} ({} x {} cells, {} runs of {} frames at {}x{}) in {:.1}s; grid in {}",
+        opts.output.display(),
+        info.rows,
+        info.columns,
+        info.runs.len(),
+        info.strip,
+        info.frame_size.0,
+        info.frame_size.1,
+        info.seconds,
+        opts.output.with_extension("json").display()
+    );
+    Ok(())
+}
+
+/// `<output.path>.preview.png`, or `<clip stem>.preview.png` here.
+fn default_sheet(cfg: &JobConfig) -> PathBuf {
+    match &cfg.output.path {
+        Some(p) => {
+            let mut name = p.as_os_str().to_os_string();
+            name.push(".preview.png");
+            PathBuf::from(name)
+        }
+        None => {
+            let stem = cfg.input.path.file_stem().unwrap_or_default();
+            PathBuf::from(format!("{}.preview.png", stem.to_string_lossy()))
+        }
+    }
 }
 
 fn find_python() -> PathBuf {
@@ -321,6 +446,12 @@ pub fn eval(
             r.height,
             100.0 * r.reliable_fraction
         );
+        // Beside a job's report (default name), the result joins it.
+        let json = report_beside(o);
+        if json.exists() {
+            let page = vstyle::job::eval::attach(&json, r.clone())?;
+            println!("added to {}", page.display());
+        }
         results.push(r);
     }
     if let Some(p) = json {
@@ -329,10 +460,20 @@ pub fn eval(
         })?;
     }
     if let Some(p) = plot {
-        let series: Vec<Vec<f64>> = results.iter().map(|r| r.per_frame.clone()).collect();
+        let series: Vec<(String, Vec<f64>)> = results
+            .iter()
+            .map(|r| (r.output.clone(), r.per_frame.clone()))
+            .collect();
         vstyle::plot::line_chart(p, &series)?;
     }
     Ok(())
+}
+
+/// The JSON report a job writes by default beside `output`.
+fn report_beside(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_os_string();
+    name.push(".report.json");
+    PathBuf::from(name)
 }
 
 /// `vstyle check JOB.toml`: every entry of a batch; the first bad one is

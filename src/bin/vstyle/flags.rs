@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde::de::DeserializeOwned;
 use vstyle::config::{parse_override, ConfigError, Flag, InitKind, JobConfig};
 
-use crate::cli::{ImageArgs, StyleFlags, VideoArgs};
+use crate::cli::{ImageArgs, PreviewArgs, StyleFlags, VideoArgs};
 
 /// A flag's text as the enum a job file would name (`vgg19`, `prev_warped`, ...).
 fn named<T: DeserializeOwned>(flag: &str, text: &str) -> Result<T, ConfigError> {
@@ -36,7 +36,7 @@ fn opt<T: 'static>(
 }
 
 impl StyleFlags {
-    fn flags(&self) -> Result<Vec<Flag>, ConfigError> {
+    pub fn flags(&self) -> Result<Vec<Flag>, ConfigError> {
         let mut f = Vec::new();
         let styles = (!self.styles.is_empty()).then(|| self.styles.clone());
         opt(&mut f, "style.images", styles, |c, v| c.style.images = v);
@@ -181,5 +181,56 @@ impl VideoArgs {
             });
         }
         flags.job(e)
+    }
+}
+
+impl PreviewArgs {
+    /// Whether the source is a job file rather than a clip.
+    pub fn is_job_file(&self) -> bool {
+        self.source.extension().is_some_and(|e| e == "toml")
+    }
+
+    fn extra_flags(&self) -> Vec<Flag> {
+        let mut e = Vec::new();
+        if !self.is_job_file() {
+            opt(&mut e, "input.path", Some(self.source.clone()), |c, v| {
+                c.input.path = v
+            });
+        }
+        opt(&mut e, "input.max_frames", self.max_frames, |c, v| {
+            c.input.max_frames = Some(v)
+        });
+        opt(
+            &mut e,
+            "optimizer.first_frame_iterations",
+            self.first_iterations,
+            |c, v| c.optimizer.first_frame_iterations = v,
+        );
+        opt(
+            &mut e,
+            "optimizer.frame_iterations",
+            self.iterations,
+            |c, v| c.optimizer.frame_iterations = v,
+        );
+        e
+    }
+
+    /// The config of a cell: the job file (or --config), the flags, --set,
+    /// then the cell's own overrides.
+    pub fn config(&self, extra: &[(String, toml::Value)]) -> vstyle::Result<JobConfig> {
+        let file = match self.is_job_file() {
+            true => Some(self.source.as_path()),
+            false => self.flags.config.as_deref(),
+        };
+        let mut flags = self.extra_flags();
+        flags.extend(self.flags.flags()?);
+        let mut sets = self
+            .flags
+            .set
+            .iter()
+            .map(|s| parse_override(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        sets.extend_from_slice(extra);
+        Ok(JobConfig::assemble(file, flags, &sets)?)
     }
 }

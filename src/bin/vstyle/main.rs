@@ -59,6 +59,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Join(a) => commands::join(a),
         Command::Status { job, set, json } => commands::status(job, set, *json),
         Command::Video(a) => commands::video(a),
+        Command::Preview(a) => commands::preview(a),
         Command::Check { job, set } => commands::check(job, set),
         Command::Eval {
             input,

@@ -1,0 +1,241 @@
+//! The pictures beside a job's HTML report: thumbnails of the input and
+//! output at the first, middle and last frames, and per-frame charts.
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+
+use crate::charts::{LineChart, Series};
+use crate::error::Result;
+use crate::video::{write_image_atomic, FrameSource, SourceOptions};
+
+use super::report::{FrameReport, JobReport};
+
+/// Thumbnails wider than this are scaled down (the page shows them smaller).
+const THUMB_WIDTH: u32 = 320;
+const CHART_SIZE: (u32, u32) = (720, 300);
+
+/// One row of the frames table: a frame and its two pictures (file names
+/// in the files folder; `None` when that side could not be read).
+pub struct Thumb {
+    pub role: &'static str,
+    /// Position among the job's frames, 0-based.
+    pub frame: usize,
+    pub input: Option<String>,
+    pub output: Option<String>,
+}
+
+/// A chart written to the files folder.
+pub struct Chart {
+    pub file: String,
+    pub title: String,
+}
+
+/// The first, middle and last of `n` frames, without repeats.
+pub fn picks(n: usize) -> Vec<(&'static str, usize)> {
+    let mut out: Vec<(&str, usize)> = Vec::new();
+    if n == 0 {
+        return out;
+    }
+    for (role, i) in [("first", 0), ("middle", (n - 1) / 2), ("last", n - 1)] {
+        if out.iter().all(|&(_, j)| j != i) {
+            out.push((role, i));
+        }
+    }
+    out
+}
+
+/// The frames at `positions` (0-based, increasing) of a source; stops
+/// decoding after the last one.
+fn frames_at(source: FrameSource, positions: &[usize]) -> Result<Vec<Option<RgbImage>>> {
+    let mut out = vec![None; positions.len()];
+    let last = positions.iter().max().copied().unwrap_or(0);
+    for (i, frame) in source.enumerate().take(last + 1) {
+        let frame = frame?;
+        for (slot, &p) in out.iter_mut().zip(positions) {
+            if p == i {
+                *slot = Some(frame.image.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The video the job wrote, else its image sequence.
+pub(super) fn output_source(report: &JobReport) -> Option<PathBuf> {
+    let video = report.output.clone().filter(|p| p.exists());
+    let frames = report.config.output.frames.as_ref().map(PathBuf::from);
+    video.or(frames)
+}
+
+fn save_thumb(dir: &Path, name: String, img: &RgbImage) -> Result<String> {
+    let img = match img.width() > THUMB_WIDTH {
+        true => {
+            let h = (img.height() * THUMB_WIDTH / img.width()).max(1);
+            image::imageops::resize(img, THUMB_WIDTH, h, image::imageops::FilterType::Triangle)
+        }
+        false => img.clone(),
+    };
+    write_image_atomic(&dir.join(&name), &img)?;
+    Ok(name)
+}
+
+/// Thumbnails of both sides, and why a side has none.
+pub struct Thumbs {
+    pub rows: Vec<Thumb>,
+    pub problems: Vec<String>,
+}
+
+/// The frames at `positions` of `path` read with `opts`; a file that cannot
+/// be read (moved since the job, a relative path from elsewhere) leaves
+/// its side empty, with the reason in `problems`.
+fn side(
+    path: &Path,
+    opts: &SourceOptions,
+    positions: &[usize],
+    problems: &mut Vec<String>,
+) -> Vec<Option<RgbImage>> {
+    let read = FrameSource::open(path, opts).map_err(crate::Error::from);
+    match read.and_then(|source| frames_at(source, positions)) {
+        Ok(frames) => frames,
+        Err(e) => {
+            problems.push(e.to_string());
+            vec![None; positions.len()]
+        }
+    }
+}
+
+/// Writes `input_<role>.png` and `output_<role>.png` into `dir`. The input
+/// is read with the job's own selection and size; a missing output (a
+/// failed job) leaves its side empty.
+pub fn thumbnails(report: &JobReport, dir: &Path) -> Result<Thumbs> {
+    let picks = picks(report.frames.len());
+    let positions: Vec<usize> = picks.iter().map(|p| p.1).collect();
+    let mut problems = Vec::new();
+    let inputs = side(
+        &report.input,
+        &report.config.input,
+        &positions,
+        &mut problems,
+    );
+    let outputs = match output_source(report) {
+        Some(path) => side(
+            &path,
+            &SourceOptions::full_size(),
+            &positions,
+            &mut problems,
+        ),
+        None => vec![None; positions.len()],
+    };
+    let mut rows = Vec::new();
+    for ((&(role, frame), i), o) in picks.iter().zip(inputs).zip(outputs) {
+        let save = |side: &str, img: Option<RgbImage>| {
+            img.map(|img| save_thumb(dir, format!("{side}_{role}.png"), &img))
+                .transpose()
+        };
+        rows.push(Thumb {
+            role,
+            frame,
+            input: save("input", i)?,
+            output: save("output", o)?,
+        });
+    }
+    Ok(Thumbs { rows, problems })
+}
+
+/// `value` of each frame, over the frame index.
+fn series(name: &str, frames: &[&FrameReport], value: impl Fn(&FrameReport) -> f64) -> Series {
+    Series {
+        name: name.into(),
+        points: frames.iter().map(|r| (r.index as f64, value(r))).collect(),
+    }
+}
+
+/// Losses, iterations and seconds per frame (pass 1), and the warping
+/// error when it was measured.
+pub fn charts(report: &JobReport, dir: &Path) -> Result<Vec<Chart>> {
+    // Frames an earlier run finished have no numbers of their own.
+    let fresh: Vec<_> = report.frames.iter().filter(|f| !f.resumed).collect();
+    let losses = [
+        series("total", &fresh, |r| r.losses.total),
+        series("style", &fresh, |r| r.losses.style),
+        series("content", &fresh, |r| r.losses.content),
+        series("temporal", &fresh, |r| r.losses.temporal),
+        series("tv", &fresh, |r| r.losses.tv),
+    ];
+    let work = [
+        series("iterations", &fresh, |r| r.iterations as f64),
+        series("evaluations", &fresh, |r| r.evaluations as f64),
+    ];
+    let time = [
+        series("optimiser", &fresh, |r| r.seconds),
+        series("optical flow", &fresh, |r| r.flow_seconds),
+    ];
+    let mut specs = vec![
+        (
+            "losses.png",
+            "Weighted losses at the end of each frame",
+            "loss (log)",
+            true,
+            &losses[..],
+        ),
+        (
+            "iterations.png",
+            "L-BFGS iterations and evaluations per frame",
+            "count",
+            false,
+            &work[..],
+        ),
+        (
+            "seconds.png",
+            "Seconds per frame",
+            "seconds",
+            false,
+            &time[..],
+        ),
+    ];
+    let warping;
+    if let Some(e) = &report.eval {
+        let points = e.per_frame.iter().enumerate();
+        warping = [Series {
+            name: "warping error".into(),
+            points: points.map(|(t, v)| (t as f64 + 1.0, *v)).collect(),
+        }];
+        specs.push((
+            "warping.png",
+            "Warping error per frame (lower is steadier)",
+            "error",
+            false,
+            &warping[..],
+        ));
+    }
+    let mut out = Vec::new();
+    for (file, title, y_label, log_y, s) in specs {
+        let chart = LineChart {
+            title,
+            x_label: "frame",
+            y_label,
+            log_y,
+            series: s,
+            size: CHART_SIZE,
+        };
+        write_image_atomic(&dir.join(file), &chart.render()?)?;
+        out.push(Chart {
+            file: file.into(),
+            title: title.into(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_first_middle_last_once_each() {
+        assert_eq!(picks(0), vec![]);
+        assert_eq!(picks(1), vec![("first", 0)]);
+        assert_eq!(picks(2), vec![("first", 0), ("last", 1)]);
+        assert_eq!(picks(36), vec![("first", 0), ("middle", 17), ("last", 35)]);
+    }
+}
