@@ -360,6 +360,9 @@ pub struct OptimizerConfig {
     pub pass_blend: f64,
     /// The first pass with a temporal loss (towards the neighbour the pass comes from).
     pub temporal_from_pass: usize,
+    /// Start each frame's L-BFGS with the curvature pairs of the frame before
+    /// (consecutive frames pose nearly the same problem).
+    pub carry_pairs: bool,
 }
 
 impl Default for OptimizerConfig {
@@ -377,6 +380,7 @@ impl Default for OptimizerConfig {
             passes: 1,
             pass_blend: 0.5,
             temporal_from_pass: 1,
+            carry_pairs: false,
         }
     }
 }

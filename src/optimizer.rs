@@ -268,6 +268,13 @@ impl Lbfgs {
         self.history.len()
     }
 
+    /// Starts the next [`Lbfgs::minimize`] from a new point while keeping the
+    /// curvature pairs: for a problem close to the last one (the next frame of a
+    /// clip), whose first step then needs no search for its scale.
+    pub fn restart_keeping_curvature(&mut self) {
+        self.anchor = None;
+    }
+
     /// Forget the curvature history (e.g. when the objective changes).
     pub fn reset(&mut self) {
         self.history.clear();
@@ -361,7 +368,8 @@ impl Lbfgs {
     where
         F: FnMut(&Tensor) -> (f64, Tensor),
     {
-        let first = self.anchor.is_none();
+        // Plain steepest descent, of unknown scale: the first step is shortened.
+        let first = self.anchor.is_none() && self.history.is_empty();
         let d = self.direction(&cur.x, &cur.grad);
         self.anchor = Some(Anchor {
             x: cur.x.shallow_clone(),
@@ -455,7 +463,7 @@ impl Lbfgs {
     /// L-BFGS descent direction `-H g` (flat).
     fn direction(&mut self, x: &Tensor, g: &Tensor) -> Tensor {
         let Some(anchor) = self.anchor.take() else {
-            return -g;
+            return self.two_loop(g);
         };
         let s = x - &anchor.x;
         let y = g - &anchor.g;
@@ -475,8 +483,11 @@ impl Lbfgs {
             }
             self.h_diag = ys / yy;
         }
+        self.two_loop(g)
+    }
 
-        // Two-loop recursion; the coefficients stay on the device.
+    /// `-H g` from the kept pairs (`-g` without any); the coefficients stay on the device.
+    fn two_loop(&self, g: &Tensor) -> Tensor {
         let mut q = -g;
         let mut alphas = Vec::with_capacity(self.history.len());
         for pair in self.history.iter().rev() {
@@ -1394,6 +1405,42 @@ mod tests {
         let ob = Lbfgs::new(opt.options().clone()).minimize(&mut b, rosenbrock, no_callback);
         assert!(a.equal(&b));
         assert_eq!((oa.evaluations, oa.loss), (ob.evaluations, ob.loss));
+    }
+
+    #[test]
+    fn kept_curvature_solves_a_nearby_problem_in_fewer_evaluations() {
+        // Two quadratics with the same Hessian and different minima, as two
+        // frames share their style term and differ in content. Small enough
+        // that the kept pairs span the space: the mechanism, not the gain on
+        // real frames (scripts/bench_carry.sh measures that).
+        let first = Quadratic::new(12, 1e3, 7, Kind::Double, Device::Cpu);
+        let mut second = Quadratic::new(12, 1e3, 7, Kind::Double, Device::Cpu);
+        second.x_star = &second.x_star + vector(&uniform(12, 99), Kind::Double, Device::Cpu) * 0.1;
+        let opts = LbfgsOptions {
+            max_iter: 1000,
+            max_eval: Some(5000),
+            tolerance_grad: 1e-6,
+            tolerance_change: 0.0,
+            ..LbfgsOptions::default()
+        };
+        // The second starts where the first ended, as a frame starts from the one before.
+        let mut solved = Tensor::zeros([12], (Kind::Double, Device::Cpu));
+        let mut carried = Lbfgs::new(opts.clone());
+        carried.minimize(&mut solved, |x| first.eval(x), no_callback);
+        carried.restart_keeping_curvature();
+        let mut x_warm = solved.copy();
+        let warm = carried.minimize(&mut x_warm, |x| second.eval(x), no_callback);
+        let mut x_cold = solved.copy();
+        let cold = Lbfgs::new(opts).minimize(&mut x_cold, |x| second.eval(x), no_callback);
+        assert_eq!(warm.reason, StopReason::GradientTolerance);
+        assert_eq!(cold.reason, StopReason::GradientTolerance);
+        assert!(
+            warm.evaluations * 2 < cold.evaluations,
+            "kept pairs: {} evaluations, fresh: {}",
+            warm.evaluations,
+            cold.evaluations
+        );
+        assert!(second.relative_error(&x_warm, &solved) < 1e-3);
     }
 
     /// `½|x - 5|²`, undefined (NaN) where any coordinate exceeds 2.

@@ -222,8 +222,24 @@ impl Stylizer {
         objective: &SumLoss,
         init: &Tensor,
         schedule: &Schedule,
+        on_iter: impl FnMut(&IterateRecord) -> ControlFlow<()>,
+    ) -> Stylized {
+        let mut lbfgs = Lbfgs::new(schedule.lbfgs.clone());
+        self.run_with(&mut lbfgs, objective, init, schedule, on_iter)
+    }
+
+    /// As [`Stylizer::run`], starting from the curvature pairs `lbfgs` kept from
+    /// another picture (the frame before) and keeping this run's for the next.
+    pub fn run_with(
+        &self,
+        lbfgs: &mut Lbfgs,
+        objective: &SumLoss,
+        init: &Tensor,
+        schedule: &Schedule,
         mut on_iter: impl FnMut(&IterateRecord) -> ControlFlow<()>,
     ) -> Stylized {
+        *lbfgs.options_mut() = schedule.lbfgs.clone();
+        lbfgs.restart_keeping_curvature();
         let scale = self.backbone.pixel_scale();
         let start = Instant::now();
         let mut x = (init.detach() * scale).to_kind(Kind::Float);
@@ -234,7 +250,6 @@ impl Stylizer {
             (loss, grad)
         };
         let mut plateau = Plateau::new(schedule);
-        let mut lbfgs = Lbfgs::new(schedule.lbfgs.clone());
         let outcome = lbfgs.minimize(&mut x, closure, |info| {
             let rec = IterateRecord {
                 iteration: info.iteration,

@@ -428,6 +428,7 @@ fn override_cases(out: &Path, rng: &mut Rng, base: &[u8]) -> Vec<Case> {
         ("optimizer.tolerance_change", floats(&[])),
         ("optimizer.stop_tolerance", floats(&[])),
         ("optimizer.stop_window", ints(&["0", "10001"])),
+        ("optimizer.carry_pairs", s(&["1", "\"yes\"", "[true]"])),
         (
             "run.device",
             s(&[

@@ -677,3 +677,37 @@ fn cmyk_grey_and_transparent_images_read_as_they_look() {
     assert_eq!(count_frames(&out), 3);
     assert_eq!(probe(&out, "stream=r_frame_rate", "v"), vec!["12/1"]);
 }
+
+#[test]
+fn odd_sized_clips_come_out_even_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4:4:4 so that the encoder takes the odd size.
+    let clip = dir.path().join("odd.mkv");
+    from_carphone(
+        &[
+            "-frames:v",
+            "4",
+            "-vf",
+            "format=yuv444p,crop=75:61:10:10",
+            "-c:v",
+            "ffv1",
+            "-pix_fmt",
+            "yuv444p",
+        ],
+        &clip,
+    );
+    assert_eq!(probe(&clip, "stream=width,height", "v"), vec!["75,61"]);
+    let out = dir.path().join("odd_out.mp4");
+    stylize_ok(&clip, &out, &[]);
+    // 48 px on the long side: 48x39 kept even as 48x40, in 4:2:0.
+    assert_eq!(
+        probe(&out, "stream=width,height,pix_fmt", "v"),
+        vec!["48,40,yuv420p"]
+    );
+    assert_eq!(count_frames(&out), 4);
+    let report = std::fs::read_to_string(dir.path().join("odd_out.mp4.report.json")).unwrap();
+    assert!(
+        report.contains("75x61 has an odd side: stylized at 48x40"),
+        "{report}"
+    );
+}

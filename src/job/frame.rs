@@ -2,6 +2,7 @@
 //! temporal terms, and the guard against a loss that turns NaN or infinite
 //! (retried from the content frame, then with a shorter first step; a broken
 //! frame is never returned).
+use std::cell::RefCell;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -12,7 +13,8 @@ use tch::Tensor;
 use crate::config::{InitKind, JobConfig};
 use crate::error::{Error, Result};
 use crate::imaging::{original_colors, to_image, to_tensor};
-use crate::losses::TemporalLoss;
+use crate::losses::{SumLoss, TemporalLoss};
+use crate::optimizer::Lbfgs;
 use crate::stylize::{IterateRecord, Schedule, Stylized, Stylizer};
 use crate::temporal::{FlowPair, History};
 
@@ -38,6 +40,33 @@ pub struct FrameOptimiser<'a> {
     pub stylizer: &'a Stylizer,
     pub input: String,
     pub fault: Option<StartFault>,
+    /// The last frame's L-BFGS memory, with `optimizer.carry_pairs`.
+    pub curvature: Curvature,
+}
+
+/// L-BFGS curvature pairs handed from one frame to the next.
+#[derive(Default)]
+pub struct Curvature(RefCell<Option<Lbfgs>>);
+
+impl Curvature {
+    /// Runs `objective` from `init`, from and into the kept pairs.
+    fn run(
+        &self,
+        stylizer: &Stylizer,
+        objective: &SumLoss,
+        init: &Tensor,
+        sched: &Schedule,
+        on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
+    ) -> Stylized {
+        let mut kept = self.0.borrow_mut();
+        let lbfgs = kept.get_or_insert_with(|| Lbfgs::new(sched.lbfgs.clone()));
+        stylizer.run_with(lbfgs, objective, init, sched, on_iter)
+    }
+
+    /// Forgets the pairs (after a frame whose loss went non-finite).
+    fn forget(&self) {
+        *self.0.borrow_mut() = None;
+    }
 }
 
 /// Where a frame's optimisation starts.
@@ -86,9 +115,13 @@ impl FrameOptimiser<'_> {
         let mut retries = Vec::new();
         for (attempt, &(fallback, step)) in ATTEMPTS.iter().enumerate() {
             let (init, name) = self.start_image(task, fallback, first, attempt);
-            let result =
-                self.stylizer
-                    .run(&objective, &init, &shorter(&sched, step), &mut *on_iter);
+            let sched = shorter(&sched, step);
+            let result = if self.cfg.optimizer.carry_pairs && attempt == 0 {
+                self.curvature
+                    .run(self.stylizer, &objective, &init, &sched, &mut *on_iter)
+            } else {
+                self.stylizer.run(&objective, &init, &sched, &mut *on_iter)
+            };
             if result.losses.total.is_finite() && all_finite(&result.image) {
                 return Ok(Optimised {
                     result,
@@ -96,6 +129,7 @@ impl FrameOptimiser<'_> {
                     retries,
                 });
             }
+            self.curvature.forget();
             retries.push(Retry {
                 init: name.to_string(),
                 loss: result.losses.total,

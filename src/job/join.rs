@@ -308,6 +308,7 @@ impl Joiner<'_> {
             stylizer: &stylizer,
             input: what,
             fault: None,
+            curvature: Default::default(),
         };
         let mut out = Vec::new();
         for window in windows {

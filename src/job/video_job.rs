@@ -208,6 +208,7 @@ impl<'a> VideoJob<'a> {
             stylizer: &self.stylizer,
             input: self.cfg.input.path.display().to_string(),
             fault: self.fault,
+            curvature: Default::default(),
         }
     }
 

@@ -389,7 +389,14 @@ impl SourceInfo {
                 self.colour.for_output().describe()
             ));
         }
-        if self.width % 2 == 1 || self.height % 2 == 1 {
+        let odd = |w: u32, h: u32| w % 2 == 1 || h % 2 == 1;
+        if odd(self.source_width, self.source_height) && !odd(self.width, self.height) {
+            notes.push(format!(
+                "{}x{} has an odd side: stylized at {}x{} (sizes are kept even for 4:2:0)",
+                self.source_width, self.source_height, self.width, self.height
+            ));
+        }
+        if odd(self.width, self.height) {
             notes.push(format!(
                 "{}x{} is odd: the video is padded to {}x{} (last column / row repeated) for 4:2:0",
                 self.width,
