@@ -450,7 +450,7 @@ pub fn eval(
         let json = report_beside(o);
         if json.exists() {
             let page = vstyle::job::eval::attach(&json, r.clone())?;
-            println!("added to {}", page.display());
+            eprintln!("added to {}", page.display());
         }
         results.push(r);
     }
