@@ -363,6 +363,11 @@ pub struct OptimizerConfig {
     /// Start each frame's L-BFGS with the curvature pairs of the frame before
     /// (consecutive frames pose nearly the same problem).
     pub carry_pairs: bool,
+    /// Coarse to fine for a still image and a clip's first frame: painted first with
+    /// this longest side, then at sizes √2 apart up to the full one (unset: off).
+    pub min_size: Option<u32>,
+    /// Iterations at each size below the full one.
+    pub scale_iterations: usize,
 }
 
 impl Default for OptimizerConfig {
@@ -381,6 +386,8 @@ impl Default for OptimizerConfig {
             pass_blend: 0.5,
             temporal_from_pass: 1,
             carry_pairs: false,
+            min_size: None,
+            scale_iterations: 100,
         }
     }
 }
@@ -999,6 +1006,20 @@ impl Checker<'_> {
         self.nonneg("optimizer.tolerance_change", o.tolerance_change)?;
         self.nonneg("optimizer.stop_tolerance", o.stop_tolerance)?;
         self.within("optimizer.stop_window", o.stop_window, 1, MAX_STOP_WINDOW)?;
+        if let Some(m) = o.min_size {
+            self.within(
+                "optimizer.min_size",
+                m as usize,
+                MIN_SIZE as usize,
+                MAX_SIZE as usize,
+            )?;
+        }
+        self.within(
+            "optimizer.scale_iterations",
+            o.scale_iterations,
+            1,
+            MAX_ITERATIONS,
+        )?;
         self.within("optimizer.passes", o.passes, 1, MAX_PASSES)?;
         self.within(
             "optimizer.temporal_from_pass",

@@ -171,3 +171,36 @@ fn original_colors_and_blends_and_noise_init_run() {
         chroma(&output)
     );
 }
+
+#[test]
+fn coarse_to_fine_paints_small_sizes_first_and_ends_lower() {
+    // golden_gate at 96 px: 48 and 68 px first (20 iterations each), then 20 at 96 px,
+    // against the same 20 at 96 px alone.
+    let dir = tempfile::tempdir().unwrap();
+    let content = common::data("golden_gate.jpg");
+    let run = |sets: &[&str]| {
+        let mut all = vec!["model.name=\"squeezenet\"", "input.size=96"];
+        all.push("optimizer.first_frame_iterations=20");
+        all.extend_from_slice(sets);
+        let mut records = 0;
+        let out = dir.path().join("out.png");
+        let s = vstyle::job::still::stylize_image(&job(&all), &content, &out, |_| {
+            records += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        (s, records)
+    };
+    let (single, _) = run(&[]);
+    let (coarse, records) = run(&["optimizer.min_size=48", "optimizer.scale_iterations=20"]);
+    assert_eq!((coarse.width, coarse.height), (96, 72));
+    assert_eq!(coarse.iterations, 60, "20 at each of 48, 68 and 96 px");
+    assert_eq!(records, 60, "one record per iteration, at every size");
+    assert_eq!(single.iterations, 20);
+    assert!(
+        coarse.last.total < single.last.total,
+        "coarse to fine {:.4e}, one size {:.4e}",
+        coarse.last.total,
+        single.last.total
+    );
+}

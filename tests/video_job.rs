@@ -633,3 +633,29 @@ fn a_frame_that_stays_nan_fails_the_job_and_is_never_written() {
     assert!(!out.exists(), "no video that looks complete");
     assert!(!dir.path().join("nan.mp4.part").exists());
 }
+
+#[test]
+fn coarse_first_frame_and_carried_pairs_run_in_a_clip() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c.mp4");
+    let cfg = job(
+        &common::data("carphone.mp4"),
+        &out,
+        &[
+            "model.name=\"squeezenet\"",
+            "input.size=96",
+            "input.max_frames=3",
+            "optimizer.min_size=48",
+            "optimizer.scale_iterations=4",
+            "optimizer.carry_pairs=true",
+        ],
+    );
+    let report = run(&cfg, &AtomicBool::new(false), |_| {}).unwrap();
+    assert_eq!(report.frames.len(), 3);
+    // 4 iterations at 48 and at 68 px, then 6 at 96 px.
+    assert_eq!(report.frames[0].iterations, 14);
+    for f in &report.frames[1..] {
+        assert!(f.iterations <= 3 && f.losses.total.is_finite(), "{f:?}");
+    }
+    assert_eq!(decode_all(&out).1.len(), 3);
+}

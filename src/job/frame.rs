@@ -19,6 +19,7 @@ use crate::stylize::{IterateRecord, Schedule, Stylized, Stylizer};
 use crate::temporal::{FlowPair, History};
 
 use super::report::{FrameReport, Retry};
+use super::scales::{Coarse, Spent};
 use super::setup::{initial_image, schedule};
 use super::video_job::Event;
 
@@ -42,6 +43,8 @@ pub struct FrameOptimiser<'a> {
     pub fault: Option<StartFault>,
     /// The last frame's L-BFGS memory, with `optimizer.carry_pairs`.
     pub curvature: Curvature,
+    /// The coarse sizes a clip's first frame is painted through (`optimizer.min_size`).
+    pub coarse: Option<&'a Coarse>,
 }
 
 /// L-BFGS curvature pairs handed from one frame to the next.
@@ -115,6 +118,12 @@ impl FrameOptimiser<'_> {
         let mut retries = Vec::new();
         for (attempt, &(fallback, step)) in ATTEMPTS.iter().enumerate() {
             let (init, name) = self.start_image(task, fallback, first, attempt);
+            let (init, spent) = match self.coarse {
+                Some(c) if first && attempt == 0 => {
+                    c.start(self.cfg, &self.input, task.content, &init, &mut *on_iter)?
+                }
+                _ => (init, Spent::default()),
+            };
             let sched = shorter(&sched, step);
             let result = if self.cfg.optimizer.carry_pairs && attempt == 0 {
                 self.curvature
@@ -124,7 +133,11 @@ impl FrameOptimiser<'_> {
             };
             if result.losses.total.is_finite() && all_finite(&result.image) {
                 return Ok(Optimised {
-                    result,
+                    result: Stylized {
+                        iterations: result.iterations + spent.iterations,
+                        evaluations: result.evaluations + spent.evaluations,
+                        ..result
+                    },
                     init: name,
                     retries,
                 });

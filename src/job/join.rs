@@ -309,6 +309,8 @@ impl Joiner<'_> {
             input: what,
             fault: None,
             curvature: Default::default(),
+            // Seam windows never hold a clip's first frame.
+            coarse: None,
         };
         let mut out = Vec::new();
         for window in windows {

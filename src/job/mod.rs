@@ -8,7 +8,7 @@
 //! * [`still`]: one picture.
 //! * [`eval`]: the warping error of a finished clip against its input.
 //! * `setup`: what every job loads first (device, network, style images)
-//!   and the L-BFGS schedule.
+//!   and the L-BFGS schedule; `scales`: coarse to fine for a first picture.
 mod assemble;
 mod crossfade;
 pub mod eval;
@@ -21,6 +21,7 @@ mod outputs;
 mod passes;
 mod report;
 mod report_files;
+pub mod scales;
 mod setup;
 pub mod shard;
 mod stages;

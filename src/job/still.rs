@@ -2,6 +2,7 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
+use super::scales::Coarse;
 use super::setup::{initial_image, schedule, Setup};
 use crate::config::JobConfig;
 use crate::error::{catch_torch, Result};
@@ -49,6 +50,9 @@ pub fn stylize_image(
     let initial = stylizer.evaluate(&objective, &init);
     let sched = schedule(cfg, true);
     let what = content.display().to_string();
+    let started = std::time::Instant::now();
+    let coarse = Coarse::new(&setup, cfg, &what, w, h)?;
+    let (init, spent) = coarse.start(cfg, &what, &content_t, &init, &mut on_iter)?;
     let result = catch_torch(&what, || {
         stylizer.run(&objective, &init, &sched, &mut on_iter)
     })?;
@@ -60,11 +64,11 @@ pub fn stylize_image(
     Ok(ImageSummary {
         width: w,
         height: h,
-        iterations: result.iterations,
-        evaluations: result.evaluations,
+        iterations: result.iterations + spent.iterations,
+        evaluations: result.evaluations + spent.evaluations,
         initial,
         last: result.losses,
-        seconds: result.seconds,
+        seconds: started.elapsed().as_secs_f64(),
         device: format!("{:?}", setup.device),
         reason: Some(result.reason),
     })

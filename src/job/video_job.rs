@@ -19,6 +19,7 @@ use super::frame_loop::{FrameLoop, LoopEnd};
 use super::outputs::Outputs;
 use super::passes::{Direction, Pass, PassRunner};
 use super::report::{FrameReport, JobReport, PassReport, Totals};
+use super::scales::Coarse;
 use super::setup::Setup;
 use super::shard::{Part, Shard};
 use super::stages::{self, Encoder, Sinks};
@@ -62,6 +63,8 @@ pub struct VideoJob<'a> {
     audio_span: (f64, f64),
     setup: Setup,
     stylizer: Stylizer,
+    /// The coarse sizes of the first frame (`optimizer.min_size`).
+    coarse: Coarse,
     fault: Option<StartFault>,
     /// Whether an HTML report goes beside the JSON one.
     html: bool,
@@ -121,6 +124,7 @@ impl<'a> VideoJob<'a> {
         let setup = Setup::new(cfg)?;
         let what = cfg.input.path.display().to_string();
         let stylizer = setup.stylizer(cfg, &what, info.width, info.height)?;
+        let coarse = Coarse::new(&setup, cfg, &what, info.width, info.height)?;
         Ok(Self {
             cfg,
             outputs,
@@ -130,6 +134,7 @@ impl<'a> VideoJob<'a> {
             audio_span,
             setup,
             stylizer,
+            coarse,
             fault: None,
             html: true,
         })
@@ -209,6 +214,7 @@ impl<'a> VideoJob<'a> {
             input: self.cfg.input.path.display().to_string(),
             fault: self.fault,
             curvature: Default::default(),
+            coarse: (!self.coarse.is_empty()).then_some(&self.coarse),
         }
     }
 

@@ -1,0 +1,136 @@
+//! Coarse to fine (crowsonkb/style-transfer-pytorch): a picture is painted first at a small
+//! size, then at sizes a factor √2 apart, each start the bicubic upsampling of the result
+//! below it; the full size then only refines. Most of the iterations run where an
+//! evaluation is cheap, and the strokes are laid out at the scale the network sees best.
+use std::ops::ControlFlow;
+
+use tch::Tensor;
+
+use crate::config::JobConfig;
+use crate::error::{catch_torch, Result};
+use crate::imaging::fit_longest;
+use crate::stylize::{IterateRecord, Stylizer};
+
+use super::setup::{schedule, Setup};
+
+/// The longest sides below `full`, from `min` up by √2 (the last one within a step of
+/// `full`); empty when `min` is not below `full`.
+pub fn coarse_sizes(min: u32, full: u32) -> Vec<u32> {
+    let mut sizes = Vec::new();
+    let mut s = min as f64;
+    while (s.round() as u32) < full {
+        sizes.push(s.round() as u32);
+        s *= std::f64::consts::SQRT_2;
+    }
+    sizes
+}
+
+/// A picture `t` (1 x 3 x H x W) at `w` x `h`: bicubic, antialiased when it shrinks.
+pub fn resample(t: &Tensor, w: u32, h: u32) -> Tensor {
+    let size = [h as i64, w as i64];
+    let shrinks = t.size()[3] > w as i64;
+    let out = if shrinks {
+        t.internal_upsample_bicubic2d_aa(size, false, None, None)
+    } else {
+        t.upsample_bicubic2d(size, false, None, None)
+    };
+    out.clamp(0.0, 1.0)
+}
+
+/// The stylizers of the coarse sizes of a `width` x `height` picture, made once per job.
+pub struct Coarse {
+    /// Width, height and stylizer of each coarse size, smallest first.
+    levels: Vec<(u32, u32, Stylizer)>,
+}
+
+/// What the coarse sizes spent.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Spent {
+    pub iterations: usize,
+    pub evaluations: usize,
+}
+
+impl Coarse {
+    /// The levels `optimizer.min_size` asks for (none when it is unset or not below the size).
+    pub fn new(
+        setup: &Setup,
+        cfg: &JobConfig,
+        what: &str,
+        width: u32,
+        height: u32,
+    ) -> Result<Self> {
+        let sizes = match cfg.optimizer.min_size {
+            Some(min) => coarse_sizes(min, width.max(height)),
+            None => Vec::new(),
+        };
+        let levels = sizes
+            .into_iter()
+            .map(|s| {
+                let (w, h) = fit_longest(width, height, s);
+                Ok((w, h, setup.stylizer(cfg, what, w, h)?))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Coarse { levels })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.levels.is_empty()
+    }
+
+    /// Paints `content` from `init` (both full size, in [0, 1]) through the coarse sizes,
+    /// `optimizer.scale_iterations` each, and returns the full-size start: the last result
+    /// upsampled. `on_iter` sees every iteration.
+    pub fn start(
+        &self,
+        cfg: &JobConfig,
+        what: &str,
+        content: &Tensor,
+        init: &Tensor,
+        on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
+    ) -> Result<(Tensor, Spent)> {
+        let (full_h, full_w) = (content.size()[2] as u32, content.size()[3] as u32);
+        let mut sched = schedule(cfg, true);
+        sched.lbfgs.max_iter = cfg.optimizer.scale_iterations;
+        sched.lbfgs.max_eval = Some(cfg.optimizer.scale_iterations * 5 / 4 + 25);
+        let mut image = init.shallow_clone();
+        let mut spent = Spent::default();
+        for (w, h, level) in &self.levels {
+            let (w, h) = (*w, *h);
+            let here = resample(&content.detach(), w, h);
+            let objective = level.objective(&here);
+            let start = resample(&image, w, h);
+            let done = catch_torch(what, || {
+                level.run(&objective, &start, &sched, &mut *on_iter)
+            })?;
+            spent.iterations += done.iterations;
+            spent.evaluations += done.evaluations;
+            image = done.image;
+        }
+        Ok((resample(&image, full_w, full_h), spent))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_step_by_root_two_below_the_full_size() {
+        assert_eq!(coarse_sizes(128, 512), vec![128, 181, 256, 362]);
+        assert_eq!(coarse_sizes(128, 256), vec![128, 181]);
+        assert_eq!(coarse_sizes(128, 200), vec![128, 181]);
+        assert!(coarse_sizes(128, 128).is_empty());
+        assert!(coarse_sizes(256, 128).is_empty());
+    }
+
+    #[test]
+    fn resampling_keeps_the_range_and_a_flat_picture_flat() {
+        let flat = Tensor::full([1, 3, 40, 60], 0.25, (tch::Kind::Float, tch::Device::Cpu));
+        for (w, h) in [(30, 20), (90, 60)] {
+            let r = resample(&flat, w, h);
+            assert_eq!(r.size(), vec![1, 3, h as i64, w as i64]);
+            let err = (r - 0.25).abs().max().double_value(&[]);
+            assert!(err < 1e-5, "{err}");
+        }
+    }
+}
