@@ -27,10 +27,13 @@ for size in ${SIZES[@]}; do
     json=$($V image -c tests/data/golden_gate.jpg -s tests/data/starry_night.jpg -o "$OUT/${variant}_$size.png" \
       --size "$size" --model "$MODEL" --device cpu --json -q "${extra[@]}")
     t=$(awk "BEGIN { print $(date +%s.%N) - $t0 }")
-    python3 -c '
+    python3 - "$json" "$size" "$variant" "$t" <<'PY'
 import json, sys
 s = json.loads(sys.argv[1])
-print(f"{sys.argv[2]:<6} {sys.argv[3]:<8} {s[\"iterations\"]:10d} {s[\"evaluations\"]:12d} {s[\"last\"][\"total\"]:12.4e} {s[\"last\"][\"style\"]:12.4e} {float(sys.argv[4]):9.1f}")
-' "$json" "$size" "$variant" "$t"
+size, variant, t = sys.argv[2], sys.argv[3], float(sys.argv[4])
+last = s["last"]
+print(f"{size:<6} {variant:<8} {s['iterations']:10d} {s['evaluations']:12d} "
+      f"{last['total']:12.4e} {last['style']:12.4e} {t:9.1f}")
+PY
   done
 done

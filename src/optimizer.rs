@@ -74,6 +74,12 @@ pub struct LbfgsOptions {
     pub learning_rate: f64,
     /// Step-length strategy.
     pub line_search: LineSearch,
+    /// The least that the first, steepest-descent step moves the coordinate with the
+    /// largest gradient (`None`: PyTorch's `min(1, 1/|g|_1)` alone). PyTorch's step
+    /// shrinks with the number of coordinates and the size of the gradient; on a large
+    /// picture it falls below the float precision of the pixels and the run stops
+    /// without moving.
+    pub min_first_move: Option<f64>,
 }
 
 impl Default for LbfgsOptions {
@@ -86,6 +92,7 @@ impl Default for LbfgsOptions {
             tolerance_change: 1e-9,
             learning_rate: 1.0,
             line_search: LineSearch::StrongWolfe,
+            min_first_move: None,
         }
     }
 }
@@ -383,7 +390,8 @@ impl Lbfgs {
             return Err(StopReason::ChangeTolerance);
         }
         let t_init = if first {
-            (1.0 / l1_norm(&cur.grad)).min(1.0) * opts.learning_rate
+            let floor = opts.min_first_move.map_or(0.0, |m| m / max_abs(&cur.grad));
+            (1.0 / l1_norm(&cur.grad)).min(1.0).max(floor) * opts.learning_rate
         } else {
             opts.learning_rate
         };
@@ -1405,6 +1413,35 @@ mod tests {
         let ob = Lbfgs::new(opt.options().clone()).minimize(&mut b, rosenbrock, no_callback);
         assert!(a.equal(&b));
         assert_eq!((oa.evaluations, oa.loss), (ob.evaluations, ob.loss));
+    }
+
+    #[test]
+    fn a_first_step_below_float_precision_is_raised_by_min_first_move() {
+        // A million float32 coordinates at 100 pulled towards 50: PyTorch's first step
+        // moves each by 1/n = 1e-6, below the spacing of floats near 100 (7.6e-6), as a
+        // large picture's pixels do; the run then ends where it began.
+        let n = 1_000_000;
+        let f = |x: &Tensor| {
+            let e = x - 50.0;
+            ((&e * &e).sum(Kind::Double).double_value(&[]) * 0.5, e)
+        };
+        let run = |min_first_move| {
+            let mut x = Tensor::full([n], 100.0, (Kind::Float, Device::Cpu));
+            let opts = LbfgsOptions {
+                max_iter: 5,
+                min_first_move,
+                ..LbfgsOptions::default()
+            };
+            Lbfgs::new(opts).minimize(&mut x, f, no_callback)
+        };
+        let start = 0.5 * 2500.0 * n as f64;
+        let stuck = run(None);
+        assert_eq!(
+            stuck.loss, start,
+            "PyTorch's first step cannot move a float near 100"
+        );
+        let moved = run(Some(1.0));
+        assert!(moved.loss < 1e-3 * start, "{} from {start}", moved.loss);
     }
 
     #[test]

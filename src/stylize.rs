@@ -239,6 +239,9 @@ impl Stylizer {
         mut on_iter: impl FnMut(&IterateRecord) -> ControlFlow<()>,
     ) -> Stylized {
         *lbfgs.options_mut() = schedule.lbfgs.clone();
+        // A first step of at least one intensity level where the gradient is largest.
+        let level = self.backbone.pixel_scale() / 255.0;
+        lbfgs.options_mut().min_first_move.get_or_insert(level);
         lbfgs.restart_keeping_curvature();
         let scale = self.backbone.pixel_scale();
         let start = Instant::now();

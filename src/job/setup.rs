@@ -97,6 +97,8 @@ pub fn schedule(cfg: &JobConfig, first: bool) -> Schedule {
             tolerance_grad: o.tolerance_grad,
             tolerance_change: o.tolerance_change,
             learning_rate: 1.0,
+            // The stylizer sets it from the network's pixel scale.
+            min_first_move: None,
             line_search: match o.line_search {
                 LineSearchKind::StrongWolfe => LineSearch::StrongWolfe,
                 LineSearchKind::None => LineSearch::None,
