@@ -5,25 +5,10 @@
 set -euo pipefail
 say() { printf '[slurm-install] %s\n' "$*" >&2; }
 
-pkgs=(slurmctld slurmd slurm-client munge)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+source "$(dirname "$0")/../lib/apt.sh"
+missing_packages slurmctld slurmd slurm-client munge
 ((${#missing[@]})) || exit 0
-
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-  if ! command -v sudo >/dev/null; then
-    say "error: need root (or sudo) to install ${missing[*]}"
-    exit 1
-  fi
-  SUDO="sudo"
-fi
-if ! command -v apt-get >/dev/null; then
-  say "error: apt-get not found; install ${missing[*]} by hand"
-  exit 1
-fi
+apt_ready
 say "installing Debian packages: ${missing[*]}"
 $SUDO apt-get update -qq
 # policy-rc.d 101: the packages' postinst must not start daemons on the
