@@ -239,9 +239,11 @@ impl Stylizer {
         mut on_iter: impl FnMut(&IterateRecord) -> ControlFlow<()>,
     ) -> Stylized {
         *lbfgs.options_mut() = schedule.lbfgs.clone();
-        // A first step of at least one intensity level where the gradient is largest.
-        let level = self.backbone.pixel_scale() / 255.0;
-        lbfgs.options_mut().min_first_move.get_or_insert(level);
+        // A first step of at least a hundredth of an intensity level where the gradient is
+        // largest: far above the float spacing that stalls PyTorch's step on large
+        // pictures, and below the step a warm start takes anyway.
+        let floor = self.backbone.pixel_scale() / 255.0 / 100.0;
+        lbfgs.options_mut().min_first_move.get_or_insert(floor);
         lbfgs.restart_keeping_curvature();
         let scale = self.backbone.pixel_scale();
         let start = Instant::now();
