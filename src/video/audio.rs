@@ -229,11 +229,8 @@ impl AudioCopy {
         out_path: &Path,
         until: f64,
     ) -> Result<(), VideoError> {
-        let err = |reason: String| VideoError::Audio {
-            path: out_path.to_path_buf(),
-            source_path: self.source_path.clone(),
-            reason,
-        };
+        let source = self.source_path.clone();
+        let err = |reason: String| audio_error(out_path, &source, reason);
         let until = until.min(self.span);
         while !self.done {
             let mut packet = match self.pending.take() {
