@@ -363,32 +363,40 @@ pub struct OptimizerConfig {
     /// Start each frame's L-BFGS with the curvature pairs of the frame before
     /// (consecutive frames pose nearly the same problem).
     pub carry_pairs: bool,
-    /// Coarse to fine for a still image and a clip's first frame: painted first with
-    /// this longest side, then at sizes √2 apart up to the full one (unset: off).
-    pub min_size: Option<u32>,
-    /// Iterations at each size below the full one.
-    pub scale_iterations: usize,
+    /// Coarse to fine for a still image, a clip's first frame and a new
+    /// shot: painted first with this longest side, then at sizes √2 apart up
+    /// to the full one (0 = off).
+    pub min_size: u32,
+    /// Iterations at each size below the full one (default: `first_frame_iterations`).
+    pub scale_iterations: Option<usize>,
 }
 
 impl Default for OptimizerConfig {
     fn default() -> Self {
         Self {
-            first_frame_iterations: 500,
-            frame_iterations: 150,
+            first_frame_iterations: 60,
+            frame_iterations: 6,
             max_evaluations: None,
             history_size: 100,
             line_search: LineSearchKind::StrongWolfe,
             tolerance_grad: 1e-5,
             tolerance_change: 1e-9,
-            stop_tolerance: 1e-3,
-            stop_window: 10,
+            stop_tolerance: 2e-3,
+            stop_window: 3,
             passes: 1,
             pass_blend: 0.5,
             temporal_from_pass: 1,
-            carry_pairs: false,
-            min_size: None,
-            scale_iterations: 100,
+            carry_pairs: true,
+            min_size: 64,
+            scale_iterations: None,
         }
+    }
+}
+
+impl OptimizerConfig {
+    /// Iterations at each coarse size.
+    pub fn scale_iterations(&self) -> usize {
+        self.scale_iterations.unwrap_or(self.first_frame_iterations)
     }
 }
 
@@ -431,6 +439,10 @@ pub struct RunConfig {
     /// CPU threads for libtorch (0 = its default, one per core); workers
     /// sharing a machine split the cores.
     pub threads: usize,
+    /// A frame whose flow from the frame before cannot carry more than this
+    /// share of its pixels starts a new shot: from `init`, with the first
+    /// frame's budget, no temporal loss and no carried pairs (1 = never).
+    pub new_shot: f64,
 }
 
 impl Default for RunConfig {
@@ -442,6 +454,7 @@ impl Default for RunConfig {
             frame_init: InitKind::PrevWarped,
             print_every: 50,
             threads: 0,
+            new_shot: 0.5,
         }
     }
 }
@@ -1006,20 +1019,17 @@ impl Checker<'_> {
         self.nonneg("optimizer.tolerance_change", o.tolerance_change)?;
         self.nonneg("optimizer.stop_tolerance", o.stop_tolerance)?;
         self.within("optimizer.stop_window", o.stop_window, 1, MAX_STOP_WINDOW)?;
-        if let Some(m) = o.min_size {
+        if o.min_size != 0 {
             self.within(
                 "optimizer.min_size",
-                m as usize,
+                o.min_size as usize,
                 MIN_SIZE as usize,
                 MAX_SIZE as usize,
             )?;
         }
-        self.within(
-            "optimizer.scale_iterations",
-            o.scale_iterations,
-            1,
-            MAX_ITERATIONS,
-        )?;
+        if let Some(n) = o.scale_iterations {
+            self.within("optimizer.scale_iterations", n, 1, MAX_ITERATIONS)?;
+        }
         self.within("optimizer.passes", o.passes, 1, MAX_PASSES)?;
         self.within(
             "optimizer.temporal_from_pass",
@@ -1069,7 +1079,7 @@ impl Checker<'_> {
                 "the first frame has no previous frame: use content or noise".into(),
             ));
         }
-        Ok(())
+        self.fraction("run.new_shot", run.new_shot)
     }
 
     fn model(&self, model: &ModelConfig) -> Result<(), ConfigError> {

@@ -18,6 +18,14 @@ fn p(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// `vstyle COMMAND...` in starry_night's style at 40 px on the CPU, into `out`.
+fn small_run(command: &[&str], out: &Path, extra: &[&str]) -> (i32, String, String) {
+    let style = p(&common::data("starry_night.jpg"));
+    let out = p(out);
+    let common = ["-s", &style, "-o", &out, "--size", "40", "--device", "cpu"];
+    vstyle(&[command, &common[..], extra].concat())
+}
+
 /// Runs a failing command: exit 2, one `error:` line containing every needle.
 fn fails(args: &[&str], needles: &[&str]) {
     let (code, _, err) = vstyle(args);
@@ -198,23 +206,12 @@ fn job_file_errors_name_file_key_and_line() {
 fn image_command_writes_the_picture_and_a_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.png");
-    let (code, stdout, err) = vstyle(&[
-        "image",
-        "-c",
-        &p(&common::data("golden_gate.jpg")),
-        "-s",
-        &p(&common::data("starry_night.jpg")),
-        "-o",
-        &p(&out),
-        "--size",
-        "40",
-        "--iterations",
-        "3",
-        "--device",
-        "cpu",
-        "--print-every",
-        "1",
-    ]);
+    let content = p(&common::data("golden_gate.jpg"));
+    let (code, stdout, err) = small_run(
+        &["image", "-c", &content],
+        &out,
+        &["--iterations", "3", "--print-every", "1"],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("3 iterations"), "{stdout}");
     assert_eq!(
@@ -224,6 +221,33 @@ fn image_command_writes_the_picture_and_a_summary() {
     );
     let img = image::open(&out).unwrap();
     assert_eq!((img.width(), img.height()), (40, 30));
+}
+
+#[test]
+fn a_video_in_a_log_prints_its_iterations_every_print_every() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("v.mp4");
+    let clip = p(&common::data("carphone.mp4"));
+    let (code, _, err) = small_run(
+        &["video", &clip],
+        &out,
+        &[
+            "--max-frames",
+            "2",
+            "--first-iterations",
+            "4",
+            "--iterations",
+            "3",
+            "--print-every",
+            "2",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<_> = err.lines().filter(|l| l.contains(" iter ")).collect();
+    // Frame 0: iterations 2 and 4; frame 1: iteration 2 (of at most 3).
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(lines[0].starts_with("frame     0  iter    2"), "{err}");
+    assert!(lines[2].starts_with("frame     1  iter    2"), "{err}");
 }
 
 #[test]

@@ -429,7 +429,7 @@ fn override_cases(out: &Path, rng: &mut Rng, base: &[u8]) -> Vec<Case> {
         ("optimizer.stop_tolerance", floats(&[])),
         ("optimizer.stop_window", ints(&["0", "10001"])),
         ("optimizer.carry_pairs", s(&["1", "\"yes\"", "[true]"])),
-        ("optimizer.min_size", ints(&["0", "15", "4097"])),
+        ("optimizer.min_size", ints(&["15", "4097"])),
         ("optimizer.scale_iterations", ints(&["0", "100001"])),
         (
             "run.device",

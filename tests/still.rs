@@ -191,7 +191,7 @@ fn coarse_to_fine_paints_small_sizes_first_and_ends_lower() {
         .unwrap();
         (s, records)
     };
-    let (single, _) = run(&[]);
+    let (single, _) = run(&["optimizer.min_size=0"]);
     let (coarse, records) = run(&["optimizer.min_size=48", "optimizer.scale_iterations=20"]);
     assert_eq!((coarse.width, coarse.height), (96, 72));
     assert_eq!(coarse.iterations, 60, "20 at each of 48, 68 and 96 px");

@@ -140,7 +140,7 @@ fn an_interrupted_job_resumes_to_the_same_video() {
     let whole = dir.path().join("whole.mp4");
     let parts = dir.path().join("parts.mp4");
     let sets = [
-        "input.max_frames=6",
+        "input.max_frames=19",
         "run.frame_init=\"prev_warped\"",
         "loss.temporal_weight=50",
     ];
@@ -151,12 +151,12 @@ fn an_interrupted_job_resumes_to_the_same_video() {
     )
     .unwrap();
 
-    // Stop after the third frame, as Ctrl-C would.
+    // Stop after frame 17, as Ctrl-C would.
     let cfg = job(&common::data("carphone.mp4"), &parts, &sets);
     let stop = AtomicBool::new(false);
     let err = run(&cfg, &stop, |e| {
         if let Event::FrameDone(r) = e {
-            if r.index == 2 {
+            if r.index == 17 {
                 stop.store(true, Ordering::SeqCst);
             }
         }
@@ -168,7 +168,7 @@ fn an_interrupted_job_resumes_to_the_same_video() {
         "{err}"
     );
     assert!(!parts.exists(), "no half video");
-    assert_eq!(work_frames(&dir.path().join("parts.mp4.work")).len(), 3);
+    assert_eq!(work_frames(&dir.path().join("parts.mp4.work")).len(), 18);
 
     let mut resumed = None;
     let report = run(&cfg, &AtomicBool::new(false), |e| {
@@ -177,8 +177,10 @@ fn an_interrupted_job_resumes_to_the_same_video() {
         }
     })
     .unwrap();
-    assert_eq!(resumed, Some(3));
-    assert_eq!(report.totals.resumed_frames, 3);
+    // Frames 16 and 17 are optimised again: the L-BFGS memory that frame 18
+    // carries on starts afresh at frame 16.
+    assert_eq!(resumed, Some(16));
+    assert_eq!(report.totals.resumed_frames, 16);
     assert_eq!(
         work_frames(&dir.path().join("whole.mp4.work")),
         work_frames(&dir.path().join("parts.mp4.work")),
@@ -190,7 +192,7 @@ fn an_interrupted_job_resumes_to_the_same_video() {
     let other = job(
         &common::data("carphone.mp4"),
         &parts,
-        &["input.max_frames=6", "loss.style_weight=1"],
+        &["input.max_frames=19", "loss.style_weight=1"],
     );
     let e = run(&other, &AtomicBool::new(false), |_| {})
         .unwrap_err()
@@ -445,7 +447,7 @@ fn sigint_saves_finished_frames_and_says_how_to_resume() {
         .unwrap();
     let work = dir.path().join("o.mp4.work");
     let t0 = std::time::Instant::now();
-    while !frame_exists(&work, 1) {
+    while !frame_exists(&work, 17) {
         assert!(t0.elapsed().as_secs() < 120, "no frame written");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -475,13 +477,15 @@ fn sigint_saves_finished_frames_and_says_how_to_resume() {
     );
     assert!(!out.exists(), "no half-written video");
     let kept = work_frames(&work).len();
-    assert!((2..60).contains(&kept), "{kept}");
-    // Running it again finishes the job from there.
+    assert!((18..60).contains(&kept), "{kept}");
+    // Running it again finishes the job from there: from the last frame
+    // where the carried L-BFGS memory started afresh.
+    let loaded = kept - kept % vstyle::job::CARRY_SPAN;
     let out2 = Command::new(common::bin()).args(&args).output().unwrap();
     let err2 = String::from_utf8_lossy(&out2.stderr);
     assert!(out2.status.success(), "{err2}");
     assert!(
-        err2.contains(&format!("resuming after {kept} finished frames")),
+        err2.contains(&format!("resuming after {loaded} finished frames")),
         "{err2}"
     );
     assert_eq!(decode_all(&out).1.len(), 60);
@@ -658,4 +662,83 @@ fn coarse_first_frame_and_carried_pairs_run_in_a_clip() {
         assert!(f.iterations <= 3 && f.losses.total.is_finite(), "{f:?}");
     }
     assert_eq!(decode_all(&out).1.len(), 3);
+}
+
+/// Writes `frames` as a numbered PNG sequence in `dir` and returns the pattern.
+fn image_sequence(dir: &Path, frames: &[image::RgbImage]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        f.save(dir.join(format!("f_{i:03}.png"))).unwrap();
+    }
+    dir.join("f_%03d.png")
+}
+
+/// A 160 x 120 window of `img` (resized to 176 x 144 first), `dx` px from the left.
+fn window(img: &image::RgbImage, dx: u32) -> image::RgbImage {
+    let img = image::imageops::resize(img, 176, 144, image::imageops::FilterType::Triangle);
+    image::imageops::crop_imm(&img, dx, 8, 160, 120).to_image()
+}
+
+#[test]
+fn a_cut_starts_a_new_shot_with_the_first_frames_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |name: &str| image::open(common::data(name)).unwrap().to_rgb8();
+    let (a, b) = (open("carphone_040.png"), open("tubingen.jpg"));
+    // Two shots panning 2 px a frame, cut after the third frame.
+    let frames: Vec<_> = (0..3)
+        .map(|t| window(&a, 2 * t))
+        .chain((0..2).map(|t| window(&b, 2 * t)))
+        .collect();
+    let input = image_sequence(&dir.path().join("seq"), &frames);
+    let cfg = job(&input, &dir.path().join("cut.mp4"), &["input.size=64"]);
+    let report = run(&cfg, &AtomicBool::new(false), |_| {}).unwrap();
+    let shots: Vec<_> = report.frames.iter().map(|f| f.new_shot).collect();
+    assert_eq!(
+        shots,
+        [false, false, false, true, false],
+        "{:?}",
+        report.frames
+    );
+    let cut = &report.frames[3];
+    assert!(cut.new_share.unwrap() > 0.5, "{cut:?}");
+    assert_eq!((cut.init.as_str(), cut.iterations), ("content", 6));
+    assert_eq!(cut.losses.temporal, 0.0);
+    for f in [1, 2, 4].map(|i| &report.frames[i]) {
+        assert!(f.new_share.unwrap() < 0.5, "{f:?}");
+        assert_eq!(f.init, "prev_warped");
+        assert!(f.iterations <= 3 && f.losses.temporal > 0.0, "{f:?}");
+    }
+}
+
+#[test]
+fn a_still_scene_stops_before_the_frame_budget_and_a_moving_one_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let still = image::open(common::data("carphone_040.png"))
+        .unwrap()
+        .to_rgb8();
+    let input = image_sequence(&dir.path().join("still"), &vec![window(&still, 0); 5]);
+    // A first frame painted to a plateau, as a clip's is (coarse to fine) at
+    // full size; at 48 px that takes a few hundred iterations.
+    let budget = [
+        "optimizer.first_frame_iterations=300",
+        "optimizer.frame_iterations=20",
+    ];
+    let iterations = |input: &Path, name: &str, sets: &[&str]| -> Vec<usize> {
+        let cfg = job(input, &dir.path().join(name), &[&budget[..], sets].concat());
+        let report = run(&cfg, &AtomicBool::new(false), |_| {}).unwrap();
+        report.frames[2..].iter().map(|f| f.iterations).collect()
+    };
+    let still = iterations(&input, "still.mp4", &[]);
+    let moving = iterations(
+        &common::data("carphone.mp4"),
+        "moving.mp4",
+        &["input.max_frames=5"],
+    );
+    // The default stop rule: the loss fell by less than 0.2% over 3 iterations.
+    assert!(still.iter().all(|&n| n < 20), "still {still:?}");
+    let sum = |v: &[usize]| v.iter().sum::<usize>();
+    assert!(
+        sum(&still) < sum(&moving),
+        "still {still:?}, moving {moving:?}"
+    );
 }

@@ -16,7 +16,7 @@ use crate::imaging::{original_colors, to_image, to_tensor};
 use crate::losses::{SumLoss, TemporalLoss};
 use crate::optimizer::Lbfgs;
 use crate::stylize::{IterateRecord, Schedule, Stylized, Stylizer};
-use crate::temporal::{FlowPair, History};
+use crate::temporal::{short_pair, FlowPair, History};
 
 use super::report::{FrameReport, Retry};
 use super::scales::{Coarse, Spent};
@@ -47,11 +47,25 @@ pub struct FrameOptimiser<'a> {
     pub coarse: Option<&'a Coarse>,
 }
 
+/// The carried L-BFGS memory starts afresh at every frame whose index is a
+/// multiple of this, so that a resumed run can rebuild it (see
+/// [`Curvature::replay_from`]) and give the same frames as one never stopped.
+pub const CARRY_SPAN: usize = 16;
+
 /// L-BFGS curvature pairs handed from one frame to the next.
 #[derive(Default)]
 pub struct Curvature(RefCell<Option<Lbfgs>>);
 
 impl Curvature {
+    /// The first frame that a resumed run optimises again instead of
+    /// loading: the last fresh start of the memory at or before the first
+    /// unfinished frame, but not before `start` (where the run's memory is
+    /// fresh anyway). Replaying from there rebuilds the memory the frame
+    /// would have had.
+    pub fn replay_from(first_unfinished: usize, start: usize) -> usize {
+        (first_unfinished - first_unfinished % CARRY_SPAN).max(start)
+    }
+
     /// Runs `objective` from `init`, from and into the kept pairs.
     fn run(
         &self,
@@ -103,6 +117,10 @@ pub struct Optimised {
     /// How it started: an init kind's name, or "blend".
     pub init: &'static str,
     pub retries: Vec<Retry>,
+    /// Started afresh: the flow from the frame before carried too little.
+    pub new_shot: bool,
+    /// The share of pixels the flow from the frame before could not carry.
+    pub new_share: Option<f64>,
 }
 
 impl FrameOptimiser<'_> {
@@ -112,8 +130,16 @@ impl FrameOptimiser<'_> {
         task: &Task,
         on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
     ) -> Result<Optimised> {
-        let first = task.history.is_empty() && matches!(task.start, Start::Chain);
-        let objective = self.objective(task);
+        let new_shot = self.new_shot(task);
+        let first = (task.history.is_empty() || new_shot) && matches!(task.start, Start::Chain);
+        // Later passes visit frames out of order: no memory to carry there.
+        let carry = self.cfg.optimizer.carry_pairs && matches!(task.start, Start::Chain);
+        if first || task.full_budget || task.index.is_multiple_of(CARRY_SPAN) {
+            // Fresh at fixed frames (resume), and at a new shot (the pairs
+            // describe the shot before).
+            self.curvature.forget();
+        }
+        let objective = self.objective(task, !new_shot);
         let sched = schedule(self.cfg, first || task.full_budget);
         let mut retries = Vec::new();
         for (attempt, &(fallback, step)) in ATTEMPTS.iter().enumerate() {
@@ -125,7 +151,7 @@ impl FrameOptimiser<'_> {
                 _ => (init, Spent::default()),
             };
             let sched = shorter(&sched, step);
-            let result = if self.cfg.optimizer.carry_pairs && attempt == 0 {
+            let result = if carry && attempt == 0 {
                 self.curvature
                     .run(self.stylizer, &objective, &init, &sched, &mut *on_iter)
             } else {
@@ -136,10 +162,13 @@ impl FrameOptimiser<'_> {
                     result: Stylized {
                         iterations: result.iterations + spent.iterations,
                         evaluations: result.evaluations + spent.evaluations,
+                        seconds: result.seconds + spent.seconds,
                         ..result
                     },
                     init: name,
                     retries,
+                    new_shot,
+                    new_share: short_pair(task.pairs).map(FlowPair::new_share),
                 });
             }
             self.curvature.forget();
@@ -157,10 +186,19 @@ impl FrameOptimiser<'_> {
         })
     }
 
-    fn objective(&self, task: &Task) -> crate::losses::SumLoss {
+    /// Whether the frame starts a new shot: the flow from the frame before
+    /// cannot carry more than `run.new_shot` of its pixels.
+    fn new_shot(&self, task: &Task) -> bool {
+        matches!(task.start, Start::Chain)
+            && short_pair(task.pairs).is_some_and(|p| p.new_share() > self.cfg.run.new_shot)
+    }
+
+    /// The frame's objective, tied to the stylized frames before it when
+    /// `tied` and the task has a temporal loss.
+    fn objective(&self, task: &Task, tied: bool) -> crate::losses::SumLoss {
         let mut objective = self.stylizer.objective(task.content);
         let weight = self.cfg.loss.temporal_weight;
-        if weight > 0.0 && task.temporal {
+        if weight > 0.0 && task.temporal && tied {
             let device = task.content.device();
             for t in task.history.temporal_targets(task.pairs, device) {
                 // In the network's pixel units (0-255 for Caffe weights), as
@@ -204,7 +242,7 @@ impl FrameOptimiser<'_> {
                 };
                 let init = task
                     .history
-                    .start_image(kind, task.pairs, content)
+                    .start_image(kind, task.pairs, content.device())
                     .unwrap_or_else(|| initial_image(kind, content));
                 (init, kind.name())
             }
@@ -251,6 +289,8 @@ impl Optimised {
             flow_seconds,
             resumed: false,
             retries: self.retries.clone(),
+            new_shot: self.new_shot,
+            new_share: self.new_share,
         }
     }
 }
@@ -280,4 +320,19 @@ fn shorter(sched: &Schedule, step: f64) -> Schedule {
 
 fn all_finite(t: &Tensor) -> bool {
     t.isfinite().all().int64_value(&[]) != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resume_replays_from_the_last_fresh_memory() {
+        assert_eq!(Curvature::replay_from(20, 0), 16);
+        assert_eq!(Curvature::replay_from(16, 0), 16);
+        assert_eq!(Curvature::replay_from(15, 0), 0);
+        // A shard's own start is fresh too.
+        assert_eq!(Curvature::replay_from(20, 17), 17);
+        assert_eq!(Curvature::replay_from(40, 17), 32);
+    }
 }

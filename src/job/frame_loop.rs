@@ -36,6 +36,9 @@ pub struct FrameLoop<'j> {
     /// stylized as the shard before did it, the others only carry its
     /// texture along the flow; none is saved, reported or encoded.
     pub lead_in_end: usize,
+    /// Finished frames before this index are loaded from the work
+    /// directory; later ones are optimised again (carried pairs, resume).
+    pub resume_before: usize,
     pub optimiser: &'j FrameOptimiser<'j>,
     pub history: History,
     pub reports: Vec<FrameReport>,
@@ -94,7 +97,7 @@ impl FrameLoop<'_> {
         let device = self.optimiser.stylizer.device();
         let content = to_tensor(&prep.frame.image, device);
         let kind = self.cfg.run.frame_init;
-        if let Some(start) = self.history.start_image(kind, &prep.pairs, &content) {
+        if let Some(start) = self.history.start_image(kind, &prep.pairs, device) {
             return Ok(Some(crate::imaging::to_image(&start)));
         }
         let task = Task {
@@ -124,8 +127,10 @@ impl FrameLoop<'_> {
             // Later passes read the frames back in any order.
             self.work.content().save(index, &prep.frame.image)?;
         }
-        if let Some(img) = self.work.pass(1).load(index)? {
-            return Ok(Some((img, resumed_report(prep))));
+        if index < self.resume_before {
+            if let Some(img) = self.work.pass(1).load(index)? {
+                return Ok(Some((img, resumed_report(prep))));
+            }
         }
         let content = to_tensor(&prep.frame.image, self.optimiser.stylizer.device());
         // After a lead-in the carried texture is only a start: the shard's

@@ -29,7 +29,7 @@ pub mod still;
 mod video_job;
 mod workdir;
 
-pub use frame::StartFault;
+pub use frame::{StartFault, CARRY_SPAN};
 pub use outputs::{part_path, Outputs};
 pub use passes::Direction;
 pub use report::{FrameReport, JobReport, PassReport, Retry, SeamReport, Totals};

@@ -31,6 +31,13 @@ pub struct FrameReport {
     /// started (empty for almost every frame).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retries: Vec<Retry>,
+    /// Started afresh as a new shot (`run.new_shot`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub new_shot: bool,
+    /// The share of pixels the flow from the frame before could not carry
+    /// (disoccluded, entering, at motion boundaries); none without flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_share: Option<f64>,
 }
 
 impl FrameReport {
@@ -47,6 +54,8 @@ impl FrameReport {
             flow_seconds: 0.0,
             resumed: true,
             retries: Vec::new(),
+            new_shot: false,
+            new_share: None,
         }
     }
 }

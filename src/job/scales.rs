@@ -48,10 +48,11 @@ pub struct Coarse {
 pub struct Spent {
     pub iterations: usize,
     pub evaluations: usize,
+    pub seconds: f64,
 }
 
 impl Coarse {
-    /// The levels `optimizer.min_size` asks for (none when it is unset or not below the size).
+    /// The levels `optimizer.min_size` asks for (none when it is 0 or not below the size).
     pub fn new(
         setup: &Setup,
         cfg: &JobConfig,
@@ -60,8 +61,8 @@ impl Coarse {
         height: u32,
     ) -> Result<Self> {
         let sizes = match cfg.optimizer.min_size {
-            Some(min) => coarse_sizes(min, width.max(height)),
-            None => Vec::new(),
+            0 => Vec::new(),
+            min => coarse_sizes(min, width.max(height)),
         };
         let levels = sizes
             .into_iter()
@@ -78,7 +79,7 @@ impl Coarse {
     }
 
     /// Paints `content` from `init` (both full size, in [0, 1]) through the coarse sizes,
-    /// `optimizer.scale_iterations` each, and returns the full-size start: the last result
+    /// `optimizer.scale_iterations` each (default: the first frame's), and returns the full-size start: the last result
     /// upsampled. `on_iter` sees every iteration.
     pub fn start(
         &self,
@@ -90,8 +91,9 @@ impl Coarse {
     ) -> Result<(Tensor, Spent)> {
         let (full_h, full_w) = (content.size()[2] as u32, content.size()[3] as u32);
         let mut sched = schedule(cfg, true);
-        sched.lbfgs.max_iter = cfg.optimizer.scale_iterations;
-        sched.lbfgs.max_eval = Some(cfg.optimizer.scale_iterations * 5 / 4 + 25);
+        let iterations = cfg.optimizer.scale_iterations();
+        sched.lbfgs.max_iter = iterations;
+        sched.lbfgs.max_eval = Some(iterations * 5 / 4 + 25);
         let mut image = init.shallow_clone();
         let mut spent = Spent::default();
         for (w, h, level) in &self.levels {
@@ -104,6 +106,7 @@ impl Coarse {
             })?;
             spent.iterations += done.iterations;
             spent.evaluations += done.evaluations;
+            spent.seconds += done.seconds;
             image = done.image;
         }
         Ok((resample(&image, full_w, full_h), spent))

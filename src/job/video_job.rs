@@ -14,7 +14,7 @@ use crate::temporal::{History, TemporalPlan};
 use crate::video::{FrameSource, SourceInfo};
 
 use super::assemble;
-use super::frame::{FrameOptimiser, StartFault};
+use super::frame::{Curvature, FrameOptimiser, StartFault};
 use super::frame_loop::{FrameLoop, LoopEnd};
 use super::outputs::Outputs;
 use super::passes::{Direction, Pass, PassRunner};
@@ -181,9 +181,13 @@ impl<'a> VideoJob<'a> {
             false => Sinks::none(),
         };
         let encoder = Encoder::start(sinks);
+        let resume_before = self.resume_before(&work);
+        let frames = &self.part.frames;
         on_event(Event::Start {
             total: self.info.frame_count,
-            resumed: work.pass(1).count(self.part.frames.clone()),
+            resumed: work
+                .pass(1)
+                .count(frames.start..resume_before.min(frames.end)),
             width: self.info.width,
             height: self.info.height,
             device: format!("{:?}", self.setup.device),
@@ -205,6 +209,18 @@ impl<'a> VideoJob<'a> {
             encoded = self.encode_from(&work.pass(self.cfg.optimizer.passes), done.frames.len());
         }
         self.finish(end, encoded, done, wall)
+    }
+
+    /// Where pass 1 stops loading finished frames: everywhere without
+    /// carried pairs; with them, where the replay that rebuilds the memory
+    /// starts.
+    fn resume_before(&self, work: &WorkDir) -> usize {
+        if !self.cfg.optimizer.carry_pairs {
+            return usize::MAX;
+        }
+        let start = self.part.frames.start;
+        let unfinished = (start..).find(|&i| !work.pass(1).has(i));
+        Curvature::replay_from(unfinished.unwrap_or(start), start)
     }
 
     fn optimiser(&self) -> FrameOptimiser<'_> {
@@ -236,6 +252,7 @@ impl<'a> VideoJob<'a> {
             work,
             first_index: self.part.lead_in,
             lead_in_end: self.part.frames.start,
+            resume_before: self.resume_before(work),
             optimiser,
             history: History::new(&TemporalPlan::of(self.cfg)),
             reports: Vec::new(),

@@ -200,7 +200,7 @@ fn join_with(a: &JobArgs, opts: &JoinOptions, eval: bool) -> Result<()> {
     let cfg = assemble(Some(&a.job), Vec::new(), &a.set)?;
     let join_one = |cfg: &JobConfig| -> Result<()> {
         let stop = stop_flag();
-        let mut progress = Progress::new(a.quiet);
+        let mut progress = Progress::new(a.quiet, cfg.run.print_every);
         let result = vstyle::job::join::join(cfg, opts, stop, |ev| progress.event(ev));
         progress.finish();
         let report = result?;
@@ -271,7 +271,7 @@ fn stop_flag() -> &'static AtomicBool {
 
 pub fn video_job(cfg: &JobConfig, shard: Option<Shard>, after: After) -> Result<()> {
     let stop = stop_flag();
-    let mut progress = Progress::new(after.quiet);
+    let mut progress = Progress::new(after.quiet, cfg.run.print_every);
     let result = VideoJob::new(cfg, shard).and_then(|job| job.run(stop, |ev| progress.event(ev)));
     progress.finish();
     // An interrupted job is an error whose variant the caller maps to exit 130.

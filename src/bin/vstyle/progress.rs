@@ -33,15 +33,18 @@ fn frames_bar(total: Option<usize>) -> ProgressBar {
 /// minute and ETA on a terminal; plain lines per frame otherwise.
 pub struct Progress {
     quiet: bool,
+    /// Iteration lines in a log every this many iterations (0 = none).
+    every: usize,
     bar: Option<ProgressBar>,
     started: std::time::Instant,
     fresh: usize,
 }
 
 impl Progress {
-    pub fn new(quiet: bool) -> Self {
+    pub fn new(quiet: bool, every: usize) -> Self {
         Self {
             quiet,
+            every,
             bar: None,
             started: std::time::Instant::now(),
             fresh: 0,
@@ -88,6 +91,8 @@ impl Progress {
                         record.losses.total,
                         self.fpm()
                     ));
+                } else if self.every > 0 && record.iteration % self.every == 0 {
+                    eprintln!("{}", progress_line(&format!("frame {frame:>5}  "), record));
                 }
             }
             Event::FrameDone(r) => self.frame_done(r),
