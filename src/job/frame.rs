@@ -130,7 +130,11 @@ impl FrameOptimiser<'_> {
         task: &Task,
         on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
     ) -> Result<Optimised> {
-        let new_shot = self.new_shot(task);
+        let new_share = short_pair(task.pairs).map(FlowPair::new_share);
+        // A new shot: the flow from the frame before cannot carry more than
+        // `run.new_shot` of its pixels.
+        let new_shot = matches!(task.start, Start::Chain)
+            && new_share.is_some_and(|s| s > self.cfg.run.new_shot);
         let first = (task.history.is_empty() || new_shot) && matches!(task.start, Start::Chain);
         // Later passes visit frames out of order: no memory to carry there.
         let carry = self.cfg.optimizer.carry_pairs && matches!(task.start, Start::Chain);
@@ -168,7 +172,7 @@ impl FrameOptimiser<'_> {
                     init: name,
                     retries,
                     new_shot,
-                    new_share: short_pair(task.pairs).map(FlowPair::new_share),
+                    new_share,
                 });
             }
             self.curvature.forget();
@@ -184,13 +188,6 @@ impl FrameOptimiser<'_> {
             value: retries.last().map_or(f64::NAN, |r| r.loss),
             attempts: retries.len(),
         })
-    }
-
-    /// Whether the frame starts a new shot: the flow from the frame before
-    /// cannot carry more than `run.new_shot` of its pixels.
-    fn new_shot(&self, task: &Task) -> bool {
-        matches!(task.start, Start::Chain)
-            && short_pair(task.pairs).is_some_and(|p| p.new_share() > self.cfg.run.new_shot)
     }
 
     /// The frame's objective, tied to the stylized frames before it when

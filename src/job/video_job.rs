@@ -181,18 +181,6 @@ impl<'a> VideoJob<'a> {
             false => Sinks::none(),
         };
         let encoder = Encoder::start(sinks);
-        let resume_before = self.resume_before(&work);
-        let frames = &self.part.frames;
-        on_event(Event::Start {
-            total: self.info.frame_count,
-            resumed: work
-                .pass(1)
-                .count(frames.start..resume_before.min(frames.end)),
-            width: self.info.width,
-            height: self.info.height,
-            device: format!("{:?}", self.setup.device),
-            notes: assemble::input_notes(self.cfg, &self.info, &self.outputs),
-        });
         let source = self.source.take().expect("a job runs once");
         let optimiser = self.optimiser();
         let (end, mut encoded, mut done) =
@@ -234,8 +222,9 @@ impl<'a> VideoJob<'a> {
         }
     }
 
-    /// Pass 1: decoder and flow threads feeding the frame loop, which feeds
-    /// the encoder.
+    /// Pass 1: announces the job (with the finished frames it will load),
+    /// then decoder and flow threads feed the frame loop, which feeds the
+    /// encoder.
     fn first_pass(
         &self,
         source: FrameSource,
@@ -245,6 +234,16 @@ impl<'a> VideoJob<'a> {
         stop: &AtomicBool,
         on_event: &mut dyn FnMut(Event),
     ) -> (LoopEnd, Result<usize>, Done) {
+        let resume_before = self.resume_before(work);
+        let part = &self.part.frames;
+        on_event(Event::Start {
+            total: self.info.frame_count,
+            resumed: work.pass(1).count(part.start..resume_before.min(part.end)),
+            width: self.info.width,
+            height: self.info.height,
+            device: format!("{:?}", self.setup.device),
+            notes: assemble::input_notes(self.cfg, &self.info, &self.outputs),
+        });
         let (frames, decoder) = stages::decode(source);
         let (prepared, flow) = stages::flow(frames, TemporalPlan::of(self.cfg));
         let mut state = FrameLoop {
@@ -252,7 +251,7 @@ impl<'a> VideoJob<'a> {
             work,
             first_index: self.part.lead_in,
             lead_in_end: self.part.frames.start,
-            resume_before: self.resume_before(work),
+            resume_before,
             optimiser,
             history: History::new(&TemporalPlan::of(self.cfg)),
             reports: Vec::new(),

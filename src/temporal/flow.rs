@@ -230,8 +230,13 @@ pub fn warp(img: &[f32], channels: usize, flow: &FlowField) -> Vec<f32> {
 /// frame warped again every frame keeps its brush strokes, where bilinear
 /// sampling blurs them a little more each time. Results are clamped to [0, 1].
 pub fn warp_bicubic(img: &[f32], channels: usize, flow: &FlowField) -> Vec<f32> {
+    let (w, h) = (flow.width, flow.height);
+    let inside = |v: f32, n: usize| match v.is_finite() {
+        true => v.clamp(0.0, (n - 1) as f32),
+        false => 0.0,
+    };
     warp_with(img, channels, flow, |sx, sy, pixel| {
-        let taps = CubicTaps::new(flow.width, flow.height, sx, sy);
+        let taps = CubicTaps::new(w, h, inside(sx, w), inside(sy, h));
         for (c, out) in pixel.iter_mut().enumerate() {
             *out = taps.sample(img, channels, c).clamp(0.0, 1.0);
         }
@@ -264,8 +269,8 @@ fn warp_with(
     out
 }
 
-/// The 4 x 4 neighbourhood and Keys weights of one bicubic sample, indices
-/// clamped at the borders.
+/// The 4 x 4 neighbourhood (row offsets, columns) and Keys weights of one
+/// bicubic sample, indices clamped at the borders.
 struct CubicTaps {
     rows: [usize; 4],
     cols: [usize; 4],
@@ -274,17 +279,8 @@ struct CubicTaps {
 }
 
 impl CubicTaps {
+    #[inline]
     fn new(w: usize, h: usize, x: f32, y: f32) -> Self {
-        let x = if x.is_finite() {
-            x.clamp(0.0, (w - 1) as f32)
-        } else {
-            0.0
-        };
-        let y = if y.is_finite() {
-            y.clamp(0.0, (h - 1) as f32)
-        } else {
-            0.0
-        };
         let (xf, yf) = (x.floor(), y.floor());
         let at = |base: f32, k: usize, n: usize| {
             (base as isize + k as isize - 1).clamp(0, n as isize - 1) as usize
@@ -739,20 +735,11 @@ fn image_jets(p: &Plane) -> Vec<Jet> {
 /// Bicubic (Keys, a = -0.5) interpolation of a jet image at `(x, y)`, indices clamped.
 #[inline]
 fn sample_jet_bicubic(jets: &[Jet], w: usize, h: usize, x: f32, y: f32) -> Jet {
-    let xf = x.floor();
-    let yf = y.floor();
-    let wx = cubic_weights(x - xf);
-    let wy = cubic_weights(y - yf);
-    let (xi, yi) = (xf as isize, yf as isize);
-    let mut cols = [0usize; 4];
-    for (k, c) in cols.iter_mut().enumerate() {
-        *c = (xi + k as isize - 1).clamp(0, w as isize - 1) as usize;
-    }
+    let taps = CubicTaps::new(w, h, x, y);
     let mut acc = [0.0f32; 6];
-    for (j, wyj) in wy.iter().enumerate() {
-        let row = (yi + j as isize - 1).clamp(0, h as isize - 1) as usize * w;
+    for (row, wyj) in taps.rows.iter().zip(&taps.wy) {
         let mut line = [0.0f32; 6];
-        for (c, wxk) in cols.iter().zip(&wx) {
+        for (c, wxk) in taps.cols.iter().zip(&taps.wx) {
             let p = &jets[row + c];
             for ch in 0..6 {
                 line[ch] += wxk * p[ch];
