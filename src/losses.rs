@@ -56,10 +56,26 @@ impl Loss for StyleLoss {
     fn kind(&self) -> TermKind {
         TermKind::Style
     }
+    /// The value is `mean((G - A)^2)`; its gradient with respect to the
+    /// activation F is written out, `4 (G - A) F / (C^2 C H W)` (G and A are
+    /// symmetric), because autograd through `F F^T` spends two matrix products
+    /// on it where one does. The returned tensor carries that gradient through
+    /// a linear surrogate whose value cancels.
     fn eval(&self, _: &Tensor, features: &[Tensor]) -> Tensor {
-        (gram(&features[self.slot]) - &self.target)
-            .square()
-            .mean(Kind::Float)
+        let f = &features[self.slot];
+        let (_, c, h, w) = f.size4().expect("activations are 4-d");
+        let (value, slope) = tch::no_grad(|| {
+            let detached = f.detach();
+            let diff = gram(&detached) - &self.target;
+            let slope = diff.mm(&detached.view([c, h * w])) * (4.0 / ((c * c * c * h * w) as f64));
+            (diff.square().mean(Kind::Float), slope.view([1, c, h, w]))
+        });
+        if !f.requires_grad() {
+            return value;
+        }
+        let surrogate = (f * slope).sum(Kind::Float);
+        // Zero in value (exactly), the gradient in backward.
+        value + (&surrogate - surrogate.detach())
     }
 }
 
@@ -200,6 +216,24 @@ mod tests {
         let flat = Tensor::ones([1, 3, 10, 12], (Kind::Float, Device::Cpu));
         assert_eq!(TvLoss.eval(&flat, &feats).double_value(&[]), 0.0);
         assert!(TvLoss.eval(&img, &feats).double_value(&[]) > 0.0);
+    }
+
+    #[test]
+    fn style_gradient_matches_autograd_through_the_gram_matrix() {
+        tch::manual_seed(3);
+        let cpu = (Kind::Double, Device::Cpu);
+        let f = Tensor::rand([1, 5, 4, 6], cpu).set_requires_grad(true);
+        let target = gram(&Tensor::rand([1, 5, 7, 3], cpu));
+        let plain = (gram(&f) - &target).square().mean(Kind::Double);
+        let expected = Tensor::run_backward(&[&plain], &[&f], false, false).remove(0);
+        let s = StyleLoss { slot: 0, target };
+        let written = s.eval(&f, &[f.shallow_clone()]);
+        let got = Tensor::run_backward(&[&written], &[&f], false, false).remove(0);
+        // The value is a float like every loss's; the gradient keeps F's kind.
+        let value_gap = (written.double_value(&[]) / plain.double_value(&[]) - 1.0).abs();
+        assert!(value_gap < 1e-6, "{value_gap}");
+        let rel = ((&got - &expected).norm() / expected.norm()).double_value(&[]);
+        assert!(rel < 1e-10, "relative gradient error {rel}");
     }
 
     #[test]

@@ -70,9 +70,15 @@ struct Live {
 
 impl Live {
     fn start(job: &Path) -> Self {
+        Self::run(job, &[])
+    }
+
+    /// `vstyle run JOB ARGS...`.
+    fn run(job: &Path, args: &[&str]) -> Self {
         let mut child = vstyle()
             .arg("run")
             .arg(job)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -418,5 +424,57 @@ fn compare(
     }
     if !dir.join("out.mp4.report.json").exists() {
         problems.push(format!("{what}: no report"));
+    }
+}
+
+/// A shard's worker killed with SIGKILL leaves its lock (naming a process
+/// that is gone) and its saved frames. The same command, run again with the
+/// other shard never started, takes the lock over, loads the saved frames and
+/// finishes the shard with the frames an uninterrupted worker makes.
+#[test]
+fn a_shard_killed_with_sigkill_resumes_on_its_own() {
+    let root = tempfile::tempdir().unwrap();
+    // Without carried pairs a resume loads every saved frame (with them it
+    // replays from the shard's start, which is covered above).
+    let args = ["--shard", "1/2", "--set", "optimizer.carry_pairs=false"];
+    let shard = FRAMES / 2..FRAMES;
+    let whole = root.path().join("whole");
+    std::fs::create_dir_all(&whole).unwrap();
+    let (code, err) = Live::run(&job_file(&whole), &args).finish();
+    assert_eq!(code, Some(0), "the uninterrupted shard fails:\n{err}");
+
+    let dir = root.path().join("killed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let job = job_file(&dir);
+    let mut live = Live::run(&job, &args);
+    let second = shard.start + 1;
+    assert!(
+        live.wait_until(|_| frame_file(&dir, second).exists()),
+        "the shard ended before frame {second} was saved:\n{}",
+        live.stderr()
+    );
+    assert!(live.kill9(), "the shard ended before the kill");
+    let saved = shard
+        .clone()
+        .filter(|&i| frame_file(&dir, i).exists())
+        .count();
+    let lock = dir.join("out.mp4.work/lock.shard-1-of-2");
+    assert!(lock.exists(), "the killed worker's lock is gone");
+
+    let (code, err) = Live::run(&job, &args).finish();
+    assert_eq!(code, Some(0), "the rerun fails:\n{err}");
+    if saved < shard.len() {
+        let resumed = format!("resuming after {saved} finished frames");
+        assert!(err.contains(&resumed), "no '{resumed}' in:\n{err}");
+    }
+    assert!(!lock.exists(), "the rerun left its lock");
+    for i in 0..FRAMES {
+        let (a, b) = (frame_file(&whole, i), frame_file(&dir, i));
+        if shard.contains(&i) {
+            let same = image::open(&a).unwrap().to_rgb8() == image::open(&b).unwrap().to_rgb8();
+            assert!(same, "frame {i} differs from the uninterrupted shard's");
+        } else {
+            assert!(!b.exists(), "frame {i} belongs to the other shard");
+        }
     }
 }

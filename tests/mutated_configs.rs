@@ -431,6 +431,7 @@ fn override_cases(out: &Path, rng: &mut Rng, base: &[u8]) -> Vec<Case> {
         ("optimizer.carry_pairs", s(&["1", "\"yes\"", "[true]"])),
         ("optimizer.min_size", ints(&["15", "4097"])),
         ("optimizer.scale_iterations", ints(&["0", "100001"])),
+        ("optimizer.new_pixel_iterations", ints(&["100001"])),
         (
             "run.device",
             s(&[

@@ -674,6 +674,12 @@ fn image_sequence(dir: &Path, frames: &[image::RgbImage]) -> PathBuf {
 }
 
 /// A 160 x 120 window of `img` (resized to 176 x 144 first), `dx` px from the left.
+fn carphone_040() -> image::RgbImage {
+    image::open(common::data("carphone_040.png"))
+        .unwrap()
+        .to_rgb8()
+}
+
 fn window(img: &image::RgbImage, dx: u32) -> image::RgbImage {
     let img = image::imageops::resize(img, 176, 144, image::imageops::FilterType::Triangle);
     image::imageops::crop_imm(&img, dx, 8, 160, 120).to_image()
@@ -713,9 +719,7 @@ fn a_cut_starts_a_new_shot_with_the_first_frames_budget() {
 #[test]
 fn a_still_scene_stops_before_the_frame_budget_and_a_moving_one_does_not() {
     let dir = tempfile::tempdir().unwrap();
-    let still = image::open(common::data("carphone_040.png"))
-        .unwrap()
-        .to_rgb8();
+    let still = carphone_040();
     let input = image_sequence(&dir.path().join("still"), &vec![window(&still, 0); 5]);
     // A first frame painted to a plateau, as a clip's is (coarse to fine) at
     // full size; at 48 px that takes a few hundred iterations.
@@ -741,4 +745,51 @@ fn a_still_scene_stops_before_the_frame_budget_and_a_moving_one_does_not() {
         sum(&still) < sum(&moving),
         "still {still:?}, moving {moving:?}"
     );
+}
+
+#[test]
+fn new_pixels_earn_iterations_and_a_warm_frame_can_start_at_half_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = carphone_040();
+    // A pan of 5 px a frame: a strip at the border is new in every frame.
+    let frames: Vec<_> = (0..4).map(|t| window(&a, 5 * t)).collect();
+    let input = image_sequence(&dir.path().join("pan"), &frames);
+    let base = [
+        "input.size=64",
+        "optimizer.stop_tolerance=0",
+        "optimizer.min_size=32",
+    ];
+    let run_with = |name: &str, sets: &[&str]| {
+        let cfg = job(&input, &dir.path().join(name), &[&base[..], sets].concat());
+        run(&cfg, &AtomicBool::new(false), |_| {}).unwrap()
+    };
+
+    let earned = run_with("earned.mp4", &["optimizer.new_pixel_iterations=100"]);
+    for f in &earned.frames[1..] {
+        let share = f.new_share.unwrap();
+        assert!(share > 0.01, "{f:?}");
+        assert_eq!(f.iterations, 3 + (share * 100.0).round() as usize, "{f:?}");
+    }
+
+    // 64 px: coarse sizes 32 and 45; half the size is 32.
+    let plain = run_with("plain.mp4", &[]);
+    let coarse = run_with("coarse.mp4", &["optimizer.frame_scale_iterations=4"]);
+    let work = |name: &str| work_frames(&dir.path().join(format!("{name}.mp4.work")));
+    let (plain_frames, coarse_frames) = (work("plain"), work("coarse"));
+    assert_eq!(
+        plain_frames[0], coarse_frames[0],
+        "frame 0 is painted as before"
+    );
+    for i in 1..4 {
+        assert_ne!(
+            plain_frames[i], coarse_frames[i],
+            "frame {i} had no coarse step"
+        );
+        let (p, c) = (&plain.frames[i], &coarse.frames[i]);
+        assert_eq!((p.iterations, c.iterations), (3, 7), "frame {i}");
+        assert!(
+            c.losses.total.is_finite() && c.losses.temporal > 0.0,
+            "{c:?}"
+        );
+    }
 }

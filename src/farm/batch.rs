@@ -91,14 +91,17 @@ pub enum Outcome {
     },
 }
 
-/// Runs `each` on every entry whose output is not there yet. An
-/// interruption stops the batch (returned as the error); any other error
-/// is the entry's outcome, prefixed with the job file and entry name.
-pub fn run_entries(
+/// Runs `each` on every entry whose output is not there yet. An error that
+/// `interrupted` recognises stops the batch (returned as the error); any
+/// other is the entry's outcome, prefixed with the job file and entry name.
+/// Generic over the error so that a caller's own (with its context) passes
+/// through unchanged.
+pub fn run_entries<E: std::fmt::Display>(
     cfg: &JobConfig,
     entries: &[Entry],
-    mut each: impl FnMut(&Entry) -> Result<()>,
-) -> Result<Vec<(String, Outcome)>> {
+    mut each: impl FnMut(&Entry) -> std::result::Result<(), E>,
+    interrupted: impl Fn(&E) -> bool,
+) -> std::result::Result<Vec<(String, Outcome)>, E> {
     let mut out = Vec::new();
     for (k, e) in entries.iter().enumerate() {
         if e.output().is_some_and(Path::exists) {
@@ -107,9 +110,10 @@ pub fn run_entries(
         }
         let outcome = match each(e) {
             Ok(()) => Outcome::Done,
-            Err(err) if err.is_interrupted() => return Err(err),
+            Err(err) if interrupted(&err) => return Err(err),
+            // `#`: a chain of contexts (anyhow) prints whole.
             Err(err) => Outcome::Failed {
-                error: format!("{}: batch entry {k} ({}): {err}", cfg.source, e.name),
+                error: format!("{}: batch entry {k} ({}): {err:#}", cfg.source, e.name),
             },
         };
         out.push((e.name.clone(), outcome));
@@ -170,7 +174,7 @@ mod tests {
         let e = entries(&c).unwrap();
         std::fs::write(e[0].output().unwrap(), b"done").unwrap();
         let mut ran = Vec::new();
-        let out = run_entries(&c, &e, |entry| {
+        let each = |entry: &Entry| {
             ran.push(entry.name.clone());
             if entry.name == "a_starry+scream" {
                 Err(crate::Error::NoFrames {
@@ -179,8 +183,8 @@ mod tests {
             } else {
                 Ok(())
             }
-        })
-        .unwrap();
+        };
+        let out = run_entries(&c, &e, each, crate::Error::is_interrupted).unwrap();
         assert_eq!(ran, ["a_starry+scream", "b_starry", "b_starry+scream"]);
         assert!(matches!(out[0].1, Outcome::Skipped));
         match &out[1].1 {

@@ -16,11 +16,11 @@ use crate::imaging::{original_colors, to_image, to_tensor};
 use crate::losses::{SumLoss, TemporalLoss};
 use crate::optimizer::Lbfgs;
 use crate::stylize::{IterateRecord, Schedule, Stylized, Stylizer};
-use crate::temporal::{short_pair, FlowPair, History};
+use crate::temporal::{short_pair, FlowPair, History, TemporalTarget};
 
 use super::report::{FrameReport, Retry};
 use super::scales::{Coarse, Spent};
-use super::setup::{initial_image, schedule};
+use super::setup::{initial_image, schedule, schedule_for};
 use super::video_job::Event;
 
 /// The attempts at a frame: its own start, then the content frame, then the
@@ -143,8 +143,13 @@ impl FrameOptimiser<'_> {
             // describe the shot before).
             self.curvature.forget();
         }
-        let objective = self.objective(task, !new_shot);
-        let sched = schedule(self.cfg, first || task.full_budget);
+        let targets = self.temporal_targets(task, !new_shot);
+        let objective = self.objective(task, &targets);
+        let warm_coarse = !first
+            && !task.full_budget
+            && matches!(task.start, Start::Chain)
+            && self.cfg.optimizer.frame_scale_iterations > 0;
+        let sched = self.schedule(task, first, new_share);
         let mut retries = Vec::new();
         for (attempt, &(fallback, step)) in ATTEMPTS.iter().enumerate() {
             let (init, name) = self.start_image(task, fallback, first, attempt);
@@ -152,6 +157,14 @@ impl FrameOptimiser<'_> {
                 Some(c) if first && attempt == 0 => {
                     c.start(self.cfg, &self.input, task.content, &init, &mut *on_iter)?
                 }
+                Some(c) if warm_coarse && attempt == 0 => c.warm_start(
+                    self.cfg,
+                    &self.input,
+                    task.content,
+                    &init,
+                    &targets,
+                    &mut *on_iter,
+                )?,
                 _ => (init, Spent::default()),
             };
             let sched = shorter(&sched, step);
@@ -190,25 +203,38 @@ impl FrameOptimiser<'_> {
         })
     }
 
-    /// The frame's objective, tied to the stylized frames before it when
-    /// `tied` and the task has a temporal loss.
-    fn objective(&self, task: &Task, tied: bool) -> crate::losses::SumLoss {
+    /// The first frame's budget for a first frame (or a shard's), else the
+    /// frame budget, with more for new pixels in pass 1.
+    fn schedule(&self, task: &Task, first: bool, new_share: Option<f64>) -> Schedule {
+        if first || task.full_budget {
+            return schedule(self.cfg, true);
+        }
+        let share = new_share.filter(|_| matches!(task.start, Start::Chain));
+        schedule_for(self.cfg, false, self.cfg.optimizer.frame_budget(share))
+    }
+
+    /// What the frame's temporal loss ties it to: the stylized frames
+    /// before it, when `tied` and the task has a temporal loss.
+    fn temporal_targets(&self, task: &Task, tied: bool) -> Vec<TemporalTarget> {
+        if self.cfg.loss.temporal_weight > 0.0 && task.temporal && tied {
+            task.history
+                .temporal_targets(task.pairs, task.content.device())
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The frame's objective, with a temporal term per target.
+    fn objective(&self, task: &Task, targets: &[TemporalTarget]) -> crate::losses::SumLoss {
         let mut objective = self.stylizer.objective(task.content);
-        let weight = self.cfg.loss.temporal_weight;
-        if weight > 0.0 && task.temporal && tied {
-            let device = task.content.device();
-            for t in task.history.temporal_targets(task.pairs, device) {
-                // In the network's pixel units (0-255 for Caffe weights), as
-                // artistic-videos, so its weights carry over.
-                let target = self.stylizer.to_pixels(&t.warped);
-                objective.push(
-                    weight,
-                    TemporalLoss {
-                        target,
-                        mask: t.mask,
-                    },
-                );
-            }
+        for t in targets {
+            // In the network's pixel units (0-255 for Caffe weights), as
+            // artistic-videos, so its weights carry over.
+            let loss = TemporalLoss {
+                target: self.stylizer.to_pixels(&t.warped),
+                mask: t.mask.shallow_clone(),
+            };
+            objective.push(self.cfg.loss.temporal_weight, loss);
         }
         objective
     }

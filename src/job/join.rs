@@ -80,9 +80,7 @@ impl JoinOptions {
     fn lane_config(&self, cfg: &JobConfig, k: usize, lanes: usize) -> JobConfig {
         let mut c = cfg.clone();
         c.loss.temporal_weight *= cfg.shards.seam_temporal_scale;
-        if let Some(n) = cfg.shards.seam_iterations {
-            c.optimizer.frame_iterations = n;
-        }
+        c.optimizer.frame_iterations = cfg.shards.seam_iterations(cfg.optimizer.frame_iterations);
         if !self.devices.is_empty() {
             c.run.device = self.devices[k % self.devices.len()].clone();
         }

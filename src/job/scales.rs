@@ -9,9 +9,11 @@ use tch::Tensor;
 use crate::config::JobConfig;
 use crate::error::{catch_torch, Result};
 use crate::imaging::fit_longest;
+use crate::losses::TemporalLoss;
 use crate::stylize::{IterateRecord, Stylizer};
+use crate::temporal::TemporalTarget;
 
-use super::setup::{schedule, Setup};
+use super::setup::{schedule_for, Setup};
 
 /// The longest sides below `full`, from `min` up by √2 (the last one within a step of
 /// `full`); empty when `min` is not below `full`.
@@ -90,10 +92,7 @@ impl Coarse {
         on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
     ) -> Result<(Tensor, Spent)> {
         let (full_h, full_w) = (content.size()[2] as u32, content.size()[3] as u32);
-        let mut sched = schedule(cfg, true);
-        let iterations = cfg.optimizer.scale_iterations();
-        sched.lbfgs.max_iter = iterations;
-        sched.lbfgs.max_eval = Some(iterations * 5 / 4 + 25);
+        let sched = schedule_for(cfg, true, cfg.optimizer.scale_iterations());
         let mut image = init.shallow_clone();
         let mut spent = Spent::default();
         for (w, h, level) in &self.levels {
@@ -110,6 +109,57 @@ impl Coarse {
             image = done.image;
         }
         Ok((resample(&image, full_w, full_h), spent))
+    }
+
+    /// A warm frame's start, improved at the coarse size nearest half its own
+    /// (a quarter of the pixels): `optimizer.frame_scale_iterations` there from
+    /// `init` shrunk, tied to the temporal `targets` shrunk, then the change
+    /// they made, enlarged, added to `init`, so that the detail the warp
+    /// carried stays. `init` unchanged without a coarse size.
+    pub fn warm_start(
+        &self,
+        cfg: &JobConfig,
+        what: &str,
+        content: &Tensor,
+        init: &Tensor,
+        targets: &[TemporalTarget],
+        on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
+    ) -> Result<(Tensor, Spent)> {
+        let (full_h, full_w) = (content.size()[2] as u32, content.size()[3] as u32);
+        let half = full_w.max(full_h) / 2;
+        let level = self
+            .levels
+            .iter()
+            .min_by_key(|(w, h, _)| w.max(h).abs_diff(half));
+        let Some((w, h, level)) = level else {
+            return Ok((init.shallow_clone(), Spent::default()));
+        };
+        let (w, h) = (*w, *h);
+        let mut objective = level.objective(&resample(&content.detach(), w, h));
+        for t in targets {
+            let loss = TemporalLoss {
+                target: level.to_pixels(&resample(&t.warped, w, h)),
+                mask: resample(&t.mask, w, h),
+            };
+            objective.push(cfg.loss.temporal_weight, loss);
+        }
+        let sched = schedule_for(cfg, false, cfg.optimizer.frame_scale_iterations);
+        let start = resample(init, w, h);
+        let done = catch_torch(what, || {
+            level.run(&objective, &start, &sched, &mut *on_iter)
+        })?;
+        let change = (&done.image - &start).upsample_bicubic2d(
+            [full_h as i64, full_w as i64],
+            false,
+            None,
+            None,
+        );
+        let spent = Spent {
+            iterations: done.iterations,
+            evaluations: done.evaluations,
+            seconds: done.seconds,
+        };
+        Ok(((init + change).clamp(0.0, 1.0), spent))
     }
 }
 

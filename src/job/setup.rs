@@ -40,6 +40,11 @@ impl Setup {
             tch::set_num_threads(cfg.run.threads as i32);
         }
         tch::manual_seed(cfg.run.seed);
+        if device.is_cuda() {
+            // Every frame of a job has one size (a few more for coarse to
+            // fine): cuDNN's autotuner pays for its first search many times.
+            tch::Cuda::cudnn_set_benchmark(true);
+        }
         let weights = cfg.model.weights_path();
         let what = weights.display().to_string();
         let backbone = catch_torch(&what, || {
@@ -87,6 +92,12 @@ pub fn schedule(cfg: &JobConfig, first: bool) -> Schedule {
     } else {
         o.frame_iterations
     };
+    schedule_for(cfg, first, max_iter)
+}
+
+/// As [`schedule`], with `max_iter` iterations.
+pub fn schedule_for(cfg: &JobConfig, first: bool, max_iter: usize) -> Schedule {
+    let o = &cfg.optimizer;
     Schedule {
         lbfgs: LbfgsOptions {
             max_iter,

@@ -80,28 +80,12 @@ impl After {
 /// fails (after all of them ran) when one failed.
 fn each_entry(cfg: &JobConfig, mut f: impl FnMut(&Entry) -> Result<()>) -> Result<()> {
     let entries = batch::entries(cfg)?;
-    let outcomes = run_each(cfg, &entries, &mut f)?;
+    let outcomes = batch::run_entries(cfg, &entries, &mut f, crate::interrupted)?;
     match vstyle::farm::index::write(cfg, &entries, &outcomes) {
         Ok(path) => println!("index: {}", path.display()),
         Err(e) => eprintln!("warning: no batch index: {e}"),
     }
     report_outcomes(&outcomes)
-}
-
-fn run_each(
-    cfg: &JobConfig,
-    entries: &[Entry],
-    f: &mut impl FnMut(&Entry) -> Result<()>,
-) -> Result<Vec<(String, Outcome)>> {
-    Ok(batch::run_entries(cfg, entries, |e| {
-        f(e).map_err(|err| match err.downcast::<vstyle::Error>() {
-            Ok(typed) => typed,
-            Err(other) => vstyle::Error::Output {
-                file: e.name.clone(),
-                message: format!("{other:#}"),
-            },
-        })
-    })?)
 }
 
 /// Prints each entry's outcome; fails when one failed.

@@ -18,16 +18,19 @@ fn quiet_panics() {
     std::panic::set_hook(Box::new(|_| {}));
 }
 
-fn exit_code(e: &anyhow::Error) -> i32 {
+/// Whether `e` is a stop asked for (Ctrl-C, SIGTERM), not a failure.
+fn interrupted(e: &anyhow::Error) -> bool {
     use vstyle::farm::workers::WorkerError;
-    let interrupted = e
-        .downcast_ref::<vstyle::Error>()
-        .is_some_and(|err| err.is_interrupted())
+    e.downcast_ref::<vstyle::Error>()
+        .is_some_and(vstyle::Error::is_interrupted)
         || matches!(
             e.downcast_ref::<WorkerError>(),
             Some(WorkerError::Interrupted)
-        );
-    if interrupted {
+        )
+}
+
+fn exit_code(e: &anyhow::Error) -> i32 {
+    if interrupted(e) {
         130
     } else {
         2
