@@ -123,52 +123,65 @@ pub struct Optimised {
     pub new_share: Option<f64>,
 }
 
+/// How a frame is optimised, decided before its first attempt.
+struct Plan {
+    /// The share of pixels the flow from the frame before cannot carry.
+    new_share: Option<f64>,
+    /// The flow carries too little: a new shot, started afresh.
+    new_shot: bool,
+    /// Painted as a first frame: from `run.init`, coarse to fine.
+    first: bool,
+    /// Runs from the frame before's L-BFGS memory.
+    carry: bool,
+    /// Starts with `optimizer.frame_scale_iterations` at half size.
+    warm_coarse: bool,
+}
+
 impl FrameOptimiser<'_> {
+    fn plan(&self, task: &Task) -> Plan {
+        let chain = matches!(task.start, Start::Chain);
+        let new_share = short_pair(task.pairs).map(FlowPair::new_share);
+        // A new shot: the flow from the frame before cannot carry more than
+        // `run.new_shot` of its pixels.
+        let new_shot = chain && new_share.is_some_and(|s| s > self.cfg.run.new_shot);
+        let first = (task.history.is_empty() || new_shot) && chain;
+        Plan {
+            new_share,
+            new_shot,
+            first,
+            // Later passes visit frames out of order: no memory to carry there.
+            carry: self.cfg.optimizer.carry_pairs && chain,
+            warm_coarse: chain
+                && !first
+                && !task.full_budget
+                && self.cfg.optimizer.frame_scale_iterations > 0,
+        }
+    }
+
     /// Optimises one frame; `on_iter` sees every iteration and may stop it.
     pub fn run(
         &self,
         task: &Task,
         on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
     ) -> Result<Optimised> {
-        let new_share = short_pair(task.pairs).map(FlowPair::new_share);
-        // A new shot: the flow from the frame before cannot carry more than
-        // `run.new_shot` of its pixels.
-        let new_shot = matches!(task.start, Start::Chain)
-            && new_share.is_some_and(|s| s > self.cfg.run.new_shot);
-        let first = (task.history.is_empty() || new_shot) && matches!(task.start, Start::Chain);
-        // Later passes visit frames out of order: no memory to carry there.
-        let carry = self.cfg.optimizer.carry_pairs && matches!(task.start, Start::Chain);
-        if first || task.full_budget || task.index.is_multiple_of(CARRY_SPAN) {
+        let plan = self.plan(task);
+        if plan.first || task.full_budget || task.index.is_multiple_of(CARRY_SPAN) {
             // Fresh at fixed frames (resume), and at a new shot (the pairs
             // describe the shot before).
             self.curvature.forget();
         }
-        let targets = self.temporal_targets(task, !new_shot);
+        let targets = self.temporal_targets(task, !plan.new_shot);
         let objective = self.objective(task, &targets);
-        let warm_coarse = !first
-            && !task.full_budget
-            && matches!(task.start, Start::Chain)
-            && self.cfg.optimizer.frame_scale_iterations > 0;
-        let sched = self.schedule(task, first, new_share);
+        let sched = self.schedule(task, plan.first, plan.new_share);
         let mut retries = Vec::new();
         for (attempt, &(fallback, step)) in ATTEMPTS.iter().enumerate() {
-            let (init, name) = self.start_image(task, fallback, first, attempt);
-            let (init, spent) = match self.coarse {
-                Some(c) if first && attempt == 0 => {
-                    c.start(self.cfg, &self.input, task.content, &init, &mut *on_iter)?
-                }
-                Some(c) if warm_coarse && attempt == 0 => c.warm_start(
-                    self.cfg,
-                    &self.input,
-                    task.content,
-                    &init,
-                    &targets,
-                    &mut *on_iter,
-                )?,
+            let (init, name) = self.start_image(task, fallback, plan.first, attempt);
+            let (init, spent) = match attempt {
+                0 => self.painted_start(task, &plan, init, &targets, &mut *on_iter)?,
                 _ => (init, Spent::default()),
             };
             let sched = shorter(&sched, step);
-            let result = if carry && attempt == 0 {
+            let result = if plan.carry && attempt == 0 {
                 self.curvature
                     .run(self.stylizer, &objective, &init, &sched, &mut *on_iter)
             } else {
@@ -184,8 +197,8 @@ impl FrameOptimiser<'_> {
                     },
                     init: name,
                     retries,
-                    new_shot,
-                    new_share,
+                    new_shot: plan.new_shot,
+                    new_share: plan.new_share,
                 });
             }
             self.curvature.forget();
@@ -201,6 +214,27 @@ impl FrameOptimiser<'_> {
             value: retries.last().map_or(f64::NAN, |r| r.loss),
             attempts: retries.len(),
         })
+    }
+
+    /// The start of a frame's first attempt at full size: `init` painted
+    /// through the coarse sizes (a first frame), improved at half size
+    /// (`plan.warm_coarse`), or as it is.
+    fn painted_start(
+        &self,
+        task: &Task,
+        plan: &Plan,
+        init: Tensor,
+        targets: &[TemporalTarget],
+        on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
+    ) -> Result<(Tensor, Spent)> {
+        let (cfg, what, content) = (self.cfg, &self.input, task.content);
+        match self.coarse {
+            Some(c) if plan.first => c.start(cfg, what, content, &init, on_iter),
+            Some(c) if plan.warm_coarse => {
+                c.warm_start(cfg, what, content, &init, targets, on_iter)
+            }
+            _ => Ok((init, Spent::default())),
+        }
     }
 
     /// The first frame's budget for a first frame (or a shard's), else the
