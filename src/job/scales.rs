@@ -148,6 +148,7 @@ impl Coarse {
         let done = catch_torch(what, || {
             level.run(&objective, &start, &sched, &mut *on_iter)
         })?;
+        // Not `resample`, which clamps to [0, 1]: a change is signed.
         let change = (&done.image - &start).upsample_bicubic2d(
             [full_h as i64, full_w as i64],
             false,
