@@ -10,7 +10,7 @@ use crate::config::JobConfig;
 use crate::error::{catch_torch, Result};
 use crate::imaging::fit_longest;
 use crate::losses::TemporalLoss;
-use crate::stylize::{IterateRecord, Stylizer};
+use crate::stylize::{IterateRecord, Stylized, Stylizer};
 use crate::temporal::TemporalTarget;
 
 use super::setup::{schedule_for, Setup};
@@ -51,6 +51,15 @@ pub struct Spent {
     pub iterations: usize,
     pub evaluations: usize,
     pub seconds: f64,
+}
+
+impl Spent {
+    /// Counts what `done` spent.
+    pub fn add(&mut self, done: &Stylized) {
+        self.iterations += done.iterations;
+        self.evaluations += done.evaluations;
+        self.seconds += done.seconds;
+    }
 }
 
 impl Coarse {
@@ -103,9 +112,7 @@ impl Coarse {
             let done = catch_torch(what, || {
                 level.run(&objective, &start, &sched, &mut *on_iter)
             })?;
-            spent.iterations += done.iterations;
-            spent.evaluations += done.evaluations;
-            spent.seconds += done.seconds;
+            spent.add(&done);
             image = done.image;
         }
         Ok((resample(&image, full_w, full_h), spent))
@@ -155,11 +162,8 @@ impl Coarse {
             None,
             None,
         );
-        let spent = Spent {
-            iterations: done.iterations,
-            evaluations: done.evaluations,
-            seconds: done.seconds,
-        };
+        let mut spent = Spent::default();
+        spent.add(&done);
         Ok(((init + change).clamp(0.0, 1.0), spent))
     }
 }
