@@ -11,6 +11,7 @@ pub enum TermKind {
     Style,
     Tv,
     Temporal,
+    Range,
 }
 
 /// One differentiable term. `pixels` is the image being optimised
@@ -94,6 +95,26 @@ impl Loss for TvLoss {
     }
 }
 
+/// Squared excursion of each pixel value outside what a picture can show,
+/// `[0, max]` (pixel space). Without it the optimiser buys style with values
+/// far outside that range, and the saved (clamped) frame loses most of it:
+/// VGG-19 at 128 px, 100 iterations, reported style 1.73e6 against 6.31e6
+/// once clamped. A warm start inherits the clamped frame, so it pays too.
+pub struct RangeLoss {
+    pub max: f64,
+}
+
+impl Loss for RangeLoss {
+    fn kind(&self) -> TermKind {
+        TermKind::Range
+    }
+    fn eval(&self, pixels: &Tensor, _: &[Tensor]) -> Tensor {
+        let above = (pixels - self.max).relu();
+        let below = pixels.neg().relu();
+        (above.square() + below.square()).mean(Kind::Float)
+    }
+}
+
 /// Masked squared distance to a target image (the previous stylized frame
 /// warped into this one), per pixel of the frame (Ruder et al.).
 pub struct TemporalLoss {
@@ -131,6 +152,9 @@ pub struct LossValues {
     pub style: f64,
     pub tv: f64,
     pub temporal: f64,
+    /// The range term (absent from reports written before it existed).
+    #[serde(default)]
+    pub range: f64,
 }
 
 impl SumLoss {
@@ -175,6 +199,7 @@ impl SumLoss {
                 TermKind::Style => out.style += x,
                 TermKind::Tv => out.tv += x,
                 TermKind::Temporal => out.temporal += x,
+                TermKind::Range => out.range += x,
             }
         }
         out
@@ -234,6 +259,21 @@ mod tests {
         assert!(value_gap < 1e-6, "{value_gap}");
         let rel = ((&got - &expected).norm() / expected.norm()).double_value(&[]);
         assert!(rel < 1e-10, "relative gradient error {rel}");
+    }
+
+    #[test]
+    fn range_loss_is_zero_inside_and_pushes_back_outside() {
+        let inside = Tensor::from_slice(&[0.0f32, 128.0, 255.0]).view([1, 3, 1, 1]);
+        let range = RangeLoss { max: 255.0 };
+        assert_eq!(range.eval(&inside, &[]).double_value(&[]), 0.0);
+        let out = Tensor::from_slice(&[-2.0f32, 128.0, 259.0])
+            .view([1, 3, 1, 1])
+            .set_requires_grad(true);
+        let value = range.eval(&out, &[]);
+        assert!((value.double_value(&[]) - (4.0 + 16.0) / 3.0).abs() < 1e-5);
+        let grad = Tensor::run_backward(&[&value], &[&out], false, false).remove(0);
+        let g: Vec<f32> = grad.flatten(0, -1).try_into().unwrap();
+        assert!(g[0] < 0.0 && g[1] == 0.0 && g[2] > 0.0, "{g:?}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tch::{Kind, Tensor};
 
 use crate::config::{LossConfig, ModelConfig};
 use crate::imaging;
-use crate::losses::{ContentLoss, LossValues, StyleLoss, SumLoss, TvLoss};
+use crate::losses::{ContentLoss, LossValues, RangeLoss, StyleLoss, SumLoss, TvLoss};
 use crate::model::{Backbone, ModelError};
 use crate::optimizer::{Lbfgs, LbfgsOptions, StopReason};
 
@@ -207,6 +207,7 @@ impl Stylizer {
             );
         }
         sum.push(self.weights.tv_weight, TvLoss);
+        sum.push(self.weights.range_weight, RangeLoss { max: scale });
         sum
     }
 

@@ -401,6 +401,7 @@ fn override_cases(out: &Path, rng: &mut Rng, base: &[u8]) -> Vec<Case> {
         ("loss.style_weight", floats(&["1e308", "\"x\""])),
         ("loss.tv_weight", floats(&[])),
         ("loss.temporal_weight", floats(&[])),
+        ("loss.range_weight", floats(&[])),
         (
             "loss.long_term",
             s(&[

@@ -39,21 +39,42 @@ fn layout_correlation(a: &Tensor, b: &Tensor) -> f64 {
     num / den
 }
 
-/// Paints golden_gate.jpg at 64 px with 40 iterations and checks that the
-/// style loss falls by a large factor while the photo's layout survives.
-fn paints_the_style_and_keeps_the_layout(sets: &[&str]) -> vstyle::job::still::ImageSummary {
+/// golden_gate.jpg painted at 64 px with 40 iterations, and where it lies.
+struct Painted {
+    _dir: tempfile::TempDir,
+    out: std::path::PathBuf,
+    content_path: std::path::PathBuf,
+    cfg: JobConfig,
+    summary: vstyle::job::still::ImageSummary,
+}
+
+fn paint(sets: &[&str], mut on_iter: impl FnMut(&vstyle::stylize::IterateRecord)) -> Painted {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.png");
     let content_path = common::data("golden_gate.jpg");
     let mut all = vec!["input.size=64", "optimizer.first_frame_iterations=40"];
     all.extend_from_slice(sets);
     let cfg = job(&all);
-    let mut seen = Vec::new();
-    let s = vstyle::job::still::stylize_image(&cfg, &content_path, &out, |r| {
-        seen.push(r.losses.total);
+    let summary = vstyle::job::still::stylize_image(&cfg, &content_path, &out, |r| {
+        on_iter(r);
         ControlFlow::Continue(())
     })
     .unwrap();
+    Painted {
+        _dir: dir,
+        out,
+        content_path,
+        cfg,
+        summary,
+    }
+}
+
+/// Paints golden_gate.jpg at 64 px with 40 iterations and checks that the
+/// style loss falls by a large factor while the photo's layout survives.
+fn paints_the_style_and_keeps_the_layout(sets: &[&str]) -> vstyle::job::still::ImageSummary {
+    let mut seen = Vec::new();
+    let p = paint(sets, |r| seen.push(r.losses.total));
+    let (s, out, content_path) = (p.summary, p.out, p.content_path);
     assert_eq!((s.width, s.height), (64, 48));
     assert_eq!(s.iterations, 40);
     assert_eq!(seen.len(), 40, "one record per iteration");
@@ -202,5 +223,33 @@ fn coarse_to_fine_paints_small_sizes_first_and_ends_lower() {
         "coarse to fine {:.4e}, one size {:.4e}",
         coarse.last.total,
         single.last.total
+    );
+}
+
+/// The style loss of the saved picture (8-bit, clamped to what a picture can
+/// show) against the one the optimiser reported, as a ratio.
+fn saved_over_reported(sets: &[&str]) -> f64 {
+    let p = paint(sets, |_| {});
+    let (cfg, s) = (&p.cfg, &p.summary);
+    let setup = vstyle::job::Setup::new(cfg).unwrap();
+    let stylizer = setup.stylizer(cfg, "test", s.width, s.height).unwrap();
+    let content = resize_longest(&read_image(&p.content_path).unwrap(), 64);
+    let objective = stylizer.objective(&to_tensor(&content, Device::Cpu));
+    let saved = to_tensor(&read_image(&p.out).unwrap(), Device::Cpu);
+    stylizer.evaluate(&objective, &saved).style / s.last.style
+}
+
+#[test]
+fn the_saved_picture_has_the_style_the_report_claims() {
+    // With the range term the optimum stays in [0, 1], so clamping and
+    // rounding to 8 bits change the style loss by well under 5% (0.2%
+    // measured); without it the saved picture's is 1.66x the reported one
+    // here (3.6x on a 128 px video frame after 100 iterations).
+    let kept = saved_over_reported(&[]);
+    assert!((kept - 1.0).abs() < 0.05, "saved / reported style {kept}");
+    let lost = saved_over_reported(&["loss.range_weight=0"]);
+    assert!(
+        lost > 1.2,
+        "without the range term: saved / reported {lost}"
     );
 }
