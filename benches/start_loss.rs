@@ -14,7 +14,6 @@ use vstyle::config::{parse_override, JobConfig};
 use vstyle::imaging::{to_image, to_tensor};
 use vstyle::job::{schedule, Setup};
 use vstyle::losses::SumLoss;
-use vstyle::stylize::Stylizer;
 use vstyle::temporal::flow::FlowField;
 use vstyle::temporal::{warp_to_tensor, FlowTracker, TemporalPlan};
 use vstyle::video::{FrameSource, SourceOptions};
@@ -65,7 +64,7 @@ fn main() {
     let source = FrameSource::open(clip.as_ref(), &options).unwrap();
     let (w, h) = (source.info().width, source.info().height);
     let frames: Vec<_> = source.map(|f| f.unwrap().image).collect();
-    let stylizer: Stylizer = setup.stylizer(&cfg, "bench", w, h).unwrap();
+    let stylizer = setup.stylizer(&cfg, "bench", w, h).unwrap();
     let objective = |i: usize| stylizer.objective(&to_tensor(&frames[i], setup.device));
     let (first, second) = (objective(0), objective(1));
     println!(
