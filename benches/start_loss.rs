@@ -69,7 +69,9 @@ fn main() {
     let (first, second) = (objective(0), objective(1));
     println!(
         "carphone frame 0 at {w}x{h}, {:?}, pooling {:?}, range_weight {}",
-        setup.device, cfg.model.pooling, cfg.loss.range_weight
+        setup.device,
+        cfg.model.pooling(),
+        cfg.loss.range_weight
     );
     let content = to_tensor(&frames[0], setup.device);
     let result = stylizer.run(&first, &content, &schedule(&cfg, true), |_| {

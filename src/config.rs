@@ -190,15 +190,39 @@ impl ModelName {
             ModelName::Squeezenet => "squeezenet1_1.safetensors",
         }
     }
-    /// The content, style and TV weights that suit the network's default
-    /// weights and layers; a job that does not set `loss.content_weight`,
-    /// `loss.style_weight` or `loss.tv_weight` gets these.
-    pub fn default_loss_weights(self) -> LossWeights {
+    /// The pooling a job gets unless it sets `model.pooling`. VGG averages,
+    /// as Gatys et al. recommend for synthesis: a texture optimised through
+    /// max pooling locks onto the pooling grid, so a warm start shifted by
+    /// the flow loses much of its style (carphone frame 0 at 128 px, warped
+    /// into frame 1: x3.56 its style loss with max pooling, x1.35 with
+    /// average; `cargo bench --bench start_loss`). SqueezeNet keeps max
+    /// pooling, which its loss weights were tuned with.
+    pub fn default_pooling(self) -> PoolingKind {
         match self {
+            ModelName::Vgg19 | ModelName::Vgg16 => PoolingKind::Avg,
+            ModelName::Squeezenet => PoolingKind::Max,
+        }
+    }
+    /// The content, style and TV weights that suit the network's default
+    /// weights and layers with this pooling; a job that does not set
+    /// `loss.content_weight`, `loss.style_weight` or `loss.tv_weight` gets
+    /// these.
+    pub fn default_loss_weights(self, pooling: PoolingKind) -> LossWeights {
+        match (self, pooling) {
             // jcjohnson/neural-style's values for the Caffe VGG weights.
-            ModelName::Vgg19 | ModelName::Vgg16 => LossWeights {
+            (ModelName::Vgg19 | ModelName::Vgg16, PoolingKind::Max) => LossWeights {
                 content: 5.0,
                 style: 100.0,
+                tv: 1e-3,
+            },
+            // Averaged features are smaller: carphone at 256 px, stylized
+            // alike, has 9.5x lower content and style losses than with max
+            // pooling. Ten times the weights keep the terms at max pooling's
+            // magnitude, so the pixel-space terms (TV, temporal, range) keep
+            // their balance against them.
+            (ModelName::Vgg19 | ModelName::Vgg16, PoolingKind::Avg) => LossWeights {
+                content: 50.0,
+                style: 1000.0,
                 tv: 1e-3,
             },
             // SqueezeNet's unweighted style loss is far smaller than VGG's
@@ -207,7 +231,7 @@ impl ModelName {
             // that pair at 192-256 px, judged by VGG-19's style loss of the
             // results, the style improves up to about 3000 and then stalls
             // while the content keeps fading: 3000 is that knee.
-            ModelName::Squeezenet => LossWeights {
+            (ModelName::Squeezenet, _) => LossWeights {
                 content: 5.0,
                 style: 3000.0,
                 tv: 1e-3,
@@ -238,7 +262,8 @@ pub struct ModelConfig {
     pub name: ModelName,
     /// safetensors weights file; default `$VSTYLE_HOME/weights/<name>.safetensors`.
     pub weights: Option<PathBuf>,
-    pub pooling: PoolingKind,
+    /// Default: the network's ([`ModelName::default_pooling`]).
+    pub pooling: Option<PoolingKind>,
     /// Default: the classic choice for the network (VGG: relu4_2).
     pub content_layers: Option<Vec<String>>,
     /// Default: VGG relu1_1..relu5_1.
@@ -250,7 +275,7 @@ impl Default for ModelConfig {
         Self {
             name: ModelName::Vgg19,
             weights: None,
-            pooling: PoolingKind::Max,
+            pooling: None,
             content_layers: None,
             style_layers: None,
         }
@@ -258,6 +283,9 @@ impl Default for ModelConfig {
 }
 
 impl ModelConfig {
+    pub fn pooling(&self) -> PoolingKind {
+        self.pooling.unwrap_or(self.name.default_pooling())
+    }
     pub fn content_layers(&self) -> Vec<String> {
         self.content_layers.clone().unwrap_or_else(|| {
             let l: &[&str] = match self.name {
@@ -321,7 +349,8 @@ pub struct LossConfig {
 
 impl Default for LossConfig {
     fn default() -> Self {
-        let w = ModelName::Vgg19.default_loss_weights();
+        let vgg = ModelName::Vgg19;
+        let w = vgg.default_loss_weights(vgg.default_pooling());
         Self {
             content_weight: w.content,
             style_weight: w.style,
@@ -571,7 +600,7 @@ impl GivenLossWeights {
     }
 
     fn fill_model_defaults(&self, cfg: &mut JobConfig) {
-        let w = cfg.model.name.default_loss_weights();
+        let w = cfg.model.name.default_loss_weights(cfg.model.pooling());
         let l = &mut cfg.loss;
         for (given, slot, default) in [
             (self.content, &mut l.content_weight, w.content),
@@ -1323,19 +1352,26 @@ mod tests {
 
     #[test]
     fn loss_weights_follow_the_model_unless_given() {
-        let vgg = ModelName::Vgg19.default_loss_weights();
-        let sq = ModelName::Squeezenet.default_loss_weights();
-        assert_eq!((vgg.content, vgg.style, vgg.tv), (5.0, 100.0, 1e-3));
-        assert_eq!(ModelName::Vgg16.default_loss_weights(), vgg);
-        assert!(sq.style > vgg.style, "{sq:?}");
+        use PoolingKind::{Avg, Max};
+        let vgg = ModelName::Vgg19.default_loss_weights(Avg);
+        let vgg_max = ModelName::Vgg19.default_loss_weights(Max);
+        let sq = ModelName::Squeezenet.default_loss_weights(Max);
+        assert_eq!((vgg.content, vgg.style, vgg.tv), (50.0, 1000.0, 1e-3));
+        assert_eq!((vgg_max.content, vgg_max.style), (5.0, 100.0));
+        assert_eq!(ModelName::Vgg16.default_loss_weights(Avg), vgg);
+        assert!(sq.style > vgg_max.style, "{sq:?}");
         let loss = |c: &JobConfig| (c.loss.content_weight, c.loss.style_weight, c.loss.tv_weight);
         let sets =
             |s: &[&str]| -> Vec<_> { s.iter().map(|s| parse_override(s).unwrap()).collect() };
 
-        // Nothing given: the model's defaults, whether the model comes from
-        // the file or from --set.
+        // Nothing given: the model's pooling and defaults, whether the model
+        // or the pooling come from the file or from --set.
         let c = JobConfig::from_toml_str(&minimal(), "job.toml", &[]).unwrap();
+        assert_eq!(c.model.pooling(), Avg);
         assert_eq!(loss(&c), (vgg.content, vgg.style, vgg.tv));
+        let c = JobConfig::from_toml_str(&minimal(), "job.toml", &sets(&["model.pooling=max"]))
+            .unwrap();
+        assert_eq!(loss(&c), (vgg_max.content, vgg_max.style, vgg_max.tv));
         let text = format!("{}[model]\nname = \"squeezenet\"\n", minimal());
         let c = JobConfig::from_toml_str(&text, "job.toml", &[]).unwrap();
         assert_eq!(loss(&c), (sq.content, sq.style, sq.tv));

@@ -48,7 +48,7 @@ impl Setup {
         let weights = cfg.model.weights_path();
         let what = weights.display().to_string();
         let backbone = catch_torch(&what, || {
-            Backbone::load(cfg.model.name, &weights, cfg.model.pooling, device)
+            Backbone::load(cfg.model.name, &weights, cfg.model.pooling(), device)
         })??;
         Ok(Self {
             device,

@@ -88,7 +88,9 @@ impl StyleFlags {
             c.model.weights = Some(v)
         });
         let pooling = named_opt("--pooling", self.pooling.as_deref())?;
-        opt(f, "model.pooling", pooling, |c, v| c.model.pooling = v);
+        opt(f, "model.pooling", pooling, |c, v| {
+            c.model.pooling = Some(v)
+        });
         opt(
             f,
             "model.content_layers",
