@@ -180,17 +180,17 @@ pub struct StyleFlags {
     /// Weights file (default: the set-up's file for the model).
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// max | avg
+    /// avg | max (default: VGG avg, SqueezeNet max)
     #[arg(long)]
     pub pooling: Option<String>,
     #[arg(long, value_delimiter = ',')]
     pub content_layers: Option<Vec<String>>,
     #[arg(long, value_delimiter = ',')]
     pub style_layers: Option<Vec<String>>,
-    /// Default: the model's (VGG 5, SqueezeNet 5).
+    /// Default: the model's (VGG 50 with avg pooling, 5 with max; SqueezeNet 5).
     #[arg(long, allow_negative_numbers = true)]
     pub content_weight: Option<f64>,
-    /// Default: the model's (VGG 100, SqueezeNet 3000).
+    /// Default: the model's (VGG 1000 with avg pooling, 100 with max; SqueezeNet 3000).
     #[arg(long, allow_negative_numbers = true)]
     pub style_weight: Option<f64>,
     #[arg(long, allow_negative_numbers = true)]
