@@ -194,7 +194,7 @@ impl ModelName {
     /// as Gatys et al. recommend for synthesis: a texture optimised through
     /// max pooling locks onto the pooling grid, so a warm start shifted by
     /// the flow loses much of its style (carphone frame 0 at 128 px, warped
-    /// into frame 1: x3.56 its style loss with max pooling, x1.35 with
+    /// into frame 1: x3.56 its style loss with max pooling, x1.37 with
     /// average; `cargo bench --bench start_loss`). SqueezeNet keeps max
     /// pooling, which its loss weights were tuned with.
     pub fn default_pooling(self) -> PoolingKind {
