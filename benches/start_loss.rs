@@ -34,13 +34,7 @@ fn args() -> (u32, Vec<String>) {
 }
 
 fn shifted(img: &image::RgbImage, dx: f32, dy: f32) -> FlowField {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    FlowField {
-        width: w,
-        height: h,
-        u: vec![dx; w * h],
-        v: vec![dy; w * h],
-    }
+    FlowField::from_fn(img.width() as usize, img.height() as usize, |_, _| (dx, dy))
 }
 
 fn main() {

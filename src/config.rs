@@ -339,9 +339,9 @@ pub struct LossConfig {
     /// Weight of the temporal loss against the warped previous stylized frame
     /// (0 = off). In network pixel units, as artistic-videos: 1e3 there too.
     pub temporal_weight: f64,
-    /// Weight of the penalty on pixel values outside [0, 1] (0 = off: the
-    /// optimum then leaves the range and the saved, clamped frame differs
-    /// from it).
+    /// Weight of the penalty on pixel values outside [0, 1] (0 = off: with
+    /// max pooling the optimum then leaves the range and the saved, clamped
+    /// frame differs from it).
     pub range_weight: f64,
     /// Extra temporal terms against frames t-k (e.g. [2, 4]).
     pub long_term: Vec<usize>,
