@@ -190,10 +190,10 @@ fn mutate(text: &mut Vec<u8>, rng: &mut Rng) -> String {
             text.splice(a..b, new.bytes());
             format!("number {old} at byte {a} -> {new:?}")
         }
+        // A cut earlier in the same case can leave nothing to change a byte of.
+        4 if text.is_empty() => mutate(text, rng),
         4 => {
-            let i = rng
-                .below(text.len().max(1))
-                .min(text.len().saturating_sub(1));
+            let i = rng.below(text.len());
             let old = text[i];
             let new = if rng.chance(10) {
                 0x80 | rng.below(128) as u8
