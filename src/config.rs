@@ -203,6 +203,17 @@ impl ModelName {
             ModelName::Squeezenet => PoolingKind::Max,
         }
     }
+    /// Iterations at each coarse size when the full size gets `full`. VGG's
+    /// coarse pictures converge sooner: 40 at each coarse size reach the
+    /// style loss 60 do on frame 1 (carphone at 128 px: 1.048e6 against
+    /// 1.044e6; at 256 px 6.98e5 against 7.00e5, in 52 s against 59 s), where
+    /// 30 lose 1-2%. SqueezeNet's lose 4-12% with two thirds and cost little.
+    pub fn default_scale_iterations(self, full: usize) -> usize {
+        match self {
+            ModelName::Vgg19 | ModelName::Vgg16 => (2 * full).div_ceil(3),
+            ModelName::Squeezenet => full,
+        }
+    }
     /// The content, style and TV weights that suit the network's default
     /// weights and layers with this pooling; a job that does not set
     /// `loss.content_weight`, `loss.style_weight` or `loss.tv_weight` gets
@@ -403,7 +414,8 @@ pub struct OptimizerConfig {
     /// shot: painted first with this longest side, then at sizes √2 apart up
     /// to the full one (0 = off).
     pub min_size: u32,
-    /// Iterations at each size below the full one (default: `first_frame_iterations`).
+    /// Iterations at each size below the full one (default: the network's,
+    /// [`ModelName::default_scale_iterations`]).
     pub scale_iterations: Option<usize>,
     /// Extra iterations a later frame gets per share of pixels its flow cannot
     /// carry (disoccluded, or moved in from the border): they start from the
@@ -441,9 +453,11 @@ impl Default for OptimizerConfig {
 }
 
 impl OptimizerConfig {
-    /// Iterations at each coarse size.
-    pub fn scale_iterations(&self) -> usize {
-        self.scale_iterations.unwrap_or(self.first_frame_iterations)
+    /// Iterations at each coarse size: `scale_iterations`, or the network's
+    /// default ([`ModelName::default_scale_iterations`]).
+    pub fn scale_iterations(&self, model: ModelName) -> usize {
+        self.scale_iterations
+            .unwrap_or(model.default_scale_iterations(self.first_frame_iterations))
     }
 
     /// A later frame's budget when `new_share` of its pixels are new.
@@ -1192,6 +1206,22 @@ mod tests {
         assert_eq!(o.frame_budget(None), o.frame_iterations);
         assert_eq!(o.frame_budget(Some(0.0)), o.frame_iterations);
         assert_eq!(o.frame_budget(Some(0.3)), o.frame_iterations + 12);
+    }
+
+    #[test]
+    fn vgg_coarse_sizes_get_two_thirds_of_the_full_sizes_iterations_unless_given() {
+        use ModelName::*;
+        let mut o = OptimizerConfig::default();
+        assert_eq!(o.scale_iterations(Vgg19), 40);
+        assert_eq!(o.scale_iterations(Vgg16), 40);
+        assert_eq!(o.scale_iterations(Squeezenet), 60);
+        o.first_frame_iterations = 1;
+        assert_eq!(o.scale_iterations(Vgg19), 1);
+        o.first_frame_iterations = 500;
+        assert_eq!(o.scale_iterations(Vgg19), 334);
+        o.scale_iterations = Some(200);
+        assert_eq!(o.scale_iterations(Vgg19), 200);
+        assert_eq!(o.scale_iterations(Squeezenet), 200);
     }
 
     #[test]

@@ -90,7 +90,7 @@ impl Coarse {
     }
 
     /// Paints `content` from `init` (both full size, in [0, 1]) through the coarse sizes,
-    /// `optimizer.scale_iterations` each (default: the first frame's), and returns the full-size start: the last result
+    /// `optimizer.scale_iterations` each (default: the network's), and returns the full-size start: the last result
     /// upsampled. `on_iter` sees every iteration.
     pub fn start(
         &self,
@@ -101,7 +101,7 @@ impl Coarse {
         on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
     ) -> Result<(Tensor, Spent)> {
         let (full_h, full_w) = (content.size()[2] as u32, content.size()[3] as u32);
-        let sched = schedule_for(cfg, true, cfg.optimizer.scale_iterations());
+        let sched = schedule_for(cfg, true, cfg.optimizer.scale_iterations(cfg.model.name));
         let mut image = init.shallow_clone();
         let mut spent = Spent::default();
         for (w, h, level) in &self.levels {

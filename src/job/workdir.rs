@@ -90,6 +90,8 @@ pub fn fingerprint(cfg: &JobConfig) -> String {
     c.run.threads = 0;
     c.optimizer.passes = 1;
     c.shards = Default::default();
+    // The network's default pooling and the same pooling named paint alike.
+    c.model.pooling = Some(cfg.model.pooling());
     serde_json::to_string_pretty(&c).unwrap_or_default()
 }
 
@@ -202,6 +204,7 @@ pub fn pass_dir(dir: &Path, n: usize) -> FrameDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::PoolingKind;
 
     #[test]
     fn fingerprint_ignores_output_and_device() {
@@ -210,6 +213,13 @@ mod tests {
         b.output.crf = 30;
         b.run.device = "cuda".into();
         assert_eq!(fingerprint(&a), fingerprint(&b));
+        b.model.pooling = Some(a.model.pooling());
+        assert_eq!(fingerprint(&a), fingerprint(&b), "the default named");
+        b.model.pooling = Some(match a.model.pooling() {
+            PoolingKind::Avg => PoolingKind::Max,
+            PoolingKind::Max => PoolingKind::Avg,
+        });
+        assert_ne!(fingerprint(&a), fingerprint(&b), "the other pooling");
         a.loss.style_weight = 1.0;
         assert_ne!(fingerprint(&a), fingerprint(&b));
     }

@@ -220,7 +220,9 @@ pub struct ImageArgs {
     pub content: PathBuf,
     #[arg(long, short = 'o')]
     pub output: PathBuf,
-    /// L-BFGS iterations.
+    /// L-BFGS iterations at full size (at each coarser size VGG gets two
+    /// thirds as many, SqueezeNet as many, unless `optimizer.scale_iterations`
+    /// is set).
     #[arg(long)]
     pub iterations: Option<usize>,
     /// Print the summary as JSON.
@@ -239,7 +241,9 @@ pub struct VideoArgs {
     /// Process at most this many frames.
     #[arg(long)]
     pub max_frames: Option<usize>,
-    /// L-BFGS iterations for the first frame.
+    /// L-BFGS iterations for the first frame at full size (at each coarser
+    /// size VGG gets two thirds as many, SqueezeNet as many, unless
+    /// `optimizer.scale_iterations` is set).
     #[arg(long)]
     pub first_iterations: Option<usize>,
     /// At most this many iterations for each later frame.
@@ -277,7 +281,9 @@ pub struct PreviewArgs {
     /// Read at most this many frames of the clip.
     #[arg(long)]
     pub max_frames: Option<usize>,
-    /// L-BFGS iterations for the first frame of each run.
+    /// L-BFGS iterations for the first frame of each run at full size (at
+    /// each coarser size VGG gets two thirds as many, SqueezeNet as many,
+    /// unless `optimizer.scale_iterations` is set).
     #[arg(long)]
     pub first_iterations: Option<usize>,
     /// At most this many iterations for each later frame.
