@@ -90,8 +90,9 @@ pub fn fingerprint(cfg: &JobConfig) -> String {
     c.run.threads = 0;
     c.optimizer.passes = 1;
     c.shards = Default::default();
-    // The network's default pooling and the same pooling named paint alike.
+    // The network's defaults and the same values named paint alike.
     c.model.pooling = Some(cfg.model.pooling());
+    c.optimizer.scale_iterations = Some(cfg.optimizer.scale_iterations(cfg.model.name));
     serde_json::to_string_pretty(&c).unwrap_or_default()
 }
 
@@ -220,6 +221,9 @@ mod tests {
             PoolingKind::Max => PoolingKind::Avg,
         });
         assert_ne!(fingerprint(&a), fingerprint(&b), "the other pooling");
+        b.model.pooling = None;
+        b.optimizer.scale_iterations = Some(a.optimizer.scale_iterations(a.model.name));
+        assert_eq!(fingerprint(&a), fingerprint(&b), "the coarse budget named");
         a.loss.style_weight = 1.0;
         assert_ne!(fingerprint(&a), fingerprint(&b));
     }
