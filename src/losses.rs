@@ -99,7 +99,8 @@ impl Loss for TvLoss {
 /// `[0, max]` (pixel space). Without it, and with max pooling, the optimiser
 /// buys style with values far outside that range, and the saved (clamped)
 /// frame loses most of it: VGG-19 at 128 px, 100 iterations, reported style
-/// 1.73e6 against 6.31e6 once clamped (average pooling strays far less). A warm start inherits the clamped frame, so it pays too.
+/// 1.73e6 against 6.31e6 once clamped (average pooling strays far less).
+/// A warm start inherits the clamped frame, so it pays too.
 pub struct RangeLoss {
     pub max: f64,
 }
