@@ -23,6 +23,7 @@ name = "squeezenet"
 [optimizer]
 first_frame_iterations = 6
 frame_iterations = 3
+style_hold = 0  # warm frames run exactly frame_iterations
 [run]
 device = "cpu"
 print_every = 0

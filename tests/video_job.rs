@@ -22,6 +22,8 @@ fn job(input: &Path, output: &Path, sets: &[&str]) -> JobConfig {
         "input.size=48".into(),
         "optimizer.first_frame_iterations=6".into(),
         "optimizer.frame_iterations=3".into(),
+        // Warm frames run exactly their budget unless a test holds the style.
+        "optimizer.style_hold=0".into(),
     ];
     o.extend(sets.iter().map(|s| s.to_string()));
     let o: Vec<_> = o.iter().map(|s| parse_override(s).unwrap()).collect();
@@ -50,10 +52,8 @@ fn work_frames(work: &Path) -> Vec<Vec<u8>> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("frame_")
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("frame_") && name.ends_with(".png")
         })
         .collect();
     names.sort();
@@ -139,17 +139,27 @@ fn an_interrupted_job_resumes_to_the_same_video() {
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole.mp4");
     let parts = dir.path().join("parts.mp4");
+    // The style hold on, with a first frame painted well enough that warm
+    // frames paint on past their budget: the frames a resume replays need
+    // the level the run kept beside frame 0.
     let sets = [
         "input.max_frames=19",
         "run.frame_init=\"prev_warped\"",
         "loss.temporal_weight=50",
+        "optimizer.first_frame_iterations=400",
+        "optimizer.style_hold=0.002",
     ];
-    run(
+    let first = run(
         &job(&common::data("carphone.mp4"), &whole, &sets),
         &AtomicBool::new(false),
         |_| {},
     )
     .unwrap();
+    let replayed = &first.frames[16..];
+    assert!(
+        replayed.iter().any(|f| f.iterations > 3),
+        "the hold never fired where the resume replays: {replayed:?}"
+    );
 
     // Stop after frame 17, as Ctrl-C would.
     let cfg = job(&common::data("carphone.mp4"), &parts, &sets);
@@ -714,6 +724,44 @@ fn a_cut_starts_a_new_shot_with_the_first_frames_budget() {
         assert_eq!(f.init, "prev_warped");
         assert!(f.iterations <= 3 && f.losses.temporal > 0.0, "{f:?}");
     }
+}
+
+#[test]
+fn a_warm_frame_above_its_shots_style_level_paints_on_until_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let sets = [
+        "input.max_frames=6",
+        "optimizer.first_frame_iterations=60",
+        "optimizer.stop_tolerance=0",
+        "optimizer.style_hold=0.002",
+        "optimizer.hold_iterations=5",
+    ];
+    let cfg = job(
+        &common::data("carphone.mp4"),
+        &dir.path().join("h.mp4"),
+        &sets,
+    );
+    let mut styles = vec![Vec::new(); 6];
+    let report = run(&cfg, &AtomicBool::new(false), |e| {
+        if let Event::Iterate { frame, record } = e {
+            styles[frame].push(record.losses.style);
+        }
+    })
+    .unwrap();
+    let threshold = report.frames[0].losses.style * 1.002;
+    for (f, style) in report.frames.iter().zip(&styles).skip(1) {
+        // The first iteration from the budget (3) at or below the level, or
+        // the last of the 5 the hold may add.
+        let back = (3..8)
+            .find(|&i| style.get(i - 1).is_some_and(|&s| s <= threshold))
+            .unwrap_or(8);
+        assert_eq!(f.iterations, back, "{f:?} {style:?}");
+    }
+    assert!(
+        report.frames[1..].iter().any(|f| f.iterations > 3),
+        "the hold never fired: {:?}",
+        report.frames
+    );
 }
 
 #[test]

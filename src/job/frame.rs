@@ -18,6 +18,7 @@ use crate::optimizer::Lbfgs;
 use crate::stylize::{IterateRecord, Schedule, Stylized, Stylizer};
 use crate::temporal::{short_pair, FlowPair, History, TemporalTarget};
 
+use super::hold::StyleHold;
 use super::report::{FrameReport, Retry};
 use super::scales::{Coarse, Spent};
 use super::setup::{initial_image, schedule, schedule_for};
@@ -45,6 +46,8 @@ pub struct FrameOptimiser<'a> {
     pub curvature: Curvature,
     /// The coarse sizes a clip's first frame is painted through (`optimizer.min_size`).
     pub coarse: Option<&'a Coarse>,
+    /// The style level pass 1's warm frames are held to.
+    pub hold: StyleHold,
 }
 
 /// The carried L-BFGS memory starts afresh at every frame whose index is a
@@ -121,6 +124,8 @@ pub struct Optimised {
     pub new_shot: bool,
     /// The share of pixels the flow from the frame before could not carry.
     pub new_share: Option<f64>,
+    /// Its style loss, when it set its shot's level for the style hold.
+    pub level: Option<f64>,
 }
 
 /// How a frame is optimised, decided before its first attempt.
@@ -135,6 +140,11 @@ struct Plan {
     carry: bool,
     /// Starts with `optimizer.frame_scale_iterations` at half size.
     warm_coarse: bool,
+    /// A warm frame of pass 1: it gets the frame budget, which the style
+    /// hold may extend.
+    warm: bool,
+    /// Sets its shot's level for the style hold.
+    sets_level: bool,
 }
 
 impl FrameOptimiser<'_> {
@@ -145,16 +155,16 @@ impl FrameOptimiser<'_> {
         // `run.new_shot` of its pixels.
         let new_shot = chain && new_share.is_some_and(|s| s > self.cfg.run.new_shot);
         let first = (task.history.is_empty() || new_shot) && chain;
+        let warm = chain && !first && !task.full_budget;
         Plan {
             new_share,
             new_shot,
             first,
             // Later passes visit frames out of order: no memory to carry there.
             carry: self.cfg.optimizer.carry_pairs && chain,
-            warm_coarse: chain
-                && !first
-                && !task.full_budget
-                && self.cfg.optimizer.frame_scale_iterations > 0,
+            warm_coarse: warm && self.cfg.optimizer.frame_scale_iterations > 0,
+            warm,
+            sets_level: chain && !warm,
         }
     }
 
@@ -172,7 +182,7 @@ impl FrameOptimiser<'_> {
         }
         let targets = self.temporal_targets(task, !plan.new_shot);
         let objective = self.objective(task, &targets);
-        let sched = self.schedule(task, plan.first, plan.new_share);
+        let (sched, budget) = self.schedule(task, &plan);
         let mut retries = Vec::new();
         for (attempt, &(fallback, step)) in ATTEMPTS.iter().enumerate() {
             let (init, name) = self.start_image(task, fallback, plan.first, attempt);
@@ -181,13 +191,18 @@ impl FrameOptimiser<'_> {
                 _ => (init, Spent::default()),
             };
             let sched = shorter(&sched, step);
+            let mut hook = self.hold.hook(budget, &mut *on_iter);
             let result = if plan.carry && attempt == 0 {
                 self.curvature
-                    .run(self.stylizer, &objective, &init, &sched, &mut *on_iter)
+                    .run(self.stylizer, &objective, &init, &sched, &mut hook)
             } else {
-                self.stylizer.run(&objective, &init, &sched, &mut *on_iter)
+                self.stylizer.run(&objective, &init, &sched, &mut hook)
             };
             if result.losses.total.is_finite() && all_finite(&result.image) {
+                let level = plan.sets_level.then_some(result.losses.style);
+                if level.is_some() {
+                    self.hold.set_level(level);
+                }
                 return Ok(Optimised {
                     result: Stylized {
                         iterations: result.iterations + spent.iterations,
@@ -199,6 +214,7 @@ impl FrameOptimiser<'_> {
                     retries,
                     new_shot: plan.new_shot,
                     new_share: plan.new_share,
+                    level,
                 });
             }
             self.curvature.forget();
@@ -238,13 +254,17 @@ impl FrameOptimiser<'_> {
     }
 
     /// The first frame's budget for a first frame (or a shard's), else the
-    /// frame budget, with more for new pixels in pass 1.
-    fn schedule(&self, task: &Task, first: bool, new_share: Option<f64>) -> Schedule {
-        if first || task.full_budget {
-            return schedule(self.cfg, true);
+    /// frame budget, with more for new pixels in pass 1 and room for the
+    /// style hold there; and the budget the hold may extend (None: none).
+    fn schedule(&self, task: &Task, plan: &Plan) -> (Schedule, Option<usize>) {
+        if plan.first || task.full_budget {
+            return (schedule(self.cfg, true), None);
         }
-        let share = new_share.filter(|_| matches!(task.start, Start::Chain));
-        schedule_for(self.cfg, false, self.cfg.optimizer.frame_budget(share))
+        let share = plan.new_share.filter(|_| plan.warm);
+        let budget = self.cfg.optimizer.frame_budget(share);
+        let held = plan.warm && self.hold.threshold().is_some();
+        let cap = if held { self.hold.cap(budget) } else { budget };
+        (schedule_for(self.cfg, false, cap), held.then_some(budget))
     }
 
     /// What the frame's temporal loss ties it to: the stylized frames

@@ -129,6 +129,9 @@ impl FrameLoop<'_> {
         }
         if index < self.resume_before {
             if let Some(img) = self.work.pass(1).load(index)? {
+                if let Some(level) = self.work.pass(1).level(index)? {
+                    self.optimiser.hold.set_level(Some(level));
+                }
                 return Ok(Some((img, resumed_report(prep))));
             }
         }
@@ -151,6 +154,9 @@ impl FrameLoop<'_> {
         };
         if stop.load(Ordering::SeqCst) {
             return Ok(None);
+        }
+        if let Some(level) = done.level {
+            self.work.pass(1).save_level(index, level)?;
         }
         self.work.pass(1).save(index, &img)?;
         let report = done.report(index, prep.frame.source_index, prep.flow_seconds);

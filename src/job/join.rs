@@ -24,6 +24,7 @@ use crate::video::FrameSource;
 use super::assemble;
 use super::crossfade::crossfade;
 use super::frame::FrameOptimiser;
+use super::hold::StyleHold;
 use super::lock::Lock;
 use super::outputs::Outputs;
 use super::passes::{Direction, Pass, PassRunner};
@@ -80,7 +81,7 @@ impl JoinOptions {
     fn lane_config(&self, cfg: &JobConfig, k: usize, lanes: usize) -> JobConfig {
         let mut c = cfg.clone();
         c.loss.temporal_weight *= cfg.shards.seam_temporal_scale;
-        c.optimizer.frame_iterations = cfg.shards.seam_iterations(cfg.optimizer.frame_iterations);
+        c.optimizer.frame_iterations = cfg.shards.seam_iterations(&cfg.optimizer);
         if !self.devices.is_empty() {
             c.run.device = self.devices[k % self.devices.len()].clone();
         }
@@ -309,6 +310,7 @@ impl Joiner<'_> {
             curvature: Default::default(),
             // Seam windows never hold a clip's first frame.
             coarse: None,
+            hold: StyleHold::new(&lane.optimizer),
         };
         let mut out = Vec::new();
         for window in windows {

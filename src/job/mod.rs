@@ -2,6 +2,7 @@
 //!
 //! * [`VideoJob`] (`video_job`): a clip, streamed through decoder, flow,
 //!   optimiser and encoder stages (`stages`), one frame at a time (`frame`),
+//!   holding warm frames to their shot's style level (`hold`),
 //!   with a resumable, locked work directory (`workdir`, `lock`), its output paths
 //!   (`outputs`), a JSON report (`report`) and an HTML one beside it
 //!   (`html`, with its pictures from `report_files`).
@@ -14,6 +15,7 @@ mod crossfade;
 pub mod eval;
 mod frame;
 mod frame_loop;
+mod hold;
 pub mod html;
 pub mod join;
 pub mod lock;

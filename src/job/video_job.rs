@@ -16,6 +16,7 @@ use crate::video::{FrameSource, SourceInfo};
 use super::assemble;
 use super::frame::{Curvature, FrameOptimiser, StartFault};
 use super::frame_loop::{FrameLoop, LoopEnd};
+use super::hold::StyleHold;
 use super::outputs::Outputs;
 use super::passes::{Direction, Pass, PassRunner};
 use super::report::{FrameReport, JobReport, PassReport, Totals};
@@ -219,6 +220,7 @@ impl<'a> VideoJob<'a> {
             fault: self.fault,
             curvature: Default::default(),
             coarse: (!self.coarse.is_empty()).then_some(&self.coarse),
+            hold: StyleHold::new(&self.cfg.optimizer),
         }
     }
 

@@ -63,11 +63,40 @@ impl FrameDir {
 
     /// Writes a frame atomically (the directory is made when missing).
     pub fn save(&self, index: usize, img: &RgbImage) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::Output {
-            file: self.dir.display().to_string(),
-            message: e.to_string(),
-        })?;
+        self.make()?;
         write_image_atomic(&self.file(index), img)
+    }
+
+    fn make(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| output_error(&self.dir, e.to_string()))
+    }
+
+    fn level_file(&self, index: usize) -> PathBuf {
+        self.dir.join(format!("frame_{index:06}.level"))
+    }
+
+    /// Writes the style level a shot's first frame set (see `hold`), before
+    /// the frame itself: a frame on disk never lacks its level.
+    pub fn save_level(&self, index: usize, style: f64) -> Result<()> {
+        self.make()?;
+        // Display writes the shortest text that reads back as the same f64.
+        write_atomic(&self.level_file(index), |w| {
+            write!(w, "{style}").map_err(|e| e.to_string())
+        })
+    }
+
+    /// The style level frame `index` set, if it set one.
+    pub fn level(&self, index: usize) -> Result<Option<f64>> {
+        let file = self.level_file(index);
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(output_error(&file, e.to_string())),
+        };
+        match text.trim().parse::<f64>() {
+            Ok(v) => Ok(Some(v)),
+            Err(_) => Err(output_error(&file, format!("not a style level: {text:?}"))),
+        }
     }
 }
 
@@ -100,10 +129,7 @@ impl WorkDir {
     /// Creates `dir`, or checks that it belongs to this job, and takes the
     /// lock file `lock` in it.
     pub fn open(cfg: &JobConfig, dir: &Path, lock: &str) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Output {
-            file: dir.display().to_string(),
-            message: e.to_string(),
-        })?;
+        std::fs::create_dir_all(dir).map_err(|e| output_error(dir, e.to_string()))?;
         let wd = Self {
             dir: dir.to_path_buf(),
             _lock: Lock::acquire(dir, lock)?,
@@ -171,10 +197,7 @@ impl WorkDir {
     }
 
     fn output_err(&self, message: String) -> Error {
-        Error::Output {
-            file: self.dir.display().to_string(),
-            message,
-        }
+        output_error(&self.dir, message)
     }
 
     fn refuse(&self, why: &str) -> Error {
@@ -182,6 +205,13 @@ impl WorkDir {
             dir: self.dir.clone(),
             message: format!("{why}; delete it or set output.work_dir"),
         }
+    }
+}
+
+fn output_error(file: &Path, message: String) -> Error {
+    Error::Output {
+        file: file.display().to_string(),
+        message,
     }
 }
 
@@ -206,6 +236,23 @@ pub fn pass_dir(dir: &Path, n: usize) -> FrameDir {
 mod tests {
     use super::*;
     use crate::config::PoolingKind;
+
+    #[test]
+    fn a_style_level_reads_back_as_the_same_number_and_a_bad_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let frames = FrameDir::new(dir.path().join("pass"));
+        assert_eq!(frames.level(3).unwrap(), None);
+        let level = 731_792.123_456_789_1_f64 / 3.0;
+        frames.save_level(3, level).unwrap();
+        assert_eq!(frames.level(3).unwrap(), Some(level));
+        assert_eq!(frames.count(0..5), 0, "a level is not a frame");
+        std::fs::write(frames.path().join("frame_000004.level"), "lots").unwrap();
+        let e = frames.level(4).unwrap_err().to_string();
+        assert!(
+            e.contains("frame_000004.level") && e.contains("lots"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn fingerprint_ignores_output_and_device() {
