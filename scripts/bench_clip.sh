@@ -54,7 +54,7 @@ for CLIP in "${CLIPS[@]}"; do
     rm -f "$dir/a.run"
     run a --first-iterations 100 --iterations 100 --set 'run.frame_init="content"' \
       --set loss.temporal_weight=0 --set optimizer.stop_tolerance=0 --set optimizer.min_size=0 \
-      --set optimizer.carry_pairs=false
+      --set optimizer.carry_pairs=false --set optimizer.style_hold=0
   fi
   rm -f "$dir/defaults.run" "$dir/preview.run"
   for _ in $(seq "$REPEATS"); do

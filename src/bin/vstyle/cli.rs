@@ -246,7 +246,8 @@ pub struct VideoArgs {
     /// `optimizer.scale_iterations` is set).
     #[arg(long)]
     pub first_iterations: Option<usize>,
-    /// At most this many iterations for each later frame.
+    /// Iterations for each later frame (then up to `optimizer.hold_iterations`
+    /// more while its style loss is above its shot's: `optimizer.style_hold`).
     #[arg(long)]
     pub iterations: Option<usize>,
     /// Weight of the temporal loss (0 = off).
@@ -286,7 +287,8 @@ pub struct PreviewArgs {
     /// unless `optimizer.scale_iterations` is set).
     #[arg(long)]
     pub first_iterations: Option<usize>,
-    /// At most this many iterations for each later frame.
+    /// Iterations for each later frame (then up to `optimizer.hold_iterations`
+    /// more while its style loss is above its shot's: `optimizer.style_hold`).
     #[arg(long)]
     pub iterations: Option<usize>,
     #[command(flatten)]
