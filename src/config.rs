@@ -469,10 +469,15 @@ impl OptimizerConfig {
             .unwrap_or(model.default_scale_iterations(self.first_frame_iterations))
     }
 
+    /// Whether the style hold can add iterations to a warm frame.
+    pub fn holds_style(&self) -> bool {
+        self.style_hold > 0.0 && self.hold_iterations > 0
+    }
+
     /// The most a warm frame runs without new pixels: its budget, and the
     /// style hold's iterations when the hold is on.
     pub fn warm_iterations(&self) -> usize {
-        let hold = if self.style_hold > 0.0 {
+        let hold = if self.holds_style() {
             self.hold_iterations
         } else {
             0

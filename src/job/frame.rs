@@ -262,9 +262,17 @@ impl FrameOptimiser<'_> {
         }
         let share = plan.new_share.filter(|_| plan.warm);
         let budget = self.cfg.optimizer.frame_budget(share);
-        let held = plan.warm && self.hold.threshold().is_some();
-        let cap = if held { self.hold.cap(budget) } else { budget };
-        (schedule_for(self.cfg, false, cap), held.then_some(budget))
+        // Without a level or with the hold off, `cap` is the budget and the
+        // hook never stops the frame.
+        let cap = if plan.warm {
+            self.hold.cap(budget)
+        } else {
+            budget
+        };
+        (
+            schedule_for(self.cfg, false, cap),
+            plan.warm.then_some(budget),
+        )
     }
 
     /// What the frame's temporal loss ties it to: the stylized frames

@@ -18,7 +18,7 @@ use crate::stylize::IterateRecord;
 pub struct StyleHold {
     /// Fraction above the level at which a frame keeps painting (0 = off).
     tolerance: f64,
-    /// The most iterations a frame gets beyond its budget.
+    /// The most iterations a frame gets beyond its budget (0: the hold is off).
     extra: usize,
     /// The style loss of the current shot's first frame.
     level: Cell<Option<f64>>,
@@ -28,7 +28,11 @@ impl StyleHold {
     pub fn new(o: &OptimizerConfig) -> Self {
         Self {
             tolerance: o.style_hold,
-            extra: o.hold_iterations,
+            extra: if o.holds_style() {
+                o.hold_iterations
+            } else {
+                0
+            },
             level: Cell::new(None),
         }
     }
@@ -41,11 +45,10 @@ impl StyleHold {
 
     /// The style loss above which a warm frame keeps painting; None when
     /// the hold is off or no shot has set its level yet.
-    pub fn threshold(&self) -> Option<f64> {
-        let on = self.tolerance > 0.0 && self.extra > 0;
+    fn threshold(&self) -> Option<f64> {
         self.level
             .get()
-            .filter(|_| on)
+            .filter(|_| self.extra > 0)
             .map(|l| l * (1.0 + self.tolerance))
     }
 
