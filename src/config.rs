@@ -562,9 +562,10 @@ pub struct ShardsConfig {
     pub seam_passes: usize,
     /// The temporal weight in seam windows, relative to `loss.temporal_weight`.
     /// Below 1 a window repaints more of the crossfade it starts from (a
-    /// blend of two textures, twice a frame's style loss): with the style
-    /// hold's better single runs, 1.0 left carphone's repaired clip 6.8%
-    /// less stylized than one run, 0.8 4.0%, 0.7 2.5% with a seam at 1.49x.
+    /// blend of two textures, twice a frame's style loss), above it the
+    /// seams settle better: carphone's repaired clip was 6.8% less stylized
+    /// than one run with 1.0, 5.4% with 0.9, 4.7% with 0.85, 3.9% with 0.8,
+    /// while bigbuckbunny's worst seam went 1.53x, 1.41x, 1.38x, 1.50x.
     pub seam_temporal_scale: f64,
     /// At most this many L-BFGS iterations per frame and seam pass
     /// (default: twice what a warm frame may run,
@@ -572,7 +573,8 @@ pub struct ShardsConfig {
     pub seam_iterations: Option<usize>,
     /// Each shard but the first starts by stylizing the clip's first frame
     /// (as the first shard does) and carrying it along the flow to its own
-    /// first frame, so all shards start from one texture.
+    /// first frame, so all shards start from one texture and are held to
+    /// one style level (the style hold's).
     pub lead_in: bool,
 }
 
@@ -581,7 +583,7 @@ impl Default for ShardsConfig {
         Self {
             seam_window: 12,
             seam_passes: 3,
-            seam_temporal_scale: 0.8,
+            seam_temporal_scale: 0.85,
             seam_iterations: None,
             lead_in: true,
         }

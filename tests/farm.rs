@@ -118,7 +118,8 @@ fn a_clip_in_shards_joins_with_its_rate_audio_and_repaired_seams() {
             .collect();
         assert_eq!(idx, (i * 4..i * 4 + 4).collect::<Vec<u64>>(), "shard {i}");
         // Shard 0 starts cold; the others from its texture carried along
-        // the flow (the lead-in), with the first frame's full budget.
+        // the flow (the lead-in), with the first frame's full budget (the
+        // style hold, which would stop it at the clip's level, is off).
         let first = &r["frames"][0];
         let init = if i == 0 { "content" } else { "prev_warped" };
         assert_eq!(first["init"], init, "shard {i}");

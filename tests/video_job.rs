@@ -765,6 +765,48 @@ fn a_warm_frame_above_its_shots_style_level_paints_on_until_it_is_back() {
 }
 
 #[test]
+fn a_shards_first_frame_paints_from_its_lead_in_until_back_at_the_clips_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let sets = [
+        "input.max_frames=6",
+        "optimizer.first_frame_iterations=60",
+        "optimizer.stop_tolerance=0",
+        "optimizer.style_hold=0.002",
+        "optimizer.hold_iterations=5",
+    ];
+    let out = dir.path().join("s.mp4");
+    let cfg = job(&common::data("carphone.mp4"), &out, &sets);
+    let mut styles = vec![Vec::new(); 6];
+    let shard = vstyle::job::Shard { index: 1, count: 2 };
+    let report = VideoJob::new(&cfg, Some(shard))
+        .unwrap()
+        .run(&AtomicBool::new(false), |e| {
+            if let Event::Iterate { frame, record } = e {
+                styles[frame].push(record.losses.style);
+            }
+        })
+        .unwrap();
+    // The lead-in paints frame 0 as shard 0 does: that is the clip's level.
+    let level = *styles[0].last().unwrap();
+    let first = &report.frames[0];
+    assert_eq!((first.index, first.init.as_str()), (3, "prev_warped"));
+    // Its frame budget (3), then on until it is at the level, at most the
+    // first frame's budget (60).
+    let back = (3..60)
+        .find(|&i| styles[3][i - 1] <= level * 1.002)
+        .unwrap_or(60);
+    assert_eq!(first.iterations, back, "{first:?} {:?}", styles[3]);
+    assert!(
+        back < 60,
+        "never back at the level {level}: {:?}",
+        styles[3]
+    );
+    // The shard keeps the clip's level, for its frames and for a resume.
+    let kept = std::fs::read_to_string(out.with_extension("mp4.work").join("frame_000003.level"));
+    assert_eq!(kept.unwrap().parse::<f64>().unwrap(), level);
+}
+
+#[test]
 fn a_still_scene_stops_before_the_frame_budget_and_a_moving_one_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let still = carphone_040();

@@ -109,9 +109,10 @@ pub struct Task<'t> {
     pub start: Start,
     /// Whether the temporal loss applies (it also needs a weight above 0).
     pub temporal: bool,
-    /// Whether it gets the first frame's budget although it starts warm (a
-    /// shard's first frame, from the texture its lead-in carried).
-    pub full_budget: bool,
+    /// A shard's first frame, started from the texture its lead-in carried:
+    /// it may run the first frame's budget, and is held to the level the
+    /// lead-in set.
+    pub after_lead_in: bool,
 }
 
 /// A finished frame.
@@ -143,8 +144,11 @@ struct Plan {
     /// A warm frame of pass 1: it gets the frame budget, which the style
     /// hold may extend.
     warm: bool,
-    /// Sets its shot's level for the style hold.
+    /// Sets its shot's level for the style hold: its own style loss.
     sets_level: bool,
+    /// A shard's first frame after its lead-in: held to the level the
+    /// lead-in's first frame set, which it keeps as its shard's.
+    keeps_level: bool,
 }
 
 impl FrameOptimiser<'_> {
@@ -155,7 +159,7 @@ impl FrameOptimiser<'_> {
         // `run.new_shot` of its pixels.
         let new_shot = chain && new_share.is_some_and(|s| s > self.cfg.run.new_shot);
         let first = (task.history.is_empty() || new_shot) && chain;
-        let warm = chain && !first && !task.full_budget;
+        let warm = chain && !first && !task.after_lead_in;
         Plan {
             new_share,
             new_shot,
@@ -164,7 +168,8 @@ impl FrameOptimiser<'_> {
             carry: self.cfg.optimizer.carry_pairs && chain,
             warm_coarse: warm && self.cfg.optimizer.frame_scale_iterations > 0,
             warm,
-            sets_level: chain && !warm,
+            sets_level: first,
+            keeps_level: chain && task.after_lead_in,
         }
     }
 
@@ -175,14 +180,14 @@ impl FrameOptimiser<'_> {
         on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
     ) -> Result<Optimised> {
         let plan = self.plan(task);
-        if plan.first || task.full_budget || task.index.is_multiple_of(CARRY_SPAN) {
+        if plan.first || task.after_lead_in || task.index.is_multiple_of(CARRY_SPAN) {
             // Fresh at fixed frames (resume), and at a new shot (the pairs
             // describe the shot before).
             self.curvature.forget();
         }
         let targets = self.temporal_targets(task, !plan.new_shot);
         let objective = self.objective(task, &targets);
-        let (sched, budget) = self.schedule(task, &plan);
+        let (sched, budget) = self.schedule(&plan);
         let mut retries = Vec::new();
         for (attempt, &(fallback, step)) in ATTEMPTS.iter().enumerate() {
             let (init, name) = self.start_image(task, fallback, plan.first, attempt);
@@ -199,7 +204,11 @@ impl FrameOptimiser<'_> {
                 self.stylizer.run(&objective, &init, &sched, &mut hook)
             };
             if result.losses.total.is_finite() && all_finite(&result.image) {
-                let level = plan.sets_level.then_some(result.losses.style);
+                let level = if plan.sets_level {
+                    Some(result.losses.style)
+                } else {
+                    plan.keeps_level.then(|| self.hold.level()).flatten()
+                };
                 if level.is_some() {
                     self.hold.set_level(level);
                 }
@@ -255,10 +264,19 @@ impl FrameOptimiser<'_> {
 
     /// The first frame's budget for a first frame (or a shard's), else the
     /// frame budget, with more for new pixels in pass 1 and room for the
-    /// style hold there; and the budget the hold may extend (None: none).
-    fn schedule(&self, task: &Task, plan: &Plan) -> (Schedule, Option<usize>) {
-        if plan.first || task.full_budget {
+    /// style hold there; and the budget after which the hold may stop it
+    /// (None: it runs its schedule).
+    fn schedule(&self, plan: &Plan) -> (Schedule, Option<usize>) {
+        if plan.first {
             return (schedule(self.cfg, true), None);
+        }
+        if plan.keeps_level {
+            // Repainted from the carried texture only until it is back at
+            // the clip's first frame's level, where one run's frame would
+            // be: with all of the first frame's budget a shard ran 10-15%
+            // more stylized than one run, and its seams showed it.
+            let budget = self.cfg.optimizer.frame_iterations;
+            return (schedule(self.cfg, true), Some(budget));
         }
         let share = plan.new_share.filter(|_| plan.warm);
         let budget = self.cfg.optimizer.frame_budget(share);

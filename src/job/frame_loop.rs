@@ -107,7 +107,7 @@ impl FrameLoop<'_> {
             pairs: &prep.pairs,
             start: Start::Chain,
             temporal: false,
-            full_budget: false,
+            after_lead_in: false,
         };
         let mut hook = iteration_hook(prep.frame.index, stop, on_event);
         let (img, _) = self.optimiser.image(&task, &prep.frame.image, &mut hook)?;
@@ -146,7 +146,7 @@ impl FrameLoop<'_> {
             pairs: &prep.pairs,
             start: Start::Chain,
             temporal: self.cfg.optimizer.temporal_from_pass <= 1 && !after_lead_in,
-            full_budget: after_lead_in,
+            after_lead_in,
         };
         let (img, done) = {
             let mut hook = iteration_hook(index, stop, on_event);

@@ -7,7 +7,10 @@
 //! repaint, and the next frame starts from that. The level is the style
 //! loss of the shot's first frame (painted with the first frame's budget);
 //! it is kept in the work directory beside that frame, so a resumed run
-//! holds to the same level as one never stopped.
+//! holds to the same level as one never stopped. A shard's first frame
+//! after its lead-in keeps the level of the clip's first frame, which the
+//! lead-in painted, and is itself held to it, from up to the first frame's
+//! budget: so every shard paints at one run's level.
 use std::cell::Cell;
 use std::ops::ControlFlow;
 
@@ -41,6 +44,11 @@ impl StyleHold {
     /// None: no level (nothing is held).
     pub fn set_level(&self, style: Option<f64>) {
         self.level.set(style.filter(|s| s.is_finite()));
+    }
+
+    /// The current shot's level.
+    pub fn level(&self) -> Option<f64> {
+        self.level.get()
     }
 
     /// The style loss above which a warm frame keeps painting; None when

@@ -192,7 +192,7 @@ impl PassRunner<'_> {
             pairs: &pairs,
             start: Start::Blend(pass.input.get(index)?),
             temporal: pass.temporal,
-            full_budget: false,
+            after_lead_in: false,
         };
         let (img, done) = {
             let mut hook = iteration_hook(index, stop, on_event);
