@@ -726,9 +726,10 @@ fn a_cut_starts_a_new_shot_with_the_first_frames_budget() {
     }
 }
 
-#[test]
-fn a_warm_frame_above_its_shots_style_level_paints_on_until_it_is_back() {
-    let dir = tempfile::tempdir().unwrap();
+/// Six frames of carphone with a tight style hold (0.2%, up to 5 more than
+/// the 3 a frame), as one run or one shard: the report and every frame's
+/// style loss after each iteration.
+fn held_run(out: &Path, shard: Option<vstyle::job::Shard>) -> (JobReport, Vec<Vec<f64>>) {
     let sets = [
         "input.max_frames=6",
         "optimizer.first_frame_iterations=60",
@@ -736,18 +737,23 @@ fn a_warm_frame_above_its_shots_style_level_paints_on_until_it_is_back() {
         "optimizer.style_hold=0.002",
         "optimizer.hold_iterations=5",
     ];
-    let cfg = job(
-        &common::data("carphone.mp4"),
-        &dir.path().join("h.mp4"),
-        &sets,
-    );
+    let cfg = job(&common::data("carphone.mp4"), out, &sets);
     let mut styles = vec![Vec::new(); 6];
-    let report = run(&cfg, &AtomicBool::new(false), |e| {
-        if let Event::Iterate { frame, record } = e {
-            styles[frame].push(record.losses.style);
-        }
-    })
-    .unwrap();
+    let report = VideoJob::new(&cfg, shard)
+        .unwrap()
+        .run(&AtomicBool::new(false), |e| {
+            if let Event::Iterate { frame, record } = e {
+                styles[frame].push(record.losses.style);
+            }
+        })
+        .unwrap();
+    (report, styles)
+}
+
+#[test]
+fn a_warm_frame_above_its_shots_style_level_paints_on_until_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report, styles) = held_run(&dir.path().join("h.mp4"), None);
     let threshold = report.frames[0].losses.style * 1.002;
     for (f, style) in report.frames.iter().zip(&styles).skip(1) {
         // The first iteration from the budget (3) at or below the level, or
@@ -767,25 +773,9 @@ fn a_warm_frame_above_its_shots_style_level_paints_on_until_it_is_back() {
 #[test]
 fn a_shards_first_frame_paints_from_its_lead_in_until_back_at_the_clips_level() {
     let dir = tempfile::tempdir().unwrap();
-    let sets = [
-        "input.max_frames=6",
-        "optimizer.first_frame_iterations=60",
-        "optimizer.stop_tolerance=0",
-        "optimizer.style_hold=0.002",
-        "optimizer.hold_iterations=5",
-    ];
     let out = dir.path().join("s.mp4");
-    let cfg = job(&common::data("carphone.mp4"), &out, &sets);
-    let mut styles = vec![Vec::new(); 6];
     let shard = vstyle::job::Shard { index: 1, count: 2 };
-    let report = VideoJob::new(&cfg, Some(shard))
-        .unwrap()
-        .run(&AtomicBool::new(false), |e| {
-            if let Event::Iterate { frame, record } = e {
-                styles[frame].push(record.losses.style);
-            }
-        })
-        .unwrap();
+    let (report, styles) = held_run(&out, Some(shard));
     // The lead-in paints frame 0 as shard 0 does: that is the clip's level.
     let level = *styles[0].last().unwrap();
     let first = &report.frames[0];
