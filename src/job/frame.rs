@@ -273,8 +273,9 @@ impl FrameOptimiser<'_> {
         if plan.keeps_level {
             // Repainted from the carried texture only until it is back at
             // the clip's first frame's level, where one run's frame would
-            // be: with all of the first frame's budget a shard ran 10-15%
-            // more stylized than one run, and its seams showed it.
+            // be. With all of the first frame's budget its style loss was
+            // 15-17% below one run's frame there, and the shard's frames
+            // were held to that.
             let budget = self.cfg.optimizer.frame_iterations;
             return (schedule(self.cfg, true), Some(budget));
         }
