@@ -274,7 +274,7 @@ impl FrameOptimiser<'_> {
             // Repainted from the carried texture only until it is back at
             // the clip's first frame's level, where one run's frame would
             // be. With all of the first frame's budget its style loss was
-            // 15-17% below one run's frame there, and the shard's frames
+            // 10-17% below one run's frame there, and the shard's frames
             // were held to that.
             let budget = self.cfg.optimizer.frame_iterations;
             return (schedule(self.cfg, true), Some(budget));
