@@ -144,10 +144,9 @@ struct Plan {
     /// A warm frame of pass 1: it gets the frame budget, which the style
     /// hold may extend.
     warm: bool,
-    /// Sets its shot's level for the style hold: its own style loss.
-    sets_level: bool,
     /// A shard's first frame after its lead-in: held to the level the
-    /// lead-in's first frame set, which it keeps as its shard's.
+    /// lead-in's first frame set, which it keeps as its shard's (a first
+    /// frame sets its shot's level from its own style loss).
     keeps_level: bool,
 }
 
@@ -168,7 +167,6 @@ impl FrameOptimiser<'_> {
             carry: self.cfg.optimizer.carry_pairs && chain,
             warm_coarse: warm && self.cfg.optimizer.frame_scale_iterations > 0,
             warm,
-            sets_level: first,
             keeps_level: chain && task.after_lead_in,
         }
     }
@@ -204,10 +202,12 @@ impl FrameOptimiser<'_> {
                 self.stylizer.run(&objective, &init, &sched, &mut hook)
             };
             if result.losses.total.is_finite() && all_finite(&result.image) {
-                let level = if plan.sets_level {
+                let level = if plan.first {
                     Some(result.losses.style)
+                } else if plan.keeps_level {
+                    self.hold.level()
                 } else {
-                    plan.keeps_level.then(|| self.hold.level()).flatten()
+                    None
                 };
                 if level.is_some() {
                     self.hold.set_level(level);
