@@ -29,7 +29,8 @@ done
 "$PY" - "$OUT" "$SHARDS" "$FRAMES" "$t_one" "$t_shards" "$t_join" "$WORKERS" <<'PYEOF'
 import json, sys, statistics as st
 out, n, frames, t_one, t_shards, t_join, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *map(float, sys.argv[4:7]), sys.argv[7]
-seams = [i * frames // n for i in range(1, n)]
+layout = json.load(open(f"{out}/sharded.mp4.work/shards.json"))  # the cuts chosen (shards.cut_search)
+seams = layout.get("cuts") or [i * frames // n for i in range(1, n)]
 def style(report):
     r = json.load(open(report))
     last = {f["index"]: f["losses"]["style"] for f in r["frames"] if not f["resumed"]}

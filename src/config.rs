@@ -576,6 +576,10 @@ pub struct ShardsConfig {
     /// first frame, so all shards start from one texture and are held to
     /// one style level (the style hold's).
     pub lead_in: bool,
+    /// How far a cut between two shards may move from the even split, as a
+    /// share of a shard's length, to the frame where the input moves least
+    /// or a new shot starts: a seam shows least there (0: the even split).
+    pub cut_search: f64,
 }
 
 impl Default for ShardsConfig {
@@ -586,6 +590,7 @@ impl Default for ShardsConfig {
             seam_temporal_scale: 0.85,
             seam_iterations: None,
             lead_in: true,
+            cut_search: 0.1,
         }
     }
 }
@@ -746,6 +751,8 @@ pub const MAX_STOP_WINDOW: usize = 10_000;
 pub const MAX_PASSES: usize = 100;
 /// Frames on each side of a seam that the join re-optimises.
 pub const MAX_SEAM_WINDOW: usize = 1_000;
+/// The largest `shards.cut_search`.
+pub const MAX_CUT_SEARCH: f64 = 0.4;
 /// Long-term temporal terms: each keeps that many frames and adds two flows per frame.
 pub const MAX_LONG_TERM_OFFSET: usize = 100;
 pub const MAX_LONG_TERM_TERMS: usize = 8;
@@ -1173,7 +1180,16 @@ impl Checker<'_> {
         if let Some(n) = s.seam_iterations {
             self.within("shards.seam_iterations", n, 1, MAX_ITERATIONS)?;
         }
-        self.nonneg("shards.seam_temporal_scale", s.seam_temporal_scale)
+        self.nonneg("shards.seam_temporal_scale", s.seam_temporal_scale)?;
+        // Below half a shard, neighbouring cuts' searches cannot overlap.
+        if (0.0..=MAX_CUT_SEARCH).contains(&s.cut_search) {
+            Ok(())
+        } else {
+            Err(self.bad(
+                "shards.cut_search",
+                format!("must be in [0, {MAX_CUT_SEARCH}] (got {})", s.cut_search),
+            ))
+        }
     }
 
     fn output(&self, output: &OutputConfig) -> Result<(), ConfigError> {
@@ -1330,6 +1346,8 @@ mod tests {
             ("output.frames=\"f_%s.png\"", "output.frames"),
             ("output.frames=\"f_%d_%d.png\"", "output.frames"),
             ("output.frames=\"\"", "output.frames"),
+            ("shards.cut_search=0.5", "shards.cut_search"),
+            ("shards.cut_search=-0.1", "shards.cut_search"),
         ] {
             let mut o = vec![parse_override(set).unwrap()];
             if key == "style.blend_weights" {
@@ -1364,6 +1382,7 @@ mod tests {
             "optimizer.stop_window=10000",
             "loss.long_term=[2, 3, 4, 5, 6, 7, 8, 100]",
             "output.frames=\"out/f_%020d.png\"",
+            "shards.cut_search=0.4",
         ]
         .iter()
         .map(|s| parse_override(s).unwrap())

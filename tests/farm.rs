@@ -275,6 +275,61 @@ fn workers_run_the_shards_then_join_and_status_follows_along() {
 }
 
 #[test]
+fn shards_follow_the_calm_cuts_the_work_directory_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = job_file(
+        dir.path(),
+        "carphone.mp4",
+        20,
+        "[shards]\ncut_search = 0.4\nseam_window = 1\nseam_passes = 1",
+    );
+    ok(&vstyle(&["run", s(&job), "--shard", "0/2"], &[]));
+    let work = dir.path().join("out.mp4.work");
+    let layout = report(&work.join("shards.json"));
+    let cut = layout["cuts"][0].as_u64().unwrap();
+    assert!(
+        (6..=14).contains(&cut),
+        "at most 0.4 of 10 frames from 10: {layout}"
+    );
+    let indices = |i: usize| -> Vec<u64> {
+        let r = report(&work.join(format!("report.shard-{i}-of-2.json")));
+        let frames = r["frames"].as_array().unwrap();
+        frames
+            .iter()
+            .map(|f| f["index"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(indices(0), (0..cut).collect::<Vec<_>>());
+    // A worker with another search keeps the recorded split.
+    ok(&vstyle(
+        &[
+            "run",
+            s(&job),
+            "--shard",
+            "1/2",
+            "--set",
+            "shards.cut_search=0",
+        ],
+        &[],
+    ));
+    assert_eq!(indices(1), (cut..20).collect::<Vec<_>>());
+    let out = Command::new(common::bin())
+        .args(["status", s(&job)])
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    let (a, b) = (cut, 20 - cut);
+    assert!(
+        table.contains(&format!("{a}/{a}  shard 0/2"))
+            && table.contains(&format!("{b}/{b}  shard 1/2")),
+        "{table}"
+    );
+    ok(&vstyle(&["join", s(&job)], &[]));
+    let r = report(&dir.path().join("out.mp4.report.json"));
+    assert_eq!(r["seams"][0]["seam"].as_u64(), Some(cut), "{}", r["seams"]);
+}
+
+#[test]
 fn later_passes_alternate_direction_and_make_the_video() {
     let dir = tempfile::tempdir().unwrap();
     let job = job_file(dir.path(), "carphone.mp4", 5, "");

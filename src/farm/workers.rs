@@ -8,7 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
@@ -49,7 +50,8 @@ pub struct Exit {
 }
 
 impl Workers {
-    fn command(&self, shard: Shard) -> Command {
+    /// The worker process for `shard` in pool slot `slot`.
+    fn command(&self, shard: Shard, slot: usize) -> Command {
         let mut c = Command::new(&self.exe);
         c.arg("run")
             .arg(&self.job)
@@ -59,8 +61,10 @@ impl Workers {
         for s in &self.sets {
             c.arg("--set").arg(s);
         }
+        // By slot, not by shard: a slot's next shard goes to the device its
+        // last one freed, so no two workers share one.
         if !self.devices.is_empty() {
-            let d = &self.devices[shard.index % self.devices.len()];
+            let d = &self.devices[slot % self.devices.len()];
             c.arg("--set").arg(format!("run.device={d}"));
         }
         if self.threads > 0 {
@@ -73,47 +77,40 @@ impl Workers {
         c
     }
 
-    /// Runs every shard, `workers` at a time; each output line goes to
-    /// `on_line` prefixed with its shard. Once `stop` is set, each running
-    /// worker gets a TERM (it saves its finished frames and exits 130).
+    /// Runs every shard, `workers` at a time: each slot takes the next
+    /// shard as soon as its last one ends, so shards of unequal length
+    /// (calm cuts) keep every slot busy. Each output line goes to `on_line`
+    /// prefixed with its shard. Once `stop` is set, each running worker
+    /// gets a TERM (it saves its finished frames and exits 130) and no
+    /// shard starts.
     pub fn run(
         &self,
         stop: &AtomicBool,
         on_line: impl Fn(&str) + Sync,
     ) -> Result<Vec<Exit>, WorkerError> {
-        let mut exits = Vec::new();
-        let shards: Vec<Shard> = Shard::all(self.shards).collect();
-        for wave in shards.chunks(self.workers.max(1)) {
-            if stop.load(Ordering::SeqCst) {
-                return Err(WorkerError::Interrupted);
-            }
-            let children = wave
-                .iter()
-                .map(|&s| self.spawn(s))
-                .collect::<Result<Vec<_>, _>>()?;
-            let pids: Vec<u32> = children.iter().map(|(_, c)| c.id()).collect();
-            let alive: Vec<AtomicBool> = pids.iter().map(|_| AtomicBool::new(true)).collect();
-            thread::scope(|scope| {
-                scope.spawn(|| pass_on_stop(&pids, &alive, stop));
-                let handles: Vec<_> = children
-                    .into_iter()
-                    .zip(&alive)
-                    .map(|((shard, child), alive)| {
-                        let on_line = &on_line;
-                        scope.spawn(move || {
-                            let exit = wait_relaying(shard, child, on_line);
-                            alive.store(false, Ordering::SeqCst);
-                            exit
-                        })
-                    })
-                    .collect();
-                for h in handles {
-                    exits.push(h.join().expect("a relay thread does not panic"));
-                }
-            });
-            if exits.iter().any(|e| e.code == Some(130)) {
-                return Err(WorkerError::Interrupted);
-            }
+        let slots = self.workers.clamp(1, self.shards.max(1));
+        let pool = Pool {
+            next: AtomicUsize::new(0),
+            running: (0..slots).map(|_| AtomicU32::new(0)).collect(),
+            exits: Mutex::new(Vec::new()),
+            spawn_error: Mutex::new(None),
+        };
+        thread::scope(|scope| {
+            let busy: Vec<_> = (0..slots)
+                .map(|slot| {
+                    let (pool, on_line) = (&pool, &on_line);
+                    scope.spawn(move || self.serve(slot, pool, stop, on_line))
+                })
+                .collect();
+            pool.pass_on_stop(&busy, stop);
+        });
+        if let Some(e) = pool.spawn_error.into_inner().expect("no slot panics") {
+            return Err(e);
+        }
+        let mut exits = pool.exits.into_inner().expect("no slot panics");
+        exits.sort_by_key(|e| e.shard.index);
+        if stop.load(Ordering::SeqCst) || exits.iter().any(|e| e.code == Some(130)) {
+            return Err(WorkerError::Interrupted);
         }
         let failed: Vec<String> = exits
             .iter()
@@ -132,35 +129,75 @@ impl Workers {
         }
     }
 
-    fn spawn(&self, shard: Shard) -> Result<(Shard, Child), WorkerError> {
-        let child = self
-            .command(shard)
-            .spawn()
-            .map_err(|e| WorkerError::Spawn {
-                exe: self.exe.display().to_string(),
-                message: e.to_string(),
-            })?;
-        Ok((shard, child))
+    /// One slot of the pool: shard after shard until none is left, a
+    /// worker was interrupted or one could not start.
+    fn serve(&self, slot: usize, pool: &Pool, stop: &AtomicBool, on_line: &(impl Fn(&str) + Sync)) {
+        loop {
+            let index = pool.next.fetch_add(1, Ordering::SeqCst);
+            if index >= self.shards || stop.load(Ordering::SeqCst) || pool.halted() {
+                return;
+            }
+            let shard = Shard {
+                index,
+                count: self.shards,
+            };
+            let child = match self.command(shard, slot).spawn() {
+                Ok(c) => c,
+                Err(e) => {
+                    *pool.spawn_error.lock().expect("no slot panics") = Some(WorkerError::Spawn {
+                        exe: self.exe.display().to_string(),
+                        message: e.to_string(),
+                    });
+                    return;
+                }
+            };
+            pool.running[slot].store(child.id(), Ordering::SeqCst);
+            let exit = wait_relaying(shard, child, on_line);
+            pool.running[slot].store(0, Ordering::SeqCst);
+            pool.exits.lock().expect("no slot panics").push(exit);
+        }
     }
 }
 
-/// Sends TERM to the running workers once `stop` is set; returns when
-/// none is running.
-fn pass_on_stop(pids: &[u32], alive: &[AtomicBool], stop: &AtomicBool) {
-    let mut sent = false;
-    while alive.iter().any(|a| a.load(Ordering::SeqCst)) {
-        if stop.load(Ordering::SeqCst) && !sent {
-            for (&pid, a) in pids.iter().zip(alive) {
-                if a.load(Ordering::SeqCst) {
-                    // SAFETY: kill(2) only sends a signal.
-                    unsafe {
-                        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+/// What the slots share.
+struct Pool {
+    /// The next shard to start.
+    next: AtomicUsize,
+    /// Each slot's running worker (pid; 0: none).
+    running: Vec<AtomicU32>,
+    exits: Mutex<Vec<Exit>>,
+    spawn_error: Mutex<Option<WorkerError>>,
+}
+
+impl Pool {
+    /// Whether no shard may start: a worker was interrupted or one could
+    /// not be started.
+    fn halted(&self) -> bool {
+        let interrupted = (self.exits.lock().expect("no slot panics"))
+            .iter()
+            .any(|e| e.code == Some(130));
+        interrupted || self.spawn_error.lock().expect("no slot panics").is_some()
+    }
+
+    /// Sends TERM to the running workers once `stop` is set; returns when
+    /// every slot has ended.
+    fn pass_on_stop(&self, slots: &[thread::ScopedJoinHandle<'_, ()>], stop: &AtomicBool) {
+        let mut sent = vec![0u32; self.running.len()];
+        while slots.iter().any(|s| !s.is_finished()) {
+            if stop.load(Ordering::SeqCst) {
+                for (running, sent) in self.running.iter().zip(&mut sent) {
+                    let pid = running.load(Ordering::SeqCst);
+                    if pid != 0 && pid != *sent {
+                        // SAFETY: kill(2) only sends a signal.
+                        unsafe {
+                            libc::kill(pid as libc::pid_t, libc::SIGTERM);
+                        }
+                        *sent = pid;
                     }
                 }
             }
-            sent = true;
+            thread::sleep(Duration::from_millis(100));
         }
-        thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -202,7 +239,7 @@ mod tests {
             threads: 0,
         };
         let args = |i| {
-            let c = w.command(Shard { index: i, count: 4 });
+            let c = w.command(Shard { index: i, count: 4 }, i % 2);
             c.get_args()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
@@ -213,6 +250,40 @@ mod tests {
             "run job.toml --shard 3/4 --quiet --set loss.tv_weight=0 --set run.device=cuda:1"
         );
         assert!(args(2).ends_with("run.device=cuda:0"));
+    }
+
+    #[test]
+    fn a_free_slot_takes_the_next_shard_on_the_device_it_freed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (exe, log) = (dir.path().join("worker.sh"), dir.path().join("log"));
+        // $4 is the shard, $7 its device; shard 0 takes a second.
+        let script = format!(
+            "#!/bin/sh\necho \"start $4 $7\" >> {0}\n[ \"$4\" = 0/3 ] && sleep 1\necho \"end $4\" >> {0}\n",
+            log.display()
+        );
+        std::fs::write(&exe, script).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let w = Workers {
+            exe,
+            job: "job.toml".into(),
+            sets: Vec::new(),
+            workers: 2,
+            shards: 3,
+            devices: vec!["cuda:0".into(), "cuda:1".into()],
+            threads: 0,
+        };
+        assert_eq!(w.run(&AtomicBool::new(false), |_| {}).unwrap().len(), 3);
+        let log = std::fs::read_to_string(log).unwrap();
+        let at = |line: &str| log.lines().position(|l| l.starts_with(line)).unwrap();
+        let device =
+            |shard: &str| log.lines().nth(at(&format!("start {shard}"))).unwrap()[10..].to_string();
+        assert!(
+            at("start 2/3") < at("end 0/3"),
+            "shard 2 waited for shard 0:\n{log}"
+        );
+        assert_eq!(device("2/3"), device("1/3"), "{log}");
+        assert_ne!(device("0/3"), device("1/3"), "{log}");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //!   and the L-BFGS schedule; `scales`: coarse to fine for a first picture.
 mod assemble;
 mod crossfade;
+mod cuts;
 pub mod eval;
 mod frame;
 mod frame_loop;

@@ -107,16 +107,47 @@ pub struct ShardProgress {
 }
 
 /// How a work directory's clip is split (`shards.json`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {
     pub shards: usize,
     /// Frames of the whole clip.
     pub frames: usize,
+    /// The first frame of every shard but the first (empty: the even split,
+    /// as directories from before calm cuts record it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cuts: Vec<usize>,
 }
 
 impl Layout {
     fn file(work_dir: &Path) -> PathBuf {
         work_dir.join("shards.json")
+    }
+
+    /// The split of `frames` frames into `shards` that `work_dir` records,
+    /// else a new one with calm cuts (see `shards.cut_search`). Nothing is
+    /// written: the run that holds a shard's lock claims it.
+    pub fn settle(cfg: &JobConfig, shards: usize, frames: usize, work_dir: &Path) -> Result<Self> {
+        match Self::read(work_dir)? {
+            Some(old) if old.shards == shards && old.frames == frames => Ok(old),
+            _ => Ok(Self {
+                shards,
+                frames,
+                cuts: super::cuts::calm_cuts(cfg, shards, frames)?,
+            }),
+        }
+    }
+
+    /// A shard's frames (indices in the clip).
+    pub fn range(&self, shard: Shard) -> Range<usize> {
+        if self.cuts.len() + 1 != self.shards {
+            return shard.range(self.frames);
+        }
+        let bound = |i: usize| match i {
+            0 => 0,
+            i if i == self.shards => self.frames,
+            i => self.cuts[i - 1],
+        };
+        bound(shard.index)..bound(shard.index + 1)
     }
 
     /// The recorded split, if the clip was run in shards.
@@ -139,9 +170,18 @@ impl Layout {
 
     /// Records this split, or checks that it is the one recorded. Writing
     /// is atomic; two first workers racing write the same text.
-    pub fn claim(self, work_dir: &Path) -> Result<()> {
+    pub fn claim(&self, work_dir: &Path) -> Result<()> {
         match Self::read(work_dir)? {
-            Some(old) if old == self => Ok(()),
+            Some(old) if old == *self => Ok(()),
+            Some(old) if (old.shards, old.frames) == (self.shards, self.frames) => {
+                Err(Error::WorkDir {
+                    dir: work_dir.to_path_buf(),
+                    message: format!(
+                        "was cut before frames {:?}; this run cuts before {:?} (give every worker the same shards.cut_search)",
+                        old.cuts, self.cuts
+                    ),
+                })
+            }
             Some(old) => Err(Error::WorkDir {
                 dir: work_dir.to_path_buf(),
                 message: format!(
@@ -150,7 +190,7 @@ impl Layout {
                 ),
             }),
             None => {
-                let text = serde_json::to_string(&self).unwrap_or_default();
+                let text = serde_json::to_string(self).unwrap_or_default();
                 write_atomic(&Self::file(work_dir), |w| {
                     w.write_all(text.as_bytes()).map_err(|e| e.to_string())
                 })
@@ -164,7 +204,7 @@ impl Layout {
     pub fn progress(&self, finals: &FrameDir) -> Vec<ShardProgress> {
         Shard::all(self.shards)
             .map(|shard| {
-                let range = shard.range(self.frames);
+                let range = self.range(shard);
                 ShardProgress {
                     shard,
                     done: finals.count(range.clone()),
@@ -178,7 +218,7 @@ impl Layout {
     pub fn seams(&self) -> Vec<usize> {
         Shard::all(self.shards)
             .skip(1)
-            .map(|s| s.range(self.frames).start)
+            .map(|s| self.range(s).start)
             .filter(|&s| s > 0 && s < self.frames)
             .collect()
     }
@@ -188,6 +228,8 @@ impl Layout {
 #[derive(Debug, Clone)]
 pub struct Part {
     pub shard: Option<Shard>,
+    /// The split a shard belongs to.
+    layout: Option<Layout>,
     pub frames: Range<usize>,
     /// Where decoding starts: before `frames` for a shard's lead-in.
     pub lead_in: usize,
@@ -200,15 +242,21 @@ impl Part {
         let total = frame_count.unwrap_or(0);
         Self {
             shard: None,
+            layout: None,
             frames: 0..total,
             lead_in: 0,
             total,
         }
     }
 
-    /// Shard `shard` of a clip of `frame_count` frames (`cfg` names the
-    /// input and the job file in errors).
-    pub fn shard(cfg: &JobConfig, shard: Shard, frame_count: Option<usize>) -> Result<Self> {
+    /// Shard `shard` of a clip of `frame_count` frames, split as `work_dir`
+    /// records or afresh (`cfg` names the input and the job file in errors).
+    pub fn shard(
+        cfg: &JobConfig,
+        shard: Shard,
+        frame_count: Option<usize>,
+        work_dir: &Path,
+    ) -> Result<Self> {
         let input = cfg.input.path.display();
         let bad = |message: String| ConfigError::Invalid {
             file: cfg.source.clone(),
@@ -220,7 +268,8 @@ impl Part {
                 "the frame count of {input} is unknown, so it cannot be split"
             ))
         })?;
-        let frames = shard.range(total);
+        let layout = Layout::settle(cfg, shard.count, total, work_dir)?;
+        let frames = layout.range(shard);
         if frames.is_empty() {
             return Err(bad(format!(
                 "shard {shard} has no frames: {input} has only {total} selected frames"
@@ -229,6 +278,7 @@ impl Part {
         }
         Ok(Self {
             shard: Some(shard),
+            layout: Some(layout),
             lead_in: frames.start,
             frames,
             total,
@@ -264,12 +314,8 @@ impl Part {
     /// Records the split in the work directory (or checks it); a run of the
     /// whole clip refuses a directory that was split.
     pub fn claim(&self, work_dir: &Path) -> Result<()> {
-        match (self.shard, Layout::read(work_dir)?) {
-            (Some(s), _) => Layout {
-                shards: s.count,
-                frames: self.total,
-            }
-            .claim(work_dir),
+        match (&self.layout, Layout::read(work_dir)?) {
+            (Some(layout), _) => layout.claim(work_dir),
             (None, Some(old)) => Err(Error::WorkDir {
                 dir: work_dir.to_path_buf(),
                 message: format!(
@@ -330,11 +376,19 @@ mod tests {
             }
             assert_eq!(next, total);
         }
-        let layout = Layout {
+        let even = Layout {
             shards: 4,
             frames: 120,
+            cuts: Vec::new(),
         };
-        assert_eq!(layout.seams(), [30, 60, 90]);
+        assert_eq!(even.seams(), [30, 60, 90]);
+        let calm = Layout {
+            cuts: vec![25, 62, 88],
+            ..even
+        };
+        assert_eq!(calm.seams(), [25, 62, 88]);
+        let ranges: Vec<_> = Shard::all(4).map(|s| calm.range(s)).collect();
+        assert_eq!(ranges, [0..25, 25..62, 62..88, 88..120]);
     }
 
     #[test]
@@ -343,18 +397,27 @@ mod tests {
         let four = Layout {
             shards: 4,
             frames: 120,
+            cuts: vec![28, 60, 93],
         };
         four.claim(dir.path()).unwrap();
         four.claim(dir.path()).unwrap();
-        let e = Layout {
+        let three = Layout {
             shards: 3,
             frames: 120,
-        }
-        .claim(dir.path())
-        .unwrap_err()
-        .to_string();
+            cuts: Vec::new(),
+        };
+        let e = three.claim(dir.path()).unwrap_err().to_string();
         assert!(
             e.contains("split into 4 shards") && e.contains("--shard I/4"),
+            "{e}"
+        );
+        let moved = Layout {
+            cuts: vec![30, 60, 90],
+            ..four.clone()
+        };
+        let e = moved.claim(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("[28, 60, 93]") && e.contains("cut_search"),
             "{e}"
         );
         assert_eq!(Layout::read(dir.path()).unwrap(), Some(four));

@@ -110,7 +110,7 @@ impl<'a> VideoJob<'a> {
         let (source, part) = match shard {
             None => (whole, Part::whole(count)),
             Some(s) => {
-                let mut part = Part::shard(cfg, s, count)?;
+                let mut part = Part::shard(cfg, s, count, &outputs.work_dir)?;
                 if cfg.shards.lead_in && !resumable(&outputs, &part) {
                     part = part.with_lead_in();
                 }
