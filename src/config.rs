@@ -1167,10 +1167,15 @@ impl Checker<'_> {
     }
 
     fn fraction(&self, key: &str, v: f64) -> Result<(), ConfigError> {
-        if (0.0..=1.0).contains(&v) {
+        self.between(key, v, 0.0, 1.0)
+    }
+
+    /// `v` in `[lo, hi]` (a NaN is not).
+    fn between(&self, key: &str, v: f64, lo: f64, hi: f64) -> Result<(), ConfigError> {
+        if (lo..=hi).contains(&v) {
             Ok(())
         } else {
-            Err(self.bad(key, format!("must be in [0, 1] (got {v})")))
+            Err(self.bad(key, format!("must be in [{lo}, {hi}] (got {v})")))
         }
     }
 
@@ -1182,14 +1187,7 @@ impl Checker<'_> {
         }
         self.nonneg("shards.seam_temporal_scale", s.seam_temporal_scale)?;
         // Below half a shard, neighbouring cuts' searches cannot overlap.
-        if (0.0..=MAX_CUT_SEARCH).contains(&s.cut_search) {
-            Ok(())
-        } else {
-            Err(self.bad(
-                "shards.cut_search",
-                format!("must be in [0, {MAX_CUT_SEARCH}] (got {})", s.cut_search),
-            ))
-        }
+        self.between("shards.cut_search", s.cut_search, 0.0, MAX_CUT_SEARCH)
     }
 
     fn output(&self, output: &OutputConfig) -> Result<(), ConfigError> {
