@@ -577,8 +577,10 @@ pub struct ShardsConfig {
     /// one style level (the style hold's).
     pub lead_in: bool,
     /// How far a cut between two shards may move from the even split, as a
-    /// share of a shard's length, to the frame where the input moves least
-    /// or a new shot starts: a seam shows least there (0: the even split).
+    /// share of a shard's length, to the frame where the input moves least:
+    /// a seam shows least there (0: the even split). To a new shot or a
+    /// held frame, where no seam shows, it may move four times as far (at
+    /// most `MAX_CUT_SEARCH`).
     pub cut_search: f64,
 }
 
