@@ -129,6 +129,16 @@ pub struct Optimised {
     pub level: Option<f64>,
 }
 
+/// What every attempt at a frame shares: its temporal targets (which a
+/// half-size warm start also uses), objective, schedule and the budget
+/// after which the style hold may stop it.
+struct Problem {
+    targets: Vec<TemporalTarget>,
+    objective: SumLoss,
+    sched: Schedule,
+    budget: Option<usize>,
+}
+
 /// How a frame is optimised, decided before its first attempt.
 struct Plan {
     /// The share of pixels the flow from the frame before cannot carry.
@@ -183,52 +193,16 @@ impl FrameOptimiser<'_> {
             // describe the shot before).
             self.curvature.forget();
         }
-        let targets = self.temporal_targets(task, !plan.new_shot);
-        let objective = self.objective(task, &targets);
-        let (sched, budget) = self.schedule(&plan);
+        let problem = self.problem(task, &plan);
         let mut retries = Vec::new();
-        for (attempt, &(fallback, step)) in ATTEMPTS.iter().enumerate() {
-            let (init, name) = self.start_image(task, fallback, plan.first, attempt);
-            let (init, spent) = match attempt {
-                0 => self.painted_start(task, &plan, init, &targets, &mut *on_iter)?,
-                _ => (init, Spent::default()),
-            };
-            let sched = shorter(&sched, step);
-            let mut hook = self.hold.hook(budget, &mut *on_iter);
-            let result = if plan.carry && attempt == 0 {
-                self.curvature
-                    .run(self.stylizer, &objective, &init, &sched, &mut hook)
-            } else {
-                self.stylizer.run(&objective, &init, &sched, &mut hook)
-            };
+        for (attempt, &(_, step)) in ATTEMPTS.iter().enumerate() {
+            let (result, init) = self.attempt(task, &plan, &problem, attempt, &mut *on_iter)?;
             if result.losses.total.is_finite() && all_finite(&result.image) {
-                let level = if plan.first {
-                    Some(result.losses.style)
-                } else if plan.keeps_level {
-                    self.hold.level()
-                } else {
-                    None
-                };
-                if level.is_some() {
-                    self.hold.set_level(level);
-                }
-                return Ok(Optimised {
-                    result: Stylized {
-                        iterations: result.iterations + spent.iterations,
-                        evaluations: result.evaluations + spent.evaluations,
-                        seconds: result.seconds + spent.seconds,
-                        ..result
-                    },
-                    init: name,
-                    retries,
-                    new_shot: plan.new_shot,
-                    new_share: plan.new_share,
-                    level,
-                });
+                return Ok(self.finish(&plan, result, init, retries));
             }
             self.curvature.forget();
             retries.push(Retry {
-                init: name.to_string(),
+                init: init.to_string(),
                 loss: result.losses.total,
                 learning_rate: step,
             });
@@ -239,6 +213,82 @@ impl FrameOptimiser<'_> {
             value: retries.last().map_or(f64::NAN, |r| r.loss),
             attempts: retries.len(),
         })
+    }
+
+    fn problem(&self, task: &Task, plan: &Plan) -> Problem {
+        let targets = self.temporal_targets(task, !plan.new_shot);
+        let objective = self.objective(task, &targets);
+        let (sched, budget) = self.schedule(plan);
+        Problem {
+            targets,
+            objective,
+            sched,
+            budget,
+        }
+    }
+
+    /// Attempt `attempt` of [`ATTEMPTS`] and the name of its start. The
+    /// first paints its start (coarse sizes or half size) and runs from the
+    /// carried L-BFGS memory; a retry starts afresh from its fallback.
+    fn attempt(
+        &self,
+        task: &Task,
+        plan: &Plan,
+        problem: &Problem,
+        attempt: usize,
+        on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
+    ) -> Result<(Stylized, &'static str)> {
+        let (fallback, step) = ATTEMPTS[attempt];
+        let (init, name) = self.start_image(task, fallback, plan.first, attempt);
+        let (init, spent) = match attempt {
+            0 => self.painted_start(task, plan, init, &problem.targets, &mut *on_iter)?,
+            _ => (init, Spent::default()),
+        };
+        let sched = shorter(&problem.sched, step);
+        let mut hook = self.hold.hook(problem.budget, on_iter);
+        let result = if plan.carry && attempt == 0 {
+            self.curvature
+                .run(self.stylizer, &problem.objective, &init, &sched, &mut hook)
+        } else {
+            self.stylizer
+                .run(&problem.objective, &init, &sched, &mut hook)
+        };
+        let result = Stylized {
+            iterations: result.iterations + spent.iterations,
+            evaluations: result.evaluations + spent.evaluations,
+            seconds: result.seconds + spent.seconds,
+            ..result
+        };
+        Ok((result, name))
+    }
+
+    /// A finite frame. A first frame sets its shot's level for the style
+    /// hold; a shard's first frame after its lead-in keeps the lead-in's.
+    fn finish(
+        &self,
+        plan: &Plan,
+        result: Stylized,
+        init: &'static str,
+        retries: Vec<Retry>,
+    ) -> Optimised {
+        let level = if plan.first {
+            Some(result.losses.style)
+        } else if plan.keeps_level {
+            self.hold.level()
+        } else {
+            None
+        };
+        if level.is_some() {
+            self.hold.set_level(level);
+        }
+        Optimised {
+            result,
+            init,
+            retries,
+            new_shot: plan.new_shot,
+            new_share: plan.new_share,
+            level,
+        }
     }
 
     /// The start of a frame's first attempt at full size: `init` painted
@@ -306,7 +356,7 @@ impl FrameOptimiser<'_> {
     }
 
     /// The frame's objective, with a temporal term per target.
-    fn objective(&self, task: &Task, targets: &[TemporalTarget]) -> crate::losses::SumLoss {
+    fn objective(&self, task: &Task, targets: &[TemporalTarget]) -> SumLoss {
         let mut objective = self.stylizer.objective(task.content);
         for t in targets {
             // In the network's pixel units (0-255 for Caffe weights), as
