@@ -8,6 +8,7 @@ use crate::charts::{LineChart, Series};
 use crate::error::Result;
 use crate::video::{write_image_atomic, FrameSource, SourceOptions};
 
+use super::eval::WarpingError;
 use super::report::{FrameReport, JobReport};
 
 /// Thumbnails wider than this are scaled down (the page shows them smaller).
@@ -150,81 +151,101 @@ fn series(name: &str, frames: &[&FrameReport], value: impl Fn(&FrameReport) -> f
     }
 }
 
+/// One chart of the report: its file, title, y axis and lines.
+struct ChartSpec {
+    file: &'static str,
+    title: &'static str,
+    y_label: &'static str,
+    log_y: bool,
+    series: Vec<Series>,
+}
+
+impl ChartSpec {
+    fn new(
+        file: &'static str,
+        title: &'static str,
+        y_label: &'static str,
+        series: Vec<Series>,
+    ) -> Self {
+        Self {
+            file,
+            title,
+            y_label,
+            log_y: false,
+            series,
+        }
+    }
+
+    fn log_y(self) -> Self {
+        Self {
+            log_y: true,
+            ..self
+        }
+    }
+
+    /// Renders it into `dir`.
+    fn write(&self, dir: &Path) -> Result<Chart> {
+        let chart = LineChart {
+            title: self.title,
+            x_label: "frame",
+            y_label: self.y_label,
+            log_y: self.log_y,
+            series: &self.series,
+            size: CHART_SIZE,
+        };
+        write_image_atomic(&dir.join(self.file), &chart.render()?)?;
+        Ok(Chart {
+            file: self.file.into(),
+            title: self.title.into(),
+        })
+    }
+}
+
 /// Losses, iterations and seconds per frame (pass 1), and the warping
 /// error when it was measured.
 pub fn charts(report: &JobReport, dir: &Path) -> Result<Vec<Chart>> {
     // Frames an earlier run finished have no numbers of their own.
     let fresh: Vec<_> = report.frames.iter().filter(|f| !f.resumed).collect();
-    let losses = [
-        series("total", &fresh, |r| r.losses.total),
-        series("style", &fresh, |r| r.losses.style),
-        series("content", &fresh, |r| r.losses.content),
-        series("temporal", &fresh, |r| r.losses.temporal),
-        series("tv", &fresh, |r| r.losses.tv),
+    let mut specs = frame_charts(&fresh);
+    specs.extend(report.eval.as_ref().map(warping_chart));
+    specs.iter().map(|spec| spec.write(dir)).collect()
+}
+
+/// The losses, the iterations and evaluations, and the seconds of `frames`.
+fn frame_charts(frames: &[&FrameReport]) -> Vec<ChartSpec> {
+    let losses = vec![
+        series("total", frames, |r| r.losses.total),
+        series("style", frames, |r| r.losses.style),
+        series("content", frames, |r| r.losses.content),
+        series("temporal", frames, |r| r.losses.temporal),
+        series("tv", frames, |r| r.losses.tv),
     ];
-    let work = [
-        series("iterations", &fresh, |r| r.iterations as f64),
-        series("evaluations", &fresh, |r| r.evaluations as f64),
+    let work = vec![
+        series("iterations", frames, |r| r.iterations as f64),
+        series("evaluations", frames, |r| r.evaluations as f64),
     ];
-    let time = [
-        series("optimiser", &fresh, |r| r.seconds),
-        series("optical flow", &fresh, |r| r.flow_seconds),
+    let time = vec![
+        series("optimiser", frames, |r| r.seconds),
+        series("optical flow", frames, |r| r.flow_seconds),
     ];
-    let mut specs = vec![
-        (
-            "losses.png",
-            "Weighted losses at the end of each frame",
-            "loss (log)",
-            true,
-            &losses[..],
-        ),
-        (
-            "iterations.png",
-            "L-BFGS iterations and evaluations per frame",
-            "count",
-            false,
-            &work[..],
-        ),
-        (
-            "seconds.png",
-            "Seconds per frame",
-            "seconds",
-            false,
-            &time[..],
-        ),
-    ];
-    let warping;
-    if let Some(e) = &report.eval {
-        let points = e.per_frame.iter().enumerate();
-        warping = [Series {
-            name: "warping error".into(),
-            points: points.map(|(t, v)| (t as f64 + 1.0, *v)).collect(),
-        }];
-        specs.push((
-            "warping.png",
-            "Warping error per frame (lower is steadier)",
-            "error",
-            false,
-            &warping[..],
-        ));
-    }
-    let mut out = Vec::new();
-    for (file, title, y_label, log_y, s) in specs {
-        let chart = LineChart {
-            title,
-            x_label: "frame",
-            y_label,
-            log_y,
-            series: s,
-            size: CHART_SIZE,
-        };
-        write_image_atomic(&dir.join(file), &chart.render()?)?;
-        out.push(Chart {
-            file: file.into(),
-            title: title.into(),
-        });
-    }
-    Ok(out)
+    let losses_title = "Weighted losses at the end of each frame";
+    let work_title = "L-BFGS iterations and evaluations per frame";
+    vec![
+        ChartSpec::new("losses.png", losses_title, "loss (log)", losses).log_y(),
+        ChartSpec::new("iterations.png", work_title, "count", work),
+        ChartSpec::new("seconds.png", "Seconds per frame", "seconds", time),
+    ]
+}
+
+/// `vstyle eval`'s warping error per frame (frame t against t - 1).
+fn warping_chart(eval: &WarpingError) -> ChartSpec {
+    let points = eval.per_frame.iter().enumerate();
+    let warping = Series {
+        name: "warping error".into(),
+        points: points.map(|(t, v)| (t as f64 + 1.0, *v)).collect(),
+    };
+    let title = "Warping error per frame (lower is steadier)";
+    ChartSpec::new("warping.png", title, "error", vec![warping])
 }
 
 #[cfg(test)]
