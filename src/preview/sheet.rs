@@ -89,6 +89,68 @@ struct Layout {
 }
 
 impl Layout {
+    /// The geometry of `cells`, with the runs' labels `run_text` at the left.
+    fn new(cells: &[Cell], run_text: &[String]) -> Self {
+        let frame = cells[0].runs[0][0].dimensions();
+        let strip = cells[0].runs[0].len() as u32;
+        let widest =
+            |t: &mut dyn Iterator<Item = &str>| t.map(|s| text_size(s, FONT).0).max().unwrap_or(0);
+        let names: Vec<String> = cells.iter().map(Cell::label).collect();
+        let mut l = Self {
+            frame,
+            strip,
+            runs: run_text.len() as u32,
+            cell_w: 0,
+            left: PAD + widest(&mut run_text.iter().map(String::as_str)) + PAD,
+            top: LINE + 2 * PAD,
+        };
+        l.cell_w = l
+            .frames_w()
+            .max(widest(&mut names.iter().map(String::as_str)) + 4);
+        l
+    }
+
+    /// The width of a cell's strip of frames.
+    fn frames_w(&self) -> u32 {
+        self.strip * self.frame.0 + (self.strip - 1) * GAP
+    }
+
+    /// A white sheet for `rows` x `cols` cells, wide enough for `title`.
+    fn canvas(&self, title: &str, rows: usize, cols: usize) -> RgbImage {
+        let width = self.left + cols as u32 * (self.cell_w + PAD);
+        let height = self.top + rows as u32 * (self.cell_h() + PAD);
+        let width = width.max(text_size(title, FONT).0 + 2 * PAD);
+        RgbImage::from_pixel(width, height, Rgb([255; 3]))
+    }
+
+    /// Each row's run labels, beside the middle of their frames.
+    fn run_labels<'t>(&self, run_text: &'t [String], rows: usize) -> Vec<Label<'t>> {
+        let mut labels = Vec::new();
+        for row in 0..rows {
+            for (k, text) in run_text.iter().enumerate() {
+                let (_, y) = self.frame_origin(row, 0, k, 0);
+                labels.push(label(text, (PAD, y + self.frame.1 / 2 - 7)));
+            }
+        }
+        labels
+    }
+
+    /// Where `cell`, labelled `label`, stands on the sheet.
+    fn info(&self, cell: &Cell, label: String) -> CellInfo {
+        let (x, y) = self.cell_origin(cell.row, cell.col);
+        CellInfo {
+            row: cell.row,
+            col: cell.col,
+            label,
+            settings: cell.settings.iter().cloned().collect(),
+            x,
+            y: y + LINE,
+            width: self.frames_w(),
+            height: self.cell_h() - LINE,
+            seconds: cell.seconds,
+        }
+    }
+
     fn cell_h(&self) -> u32 {
         LINE + self.runs * self.frame.1 + (self.runs - 1) * RUN_GAP
     }
@@ -113,70 +175,31 @@ pub fn compose(
     rows: usize,
     cols: usize,
 ) -> Result<(RgbImage, Vec<CellInfo>)> {
-    let first = &cells[0].runs[0][0];
-    let frame = first.dimensions();
-    let strip = cells[0].runs[0].len() as u32;
     let run_text: Vec<String> = runs
         .iter()
         .map(|(a, b)| format!("frames {a}-{b}"))
         .collect();
-    let widest =
-        |t: &mut dyn Iterator<Item = String>| t.map(|s| text_size(&s, FONT).0).max().unwrap_or(0);
-    let frames_w = strip * frame.0 + (strip - 1) * GAP;
-    let l = Layout {
-        frame,
-        strip,
-        runs: runs.len() as u32,
-        cell_w: frames_w.max(widest(&mut cells.iter().map(Cell::label)) + 4),
-        left: PAD + widest(&mut run_text.iter().cloned()) + PAD,
-        top: LINE + 2 * PAD,
-    };
-    let width = (l.left + cols as u32 * (l.cell_w + PAD)).max(text_size(title, FONT).0 + 2 * PAD);
-    let mut img = RgbImage::from_pixel(
-        width,
-        l.top + rows as u32 * (l.cell_h() + PAD),
-        Rgb([255; 3]),
-    );
-    let mut labels = vec![Label {
-        text: title,
-        at: (PAD as i32, PAD as i32),
-        size: FONT,
-    }];
-    let mut infos = Vec::new();
+    let l = Layout::new(cells, &run_text);
+    let mut img = l.canvas(title, rows, cols);
     let names: Vec<String> = cells.iter().map(Cell::label).collect();
+    let mut labels = vec![label(title, (PAD, PAD))];
     for (cell, name) in cells.iter().zip(&names) {
         paste_frames(&mut img, &l, cell);
         let (x, y) = l.cell_origin(cell.row, cell.col);
-        labels.push(Label {
-            text: name,
-            at: (x as i32, y as i32 + 2),
-            size: FONT,
-        });
-        infos.push(CellInfo {
-            row: cell.row,
-            col: cell.col,
-            label: name.clone(),
-            settings: cell.settings.iter().cloned().collect(),
-            x,
-            y: y + LINE,
-            width: frames_w,
-            height: l.cell_h() - LINE,
-            seconds: cell.seconds,
-        });
+        labels.push(label(name, (x, y + 2)));
     }
-    for row in 0..rows {
-        for (k, text) in run_text.iter().enumerate() {
-            let (_, y) = l.frame_origin(row, 0, k, 0);
-            let at = (PAD as i32, (y + l.frame.1 / 2) as i32 - 7);
-            labels.push(Label {
-                text,
-                at,
-                size: FONT,
-            });
-        }
-    }
+    labels.extend(l.run_labels(&run_text, rows));
     draw_labels(&mut img, &labels)?;
+    let infos = cells.iter().zip(names).map(|(c, n)| l.info(c, n)).collect();
     Ok((img, infos))
+}
+
+fn label(text: &str, (x, y): (u32, u32)) -> Label<'_> {
+    Label {
+        text,
+        at: (x as i32, y as i32),
+        size: FONT,
+    }
 }
 
 fn paste_frames(img: &mut RgbImage, l: &Layout, cell: &Cell) {
