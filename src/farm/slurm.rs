@@ -116,18 +116,7 @@ impl SlurmPlan {
             return Err(SlurmError::Cpus(self.cpus_per_task));
         }
         for path in [&self.job, &self.vstyle, &self.script_dir] {
-            if !path.is_absolute() {
-                return Err(SlurmError::Path {
-                    path: path.clone(),
-                    reason: "must be absolute (the tasks may start in another directory)",
-                });
-            }
-            if path.to_string_lossy().chars().any(char::is_control) {
-                return Err(SlurmError::Path {
-                    path: path.clone(),
-                    reason: "a control character in a path would break the script",
-                });
-            }
+            check_path(path)?;
         }
         // The log path goes into `#SBATCH --output`, where Slurm splits at
         // whitespace and reads % as a pattern.
@@ -148,26 +137,8 @@ impl SlurmPlan {
             ("--time", &self.time),
         ];
         for (option, value) in options {
-            let Some(v) = value else { continue };
-            let reason = if v.is_empty() {
-                Some("must not be empty")
-            } else if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                Some("must not contain whitespace")
-            } else if option == "--time"
-                && !v
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || c == ':' || c == '-')
-            {
-                Some("expected a Slurm time such as 02:00:00 or 1-12:00:00")
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
-                return Err(SlurmError::Option {
-                    option,
-                    value: v.clone(),
-                    reason,
-                });
+            if let Some(v) = value {
+                check_option(option, v)?;
             }
         }
         Ok(())
@@ -404,6 +375,44 @@ fn run_sbatch(program: &OsStr, args: &[OsString]) -> Result<u64> {
 fn parse_job_id(stdout: &str) -> Option<u64> {
     let line = stdout.lines().map(str::trim).find(|l| !l.is_empty())?;
     line.split(';').next()?.parse().ok()
+}
+
+/// A path a script names: absolute (the tasks may start elsewhere) and
+/// without control characters.
+fn check_path(path: &Path) -> Result<()> {
+    let reason = if !path.is_absolute() {
+        "must be absolute (the tasks may start in another directory)"
+    } else if path.to_string_lossy().chars().any(char::is_control) {
+        "a control character in a path would break the script"
+    } else {
+        return Ok(());
+    };
+    Err(SlurmError::Path {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+/// An `#SBATCH` option's value: one word, and a Slurm time for `--time`.
+fn check_option(option: &'static str, v: &str) -> Result<()> {
+    let time = |v: &str| {
+        v.chars()
+            .all(|c| c.is_ascii_digit() || c == ':' || c == '-')
+    };
+    let reason = if v.is_empty() {
+        "must not be empty"
+    } else if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        "must not contain whitespace"
+    } else if option == "--time" && !time(v) {
+        "expected a Slurm time such as 02:00:00 or 1-12:00:00"
+    } else {
+        return Ok(());
+    };
+    Err(SlurmError::Option {
+        option,
+        value: v.to_string(),
+        reason,
+    })
 }
 
 #[cfg(test)]

@@ -52,13 +52,10 @@ impl Progress {
     }
 
     pub fn event(&mut self, ev: Event) {
-        if self.quiet {
-            if let Event::Warning(w) = ev {
-                eprintln!("warning: {w}");
-            }
-            return;
-        }
         match ev {
+            // Warnings show even when quiet.
+            Event::Warning(w) => self.println(format!("warning: {w}")),
+            _ if self.quiet => {}
             Event::Start {
                 total,
                 resumed,
@@ -66,55 +63,65 @@ impl Progress {
                 height,
                 device,
                 notes,
-            } => {
-                eprintln!(
-                    "stylizing {} frames at {width}x{height} on {device}{}",
-                    total.map_or("?".to_string(), |t| t.to_string()),
-                    if resumed > 0 {
-                        format!(", resuming after {resumed} finished frames")
-                    } else {
-                        String::new()
-                    }
-                );
-                for note in notes {
-                    eprintln!("  input: {note}");
-                }
-                if std::io::stderr().is_terminal() {
-                    self.bar = Some(frames_bar(total));
-                }
-            }
-            Event::Iterate { frame, record } => {
-                if let Some(bar) = &self.bar {
-                    bar.set_message(format!(
-                        "frame {frame} iter {} loss {:.3e}  {:.1} frames/min",
-                        record.iteration,
-                        record.losses.total,
-                        self.fpm()
-                    ));
-                } else if self.every > 0 && record.iteration % self.every == 0 {
-                    eprintln!("{}", progress_line(&format!("frame {frame:>5}  "), record));
-                }
-            }
+            } => self.start(total, resumed, (width, height), &device, &notes),
+            Event::Iterate { frame, record } => self.iterate(frame, record),
             Event::FrameDone(r) => self.frame_done(r),
             Event::Pass {
                 number,
                 direction,
                 frames,
             } => {
-                let line = format!("pass {number} ({direction:?}) over {frames} frames");
-                match &self.bar {
-                    Some(bar) => {
-                        bar.println(line);
-                        bar.set_position(0);
-                        bar.set_length(frames as u64);
-                    }
-                    None => eprintln!("{line}"),
+                self.println(format!(
+                    "pass {number} ({direction:?}) over {frames} frames"
+                ));
+                if let Some(bar) = &self.bar {
+                    bar.set_position(0);
+                    bar.set_length(frames as u64);
                 }
             }
-            Event::Warning(w) => match &self.bar {
-                Some(bar) => bar.println(format!("warning: {w}")),
-                None => eprintln!("warning: {w}"),
-            },
+        }
+    }
+
+    /// Above the bar on a terminal, else a line of its own.
+    fn println(&self, line: String) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn start(
+        &mut self,
+        total: Option<usize>,
+        resumed: usize,
+        (width, height): (u32, u32),
+        device: &str,
+        notes: &[String],
+    ) {
+        let total_text = total.map_or("?".to_string(), |t| t.to_string());
+        let resuming = match resumed {
+            0 => String::new(),
+            n => format!(", resuming after {n} finished frames"),
+        };
+        eprintln!("stylizing {total_text} frames at {width}x{height} on {device}{resuming}");
+        for note in notes {
+            eprintln!("  input: {note}");
+        }
+        if std::io::stderr().is_terminal() {
+            self.bar = Some(frames_bar(total));
+        }
+    }
+
+    fn iterate(&self, frame: usize, record: &IterateRecord) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!(
+                "frame {frame} iter {} loss {:.3e}  {:.1} frames/min",
+                record.iteration,
+                record.losses.total,
+                self.fpm()
+            ));
+        } else if self.every > 0 && record.iteration.is_multiple_of(self.every) {
+            eprintln!("{}", progress_line(&format!("frame {frame:>5}  "), record));
         }
     }
 
