@@ -40,6 +40,9 @@ pub fn calm_cuts(cfg: &JobConfig, shards: usize, frames: usize) -> Result<Vec<us
     let per_shard = frames as f64 / shards as f64;
     let near = (cfg.shards.cut_search * per_shard) as usize;
     let far = ((cfg.shards.cut_search * FAR).min(MAX_CUT_SEARCH) * per_shard) as usize;
+    // The even cuts are at least `frames / shards` apart: the searches of
+    // two neighbours never meet, so no shard comes out empty.
+    let far = far.min((frames / shards).saturating_sub(1) / 2);
     if far == 0 || frames < 3 {
         return Ok(even);
     }
@@ -180,6 +183,22 @@ mod tests {
         // Frame 23 is as far as 17 and starts a new shot.
         let cfg = clip(dir.path(), 23);
         assert_eq!(calm_cuts(&cfg, 2, 40).unwrap(), [23]);
+    }
+
+    #[test]
+    fn neighbouring_cuts_never_meet() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = clip(dir.path(), 40);
+        cfg.shards.cut_search = 0.1;
+        // 15 shards: the even cuts 16 and 18 both reach the held frame 17.
+        for shards in [8, 10, 15] {
+            let cuts = calm_cuts(&cfg, shards, 40).unwrap();
+            assert!(
+                cuts.windows(2).all(|w| w[0] < w[1]),
+                "{shards} shards: {cuts:?}"
+            );
+            assert!(cuts[0] > 0 && cuts[cuts.len() - 1] < 40, "{cuts:?}");
+        }
     }
 
     fn search(even: usize, first: usize, scores: &[f64]) -> usize {
