@@ -88,15 +88,17 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// 12 frames of a clip with audio in 3 even shards (seams at 4 and 8),
+/// repaired in windows of 2 frames each side with 2 passes.
+fn twelve_frames_in_three_shards(dir: &Path) -> PathBuf {
+    let seams = "[shards]\nseam_window = 2\nseam_passes = 2\ncut_search = 0";
+    job_file(dir, "bigbuckbunny_2s.mp4", 12, seams)
+}
+
 #[test]
 fn a_clip_in_shards_joins_with_its_rate_audio_and_repaired_seams() {
     let dir = tempfile::tempdir().unwrap();
-    let job = job_file(
-        dir.path(),
-        "bigbuckbunny_2s.mp4",
-        12,
-        "[shards]\nseam_window = 2\nseam_passes = 2",
-    );
+    let job = twelve_frames_in_three_shards(dir.path());
     // Shard 1 takes its index from Slurm's variable, shard 2 from Kubernetes'.
     ok(&vstyle(&["run", s(&job), "--shard", "0/3"], &[]));
     ok(&vstyle(
@@ -177,6 +179,81 @@ fn a_clip_in_shards_joins_with_its_rate_audio_and_repaired_seams() {
         .iter()
         .all(|s| s["resumed"] == true));
     assert_eq!(probe(&dir.path().join("out.mp4")).1, 12);
+}
+
+#[test]
+fn seams_repair_as_tasks_of_their_own_then_the_join_only_encodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = twelve_frames_in_three_shards(dir.path());
+    ok(&vstyle(&["run", s(&job), "--shard", "0/3"], &[]));
+    ok(&vstyle(&["run", s(&job), "--shard", "1/3"], &[]));
+    let e = one_line_error(&vstyle(&["join", s(&job), "--seam", "0/2"], &[]));
+    assert!(
+        e.contains("shards 2/3 (0 of 4 frames) are not finished"),
+        "{e}"
+    );
+    ok(&vstyle(&["run", s(&job), "--shard", "2/3"], &[]));
+    for (seam, want) in [
+        ("0/3", "the clip's 3 shards meet at 2 seams (give I/2)"),
+        (
+            "2/2",
+            "--seam 2/2: index 2 is out of range: seams are numbered 0..=1",
+        ),
+        ("2", "SLURM_ARRAY_TASK_ID"),
+    ] {
+        let e = one_line_error(&vstyle(&["join", s(&job), "--seam", seam], &[]));
+        assert!(e.contains(want), "{seam}: {e}");
+    }
+
+    // Both seams at once, as two tasks of an array job would.
+    let task = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(common::bin());
+        c.args(["join", s(&job), "--quiet"]).args(args);
+        c.env_remove("SLURM_ARRAY_TASK_ID")
+            .env_remove("JOB_COMPLETION_INDEX");
+        c.envs(env.iter().copied());
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = task(&["--seam", "2"], &[("SLURM_ARRAY_TASK_ID", "0")]);
+    let second = task(&["--seam", "1/2"], &[]);
+    let outs = [first, second].map(|t| t.wait_with_output().unwrap());
+    outs.iter().for_each(ok);
+    let said = |o: &Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(said(&outs[0]).contains("seam 0/2 at frame 4 (frames 2..6): repaired"));
+    assert!(said(&outs[1]).contains("seam 1/2 at frame 8 (frames 6..10): repaired"));
+    let work = dir.path().join("out.mp4.work");
+    for seam in ["000004", "000008"] {
+        assert!(
+            work.join("seams").join(seam).join("done").exists(),
+            "{seam}"
+        );
+    }
+    assert!(
+        !dir.path().join("out.mp4").exists(),
+        "a seam task encodes nothing"
+    );
+    let again = vstyle(&["join", s(&job), "--seam", "1/2"], &[]);
+    ok(&again);
+    assert!(said(&again).contains("repaired before"));
+
+    // The join finds both windows done, keeps their passes' reports and encodes.
+    ok(&vstyle(&["join", s(&job)], &[]));
+    assert_eq!(probe(&dir.path().join("out.mp4")).1, 12);
+    let r = report(&dir.path().join("out.mp4.report.json"));
+    let seams = r["seams"].as_array().unwrap();
+    assert_eq!(seams.len(), 2);
+    for seam in seams {
+        assert_eq!(seam["resumed"], true);
+        let passes = seam["passes"].as_array().unwrap();
+        let frames: usize = passes
+            .iter()
+            .map(|p| p["frames"].as_array().unwrap().len())
+            .sum();
+        assert_eq!((passes.len(), frames), (2, 8), "{seam}");
+    }
 }
 
 #[test]

@@ -200,8 +200,8 @@ device = "cpu"
     job
 }
 
-/// The ids in "submitted array job N (...) and join job M ...".
-fn submitted_ids(stdout: &str) -> Option<(u64, u64)> {
+/// The ids in "submitted array job N (...), seam job S (...) and join job M ...".
+fn submitted_ids(stdout: &str) -> Option<(u64, u64, u64)> {
     let after = |key: &str| -> Option<u64> {
         let rest = &stdout[stdout.find(key)? + key.len()..];
         rest.split(|c: char| !c.is_ascii_digit())
@@ -209,7 +209,11 @@ fn submitted_ids(stdout: &str) -> Option<(u64, u64)> {
             .parse()
             .ok()
     };
-    Some((after("array job ")?, after("join job ")?))
+    Some((
+        after("array job ")?,
+        after("seam job ")?,
+        after("join job ")?,
+    ))
 }
 
 #[test]
@@ -247,9 +251,11 @@ fn a_job_sharded_over_a_slurm_array_joins_into_the_whole_clip() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "vstyle slurm failed:\n{}", text(&out));
-    let (array, join) = submitted_ids(&stdout)
+    let (array, seams, join) = submitted_ids(&stdout)
         .unwrap_or_else(|| panic!("no job ids in the output of vstyle slurm:\n{stdout}"));
-    say(&format!("slurm: array job {array}, join job {join}"));
+    say(&format!(
+        "slurm: array job {array}, seam job {seams}, join job {join}"
+    ));
 
     // Until both jobs have left the queue (the join is cancelled when a shard fails).
     loop {
@@ -278,6 +284,7 @@ fn a_job_sharded_over_a_slurm_array_joins_into_the_whole_clip() {
         started.elapsed().as_secs_f64()
     ));
     let tasks = job_states(&cluster, array);
+    let seam_tasks = job_states(&cluster, seams);
     let joined = job_states(&cluster, join);
 
     // The daemons that cluster.sh started are gone once it stops them.
@@ -296,8 +303,13 @@ fn a_job_sharded_over_a_slurm_array_joins_into_the_whole_clip() {
             .all(|(_, state, code)| state == "COMPLETED" && code == "0:0")
     };
     assert!(
-        tasks.len() == 3 && ok(&tasks) && joined.len() == 1 && ok(&joined),
-        "not every job completed: array tasks {tasks:?}, join {joined:?}\n{}",
+        tasks.len() == 3
+            && ok(&tasks)
+            && seam_tasks.len() == 2
+            && ok(&seam_tasks)
+            && joined.len() == 1
+            && ok(&joined),
+        "not every job completed: array tasks {tasks:?}, seam tasks {seam_tasks:?}, join {joined:?}\n{}",
         all_logs(&cluster, &log_dir)
     );
 
@@ -315,4 +327,11 @@ fn a_job_sharded_over_a_slurm_array_joins_into_the_whole_clip() {
     )
     .unwrap();
     assert_eq!(report["frames"].as_array().map(Vec::len), Some(12));
+    // The seam tasks repaired both windows; the join found them done.
+    let seams = report["seams"].as_array().unwrap();
+    assert_eq!(seams.len(), 2, "{seams:?}");
+    for seam in seams {
+        assert_eq!(seam["resumed"], true, "{seam}");
+        assert!(!seam["passes"].as_array().unwrap().is_empty(), "{seam}");
+    }
 }

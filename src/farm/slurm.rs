@@ -1,8 +1,11 @@
 //! Slurm scripts for a sharded job: an array job with one task per shard
-//! (`vstyle run JOB --shard N`, the shard index from `SLURM_ARRAY_TASK_ID`)
-//! and a join job (`vstyle join JOB`) that runs once every task succeeded.
+//! (`vstyle run JOB --shard N`, the shard index from `SLURM_ARRAY_TASK_ID`),
+//! an array job with one task per seam between them (`vstyle join JOB
+//! --seam M`), and a join job (`vstyle join JOB`) that encodes once every
+//! task succeeded. Each job waits for the one before (`afterok`).
 //!
-//! The templates are `scripts/slurm/array.sbatch` and `join.sbatch`, built
+//! The templates are `scripts/slurm/array.sbatch` (both arrays) and
+//! `join.sbatch`, built
 //! into the binary so an installed `vstyle` needs no checkout. Their
 //! `{{name}}` placeholders are filled in one pass, so a value that happens to
 //! contain braces is never read as a placeholder.
@@ -48,11 +51,12 @@ pub enum SlurmError {
     Sbatch { command: String, message: String },
     #[error("`{command}` printed {output:?}, not a job id")]
     JobId { command: String, output: String },
-    /// The array job is queued but its join job is not: say how to recover.
-    #[error("array job {array} is queued but its join job is not ({source}); cancel it with `scancel {array}`, or submit the join with `sbatch --dependency=afterok:{array} {join}`")]
-    JoinNotSubmitted {
-        array: u64,
-        join: String,
+    /// Jobs are queued but the next one is not: say how to recover.
+    #[error("job(s) {queued} are queued but {script} is not ({source}); cancel them with `scancel {queued}` and submit again")]
+    NotSubmitted {
+        /// The queued ids, space-separated.
+        queued: String,
+        script: String,
         source: Box<SlurmError>,
     },
 }
@@ -77,10 +81,11 @@ pub struct SlurmPlan {
     pub script_dir: PathBuf,
 }
 
-/// The two scripts as text.
+/// The scripts as text; no seam array for one shard.
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub array: String,
+    pub seams: Option<String>,
     pub join: String,
 }
 
@@ -88,15 +93,17 @@ pub struct Rendered {
 #[derive(Debug, Clone)]
 pub struct Scripts {
     pub array: PathBuf,
+    pub seams: Option<PathBuf>,
     pub join: PathBuf,
     pub log_dir: PathBuf,
     pub shards: usize,
 }
 
-/// The ids `sbatch` gave the two jobs.
+/// The ids `sbatch` gave the jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Submitted {
     pub array: u64,
+    pub seams: Option<u64>,
     pub join: u64,
 }
 
@@ -181,25 +188,52 @@ impl SlurmPlan {
 
     pub fn render(&self) -> Result<Rendered> {
         self.validate()?;
-        let values = [
+        let vstyle = shell_quote(self.vstyle.as_os_str());
+        let job = shell_quote(self.job.as_os_str());
+        let common = vec![
             ("job_file", self.job.display().to_string()),
-            ("job", shell_quote(self.job.as_os_str())),
-            ("vstyle", shell_quote(self.vstyle.as_os_str())),
-            ("job_name", self.job_name()),
-            ("shards", self.shards.to_string()),
-            ("last_shard", (self.shards - 1).to_string()),
             ("cpus_per_task", self.cpus_per_task.to_string()),
             ("resources", self.resources()),
             ("log_dir", self.log_dir().display().to_string()),
         ];
+        let seams = self.shards - 1;
+        let join_job = "the join job (join.sbatch)";
+        let shards = ArrayJob {
+            step: "step 1: one array task per shard",
+            name: self.job_name(),
+            task: "shard",
+            count: self.shards,
+            command: format!("{vstyle} run {job} --shard {}", self.shards),
+            next: if seams > 0 {
+                "the seam job (seams.sbatch)"
+            } else {
+                join_job
+            },
+        };
+        let seam_job = ArrayJob {
+            step: "step 2: one array task per seam between two shards",
+            name: format!("{}-seams", self.job_name()),
+            task: "seam",
+            count: seams,
+            command: format!("{vstyle} join {job} --seam {seams}"),
+            next: join_job,
+        };
+        let mut join = common.clone();
+        join.extend([
+            ("job_name", self.job_name()),
+            ("job", job),
+            ("vstyle", vstyle),
+        ]);
         Ok(Rendered {
-            array: fill("array.sbatch", ARRAY_TEMPLATE, &values)?,
-            join: fill("join.sbatch", JOIN_TEMPLATE, &values)?,
+            array: shards.render(&common)?,
+            seams: (seams > 0).then(|| seam_job.render(&common)).transpose()?,
+            join: fill("join.sbatch", JOIN_TEMPLATE, &join)?,
         })
     }
 
-    /// Renders and writes `array.sbatch` and `join.sbatch` into the script
-    /// directory, and makes the log directory (Slurm does not create it).
+    /// Renders and writes `array.sbatch`, `seams.sbatch` (more than one
+    /// shard) and `join.sbatch` into the script directory, and makes the log
+    /// directory (Slurm does not create it).
     pub fn write(&self) -> Result<Scripts> {
         let rendered = self.render()?;
         let log_dir = self.log_dir();
@@ -207,16 +241,50 @@ impl SlurmPlan {
             path: log_dir.clone(),
             source,
         })?;
-        let array = self.script_dir.join("array.sbatch");
-        let join = self.script_dir.join("join.sbatch");
-        write_script(&array, &rendered.array)?;
-        write_script(&join, &rendered.join)?;
+        let write = |name: &str, text: &str| -> Result<PathBuf> {
+            let path = self.script_dir.join(name);
+            write_script(&path, text)?;
+            Ok(path)
+        };
         Ok(Scripts {
-            array,
-            join,
+            array: write("array.sbatch", &rendered.array)?,
+            seams: rendered
+                .seams
+                .map(|text| write("seams.sbatch", &text))
+                .transpose()?,
+            join: write("join.sbatch", &rendered.join)?,
             log_dir,
             shards: self.shards,
         })
+    }
+}
+
+/// One array job's own values for `array.sbatch`.
+struct ArrayJob {
+    step: &'static str,
+    name: String,
+    /// What one task is: `shard` or `seam`.
+    task: &'static str,
+    count: usize,
+    /// The command a task runs, quoted for the shell.
+    command: String,
+    /// The job that waits for this one.
+    next: &'static str,
+}
+
+impl ArrayJob {
+    fn render(self, common: &[(&'static str, String)]) -> Result<String> {
+        let mut values = common.to_vec();
+        values.extend([
+            ("step", self.step.to_string()),
+            ("job_name", self.name),
+            ("task", self.task.to_string()),
+            ("tasks", self.count.to_string()),
+            ("last_task", (self.count - 1).to_string()),
+            ("command", self.command),
+            ("next", self.next.to_string()),
+        ]);
+        fill("array.sbatch", ARRAY_TEMPLATE, &values)
     }
 }
 
@@ -299,31 +367,34 @@ impl Scripts {
         vec!["--parsable".into(), self.array.clone().into()]
     }
 
-    /// `sbatch` arguments that submit the join job after array job `array`.
-    pub fn join_args(&self, array: u64) -> Vec<OsString> {
+    /// `sbatch` arguments that submit `script` to run after job `after`
+    /// succeeded.
+    pub fn after_args(script: &Path, after: u64) -> Vec<OsString> {
         vec![
             "--parsable".into(),
-            format!("--dependency=afterok:{array}").into(),
-            self.join.clone().into(),
+            format!("--dependency=afterok:{after}").into(),
+            script.into(),
         ]
     }
 
-    /// The shell commands that submit both jobs by hand, one per line.
-    pub fn submit_commands(&self) -> [String; 2] {
-        [
+    /// The shell commands that submit the jobs by hand, one per line.
+    pub fn submit_commands(&self) -> Vec<String> {
+        let array = command_line("sbatch".as_ref(), &self.array_args());
+        // --parsable prints `id;cluster` on a multi-cluster site.
+        let after = |script: &Path| {
             format!(
-                "id=$({})",
-                command_line("sbatch".as_ref(), &self.array_args())
-            ),
-            // --parsable prints `id;cluster` on a multi-cluster site.
-            format!(
-                "sbatch --dependency=afterok:${{id%%;*}} {}",
-                shell_quote(self.join.as_os_str())
-            ),
-        ]
+                "sbatch --parsable --dependency=afterok:${{id%%;*}} {}",
+                shell_quote(script.as_os_str())
+            )
+        };
+        let mut lines = vec![format!("id=$({array})")];
+        lines.extend(self.seams.as_deref().map(|s| format!("id=$({})", after(s))));
+        lines.push(after(&self.join));
+        lines
     }
 
-    /// Submits the array job, then the join job depending on it.
+    /// Submits the array job, then the seam job and the join job, each
+    /// depending on the one before.
     pub fn submit(&self) -> Result<Submitted> {
         self.submit_with("sbatch".as_ref())
     }
@@ -331,14 +402,29 @@ impl Scripts {
     /// As [`Scripts::submit`], with another `sbatch` program.
     pub fn submit_with(&self, sbatch: &OsStr) -> Result<Submitted> {
         let array = run_sbatch(sbatch, &self.array_args())?;
-        let join = run_sbatch(sbatch, &self.join_args(array)).map_err(|e| {
-            SlurmError::JoinNotSubmitted {
-                array,
-                join: shell_quote(self.join.as_os_str()),
-                source: Box::new(e),
-            }
-        })?;
-        Ok(Submitted { array, join })
+        let mut queued = vec![array];
+        let next = |script: &Path, queued: &mut Vec<u64>| -> Result<u64> {
+            let after = *queued.last().unwrap_or(&array);
+            let id = run_sbatch(sbatch, &Self::after_args(script, after)).map_err(|e| {
+                SlurmError::NotSubmitted {
+                    queued: queued
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    script: shell_quote(script.as_os_str()),
+                    source: Box::new(e),
+                }
+            })?;
+            queued.push(id);
+            Ok(id)
+        };
+        let seams = match &self.seams {
+            Some(script) => Some(next(script, &mut queued)?),
+            None => None,
+        };
+        let join = next(&self.join, &mut queued)?;
+        Ok(Submitted { array, seams, join })
     }
 }
 
@@ -446,7 +532,7 @@ mod tests {
         p.partition = Some("gpu".into());
         p.time = Some("02:00:00".into());
         for r in [plan(3).render().unwrap(), p.render().unwrap()] {
-            for text in [&r.array, &r.join] {
+            for text in [&r.array, r.seams.as_ref().unwrap(), &r.join] {
                 assert!(!text.contains("{{"), "{text}");
                 assert!(!text.contains("}}"), "{text}");
                 assert!(text.starts_with("#!/bin/bash\n"), "{text}");
@@ -483,6 +569,28 @@ mod tests {
         );
         let one = plan(1).render().unwrap();
         assert!(sbatch_lines(&one.array).contains(&"#SBATCH --array=0-0"));
+        assert!(one.seams.is_none(), "one shard has no seams");
+    }
+
+    #[test]
+    fn the_seam_array_repairs_each_seam_between_the_shards() {
+        let r = plan(3).render().unwrap();
+        let seams = r.seams.unwrap();
+        let lines = sbatch_lines(&seams);
+        for want in [
+            "#SBATCH --array=0-1",
+            "#SBATCH --job-name=vstyle-my_clip-seams",
+            "#SBATCH --output=/farm/out/clip.mp4.work/slurm/logs/seam-%a.log",
+            "#SBATCH --signal=B:TERM@120",
+            "#SBATCH --requeue",
+        ] {
+            assert!(lines.contains(&want), "{want} missing from {lines:?}");
+        }
+        assert!(
+            seams.contains("/opt/vstyle/bin/vstyle join '/farm/jobs/my clip.toml' --seam 2 &\n"),
+            "{seams}"
+        );
+        assert!(seams.contains("trap on_term TERM"), "{seams}");
     }
 
     #[test]
@@ -507,7 +615,7 @@ mod tests {
         );
         assert!(join.contains(&"#SBATCH --requeue"), "{join:?}");
         // Every directive comes before the first command, or sbatch ignores it.
-        for text in [&r.array, &r.join] {
+        for text in [&r.array, r.seams.as_ref().unwrap(), &r.join] {
             let lines: Vec<&str> = text.lines().collect();
             let first_command = lines
                 .iter()
@@ -534,7 +642,7 @@ mod tests {
         let mut p = plan(2);
         p.gres = Some("gpu:1".into());
         let r = p.render().unwrap();
-        for text in [&r.array, &r.join] {
+        for text in [&r.array, r.seams.as_ref().unwrap(), &r.join] {
             let lines = sbatch_lines(text);
             assert!(lines.contains(&"#SBATCH --gres=gpu:1"), "{lines:?}");
             assert!(!text.contains("--partition") && !text.contains("--time"));
@@ -547,25 +655,53 @@ mod tests {
         assert!(lines.contains(&"#SBATCH --time=1-12:00:00"), "{lines:?}");
     }
 
-    #[test]
-    fn the_join_is_submitted_after_the_array_succeeds() {
-        let scripts = Scripts {
+    fn scripts(seams: bool) -> Scripts {
+        Scripts {
             array: "/s/array.sbatch".into(),
+            seams: seams.then(|| "/s/seams.sbatch".into()),
             join: "/s/join.sbatch".into(),
             log_dir: "/s/logs".into(),
             shards: 3,
-        };
-        assert_eq!(scripts.array_args(), ["--parsable", "/s/array.sbatch"]);
+        }
+    }
+
+    #[test]
+    fn each_job_is_submitted_after_the_one_before_succeeds() {
+        let s = scripts(true);
+        assert_eq!(s.array_args(), ["--parsable", "/s/array.sbatch"]);
         assert_eq!(
-            scripts.join_args(41),
+            Scripts::after_args(&s.join, 41),
             ["--parsable", "--dependency=afterok:41", "/s/join.sbatch"]
         );
+        let after =
+            |script: &str| format!("sbatch --parsable --dependency=afterok:${{id%%;*}} {script}");
         assert_eq!(
-            scripts.submit_commands(),
+            s.submit_commands(),
             [
                 "id=$(sbatch --parsable /s/array.sbatch)".to_string(),
-                "sbatch --dependency=afterok:${id%%;*} /s/join.sbatch".to_string(),
+                format!("id=$({})", after("/s/seams.sbatch")),
+                after("/s/join.sbatch"),
             ]
+        );
+        assert_eq!(scripts(false).submit_commands().len(), 2);
+
+        // A fake sbatch that queues the first job, then fails.
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("sbatch");
+        let calls = dir.path().join("calls");
+        let body = format!(
+            "#!/bin/sh\necho x >> {c}\n[ $(wc -l < {c}) -eq 1 ] && echo 41 && exit 0\necho 'queue full' >&2\nexit 1\n",
+            c = calls.display()
+        );
+        std::fs::write(&fake, body).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = s.submit_with(fake.as_os_str()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("job(s) 41 are queued but /s/seams.sbatch is not (")
+                && e.contains("queue full")
+                && e.ends_with("cancel them with `scancel 41` and submit again"),
+            "{e}"
         );
     }
 
@@ -627,6 +763,8 @@ mod tests {
             p.render().unwrap().array
         );
         assert!(std::fs::read_to_string(&s.join).unwrap().contains(" join "));
+        let seams = std::fs::read_to_string(s.seams.as_ref().unwrap()).unwrap();
+        assert!(seams.contains(" --seam 1 &"), "{seams}");
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&s.array).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o755);
@@ -634,12 +772,7 @@ mod tests {
 
     #[test]
     fn sbatch_failures_name_the_command() {
-        let s = Scripts {
-            array: "/s/array.sbatch".into(),
-            join: "/s/join.sbatch".into(),
-            log_dir: "/s/logs".into(),
-            shards: 2,
-        };
+        let s = scripts(true);
         let e = s.submit_with("/nonexistent/sbatch".as_ref()).unwrap_err();
         assert_eq!(
             e.to_string(),

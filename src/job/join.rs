@@ -6,8 +6,10 @@
 //! from), then encodes the video from the work directory and merges the
 //! shards' reports.
 //!
-//! Work directory: `seams/<seam>/pass_<k>/` holds a window's passes, and
-//! `seams/<seam>/done` marks a finished window, so a killed join resumes.
+//! Work directory: `seams/<seam>/pass_<k>/` holds a window's passes,
+//! `seams/<seam>/report.json` their report and `seams/<seam>/done` marks a
+//! finished window, so a killed join resumes. `--seam I/N` repairs one
+//! window on its own, under its own lock, for a scheduler's task.
 use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -104,26 +106,18 @@ pub fn join(
     let outputs = Outputs::of(cfg)?;
     outputs.check(true)?;
     let dir = &outputs.work_dir;
-    let layout = Layout::read(dir)?.ok_or_else(|| Error::WorkDir {
-        dir: dir.clone(),
-        message: "holds no shards (no shards.json): run `vstyle run JOB --shard I/N` for each shard first".into(),
-    })?;
+    let layout = read_layout(dir)?;
     let work = WorkDir::open(cfg, dir, "lock")?;
-    // No worker may still be writing a shard.
-    let _shards = Shard::all(layout.shards)
-        .map(|s| Lock::acquire(dir, &s.lock_name()))
+    let finals = work.pass(cfg.optimizer.passes);
+    let joiner = Joiner::new(cfg, &work, &finals, &layout);
+    // No worker may still be writing a shard or repairing a seam.
+    let _held = Shard::all(layout.shards)
+        .map(|s| s.lock_name())
+        .chain((0..joiner.windows.len()).map(seam_lock))
+        .map(|name| Lock::acquire(dir, &name))
         .collect::<Result<Vec<_>>>()?;
     work.remove_stale_temporaries()?;
-    let finals = work.pass(cfg.optimizer.passes);
     check_complete(&layout, &finals, dir)?;
-    let joiner = Joiner {
-        cfg,
-        work: &work,
-        finals: &finals,
-        windows: windows(&layout.seams(), layout.frames, cfg.shards.seam_window),
-        total: layout.frames,
-    };
-    joiner.clear_stale_seams()?;
     let seams = joiner.repair(opts, stop, on_event)?;
     let source = FrameSource::open(&cfg.input.path, &cfg.input)?;
     let audio_span = source.audio_span(layout.frames);
@@ -138,6 +132,65 @@ pub fn join(
     super::video_job::write_html(&mut report, &outputs.report);
     report.write(&outputs.report)?;
     Ok(report)
+}
+
+/// Repairs seam `index` of `count` of `cfg`'s sharded clip on its own, so
+/// that a scheduler can run every seam as a task of its own; `vstyle join`
+/// then finds it done and only encodes. None when the job repairs no seams
+/// (`shards.seam_window = 0`).
+pub fn repair_seam(
+    cfg: &JobConfig,
+    opts: &JoinOptions,
+    (index, count): (usize, usize),
+    stop: &AtomicBool,
+    mut on_event: impl FnMut(Event),
+) -> Result<Option<SeamReport>> {
+    let outputs = Outputs::of(cfg)?;
+    let dir = &outputs.work_dir;
+    let layout = read_layout(dir)?;
+    // Its own lock: the other seams' tasks run beside it.
+    let work = WorkDir::open(cfg, dir, &seam_lock(index))?;
+    let finals = work.pass(cfg.optimizer.passes);
+    check_complete(&layout, &finals, dir)?;
+    let joiner = Joiner::new(cfg, &work, &finals, &layout);
+    if joiner.windows.is_empty() {
+        return Ok(None);
+    }
+    let Some(window) = joiner
+        .windows
+        .get(index)
+        .filter(|_| joiner.windows.len() == count)
+    else {
+        return Err(Error::WorkDir {
+            dir: dir.clone(),
+            message: format!(
+                "--seam {index}/{count}: the clip's {} shards meet at {} seams (give I/{})",
+                layout.shards,
+                joiner.windows.len(),
+                joiner.windows.len()
+            ),
+        });
+    };
+    joiner.clear_stale(window)?;
+    if let Some(done) = joiner.finished(window)? {
+        return Ok(Some(done));
+    }
+    joiner.save_content(&[window])?;
+    let lane = opts.lane_config(cfg, 0, 1);
+    let mut reports = joiner.repair_lane(&lane, &[window], stop, &mut on_event)?;
+    Ok(reports.pop())
+}
+
+/// The lock a seam's own task holds (and the join, all of them).
+fn seam_lock(index: usize) -> String {
+    format!("lock.seam-{index}")
+}
+
+fn read_layout(dir: &Path) -> Result<Layout> {
+    Layout::read(dir)?.ok_or_else(|| Error::WorkDir {
+        dir: dir.to_path_buf(),
+        message: "holds no shards (no shards.json): run `vstyle run JOB --shard I/N` for each shard first".into(),
+    })
 }
 
 /// Names the shards that miss frames, if any.
@@ -169,7 +222,17 @@ struct Joiner<'a> {
     total: usize,
 }
 
-impl Joiner<'_> {
+impl<'a> Joiner<'a> {
+    fn new(cfg: &'a JobConfig, work: &'a WorkDir, finals: &'a FrameDir, layout: &Layout) -> Self {
+        Self {
+            cfg,
+            work,
+            finals,
+            windows: windows(&layout.seams(), layout.frames, cfg.shards.seam_window),
+            total: layout.frames,
+        }
+    }
+
     fn seam_dir(&self, w: &Window) -> PathBuf {
         self.work
             .path()
@@ -193,9 +256,15 @@ impl Joiner<'_> {
         }
     }
 
-    /// Seam windows made under other seam settings are redone.
-    fn clear_stale_seams(&self) -> Result<()> {
-        let dir = self.work.path().join("seams");
+    /// The window's report, written before its done marker.
+    fn report_file(&self, w: &Window) -> PathBuf {
+        self.seam_dir(w).join("report.json")
+    }
+
+    /// A window made under other seam settings is redone. Each window keeps
+    /// its own stamp: the tasks of other seams may be writing theirs.
+    fn clear_stale(&self, w: &Window) -> Result<()> {
+        let dir = self.seam_dir(w);
         let stamp = dir.join("settings.json");
         let now = serde_json::to_string(&(&self.cfg.shards, self.cfg.optimizer.passes))
             .unwrap_or_default();
@@ -215,6 +284,20 @@ impl Joiner<'_> {
         })
     }
 
+    /// A finished window's report (its passes, when its report was kept).
+    fn finished(&self, w: &Window) -> Result<Option<SeamReport>> {
+        if !self.done_marker(w).exists() {
+            return Ok(None);
+        }
+        let passes = match std::fs::read_to_string(self.report_file(w)) {
+            Ok(text) => serde_json::from_str::<SeamReport>(&text)
+                .map(|r| r.passes)
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        Ok(Some(seam_report(w, true, passes)))
+    }
+
     /// Re-optimises every unfinished window, `opts.workers` at a time.
     fn repair(
         &self,
@@ -222,14 +305,15 @@ impl Joiner<'_> {
         stop: &AtomicBool,
         mut on_event: impl FnMut(Event),
     ) -> Result<Vec<SeamReport>> {
-        let (done, todo): (Vec<&Window>, Vec<&Window>) = self
-            .windows
-            .iter()
-            .partition(|w| self.done_marker(w).exists());
-        let mut reports: Vec<SeamReport> = done
-            .iter()
-            .map(|w| seam_report(w, true, Vec::new()))
-            .collect();
+        let mut reports = Vec::new();
+        let mut todo = Vec::new();
+        for w in &self.windows {
+            self.clear_stale(w)?;
+            match self.finished(w)? {
+                Some(done) => reports.push(done),
+                None => todo.push(w),
+            }
+        }
         if todo.is_empty() {
             return Ok(reports);
         }
@@ -315,7 +399,12 @@ impl Joiner<'_> {
         let mut out = Vec::new();
         for window in windows {
             let passes = self.repair_window(window, &optimiser, stop, on_event)?;
-            out.push(seam_report(window, false, passes));
+            let report = seam_report(window, false, passes);
+            write_atomic(&self.report_file(window), |w| {
+                serde_json::to_writer(&mut *w, &report).map_err(|e| e.to_string())
+            })?;
+            write_atomic(&self.done_marker(window), |_| Ok(()))?;
+            out.push(report);
         }
         Ok(out)
     }
@@ -364,7 +453,6 @@ impl Joiner<'_> {
                 }
             }
         }
-        write_atomic(&self.done_marker(window), |_| Ok(()))?;
         Ok(reports)
     }
 

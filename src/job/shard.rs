@@ -32,37 +32,7 @@ impl Shard {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> std::result::Result<Self, String> {
-        let bad = |why: String| format!("--shard {text}: {why}");
-        let number = |s: &str, what: &str| {
-            s.trim()
-                .parse::<usize>()
-                .map_err(|_| bad(format!("{what} `{s}` is not a whole number")))
-        };
-        let (index, count) = match text.split_once('/') {
-            Some((i, n)) => (number(i, "index")?, number(n, "count")?),
-            None => {
-                let count = number(text, "count")?;
-                let (var, value) = INDEX_VARIABLES
-                    .iter()
-                    .find_map(|v| env(v).map(|x| (*v, x)))
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "give I/N, or set {} to the index",
-                            INDEX_VARIABLES.join(" or ")
-                        ))
-                    })?;
-                (number(&value, var)?, count)
-            }
-        };
-        if count == 0 || count > MAX_SHARDS {
-            return Err(bad(format!("the count must be in 1..={MAX_SHARDS}")));
-        }
-        if index >= count {
-            return Err(bad(format!(
-                "index {index} is out of range: shards are numbered 0..={}",
-                count - 1
-            )));
-        }
+        let (index, count) = task_index("--shard", "shards", text, env)?;
         Ok(Self { index, count })
     }
 
@@ -334,6 +304,49 @@ impl Part {
             None => job_report.to_path_buf(),
         }
     }
+}
+
+/// Task `I/N` of a flag (`--shard`, `--seam`), or `N` alone with the index
+/// from the scheduler's environment (`env` looks a variable up). `what`
+/// names the tasks in the message.
+pub fn task_index(
+    flag: &str,
+    what: &str,
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> std::result::Result<(usize, usize), String> {
+    let bad = |why: String| format!("{flag} {text}: {why}");
+    let number = |s: &str, what: &str| {
+        s.trim()
+            .parse::<usize>()
+            .map_err(|_| bad(format!("{what} `{s}` is not a whole number")))
+    };
+    let (index, count) = match text.split_once('/') {
+        Some((i, n)) => (number(i, "index")?, number(n, "count")?),
+        None => {
+            let count = number(text, "count")?;
+            let (var, value) = INDEX_VARIABLES
+                .iter()
+                .find_map(|v| env(v).map(|x| (*v, x)))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "give I/N, or set {} to the index",
+                        INDEX_VARIABLES.join(" or ")
+                    ))
+                })?;
+            (number(&value, var)?, count)
+        }
+    };
+    if count == 0 || count > MAX_SHARDS {
+        return Err(bad(format!("the count must be in 1..={MAX_SHARDS}")));
+    }
+    if index >= count {
+        return Err(bad(format!(
+            "index {index} is out of range: {what} are numbered 0..={}",
+            count - 1
+        )));
+    }
+    Ok((index, count))
 }
 
 #[cfg(test)]

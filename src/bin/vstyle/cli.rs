@@ -128,6 +128,11 @@ pub struct JoinArgs {
     /// Devices for them, shared round-robin, e.g. cuda:0,cuda:1.
     #[arg(long, value_delimiter = ',')]
     pub devices: Option<Vec<String>>,
+    /// Only repair seam I of N (from 0; N = shards - 1) and stop, so that
+    /// each seam can be a scheduler's task; `N` alone takes the index from
+    /// SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX. Then `vstyle join`.
+    #[arg(long, value_name = "I/N", conflicts_with = "workers")]
+    pub seam: Option<String>,
 }
 
 #[derive(Args)]

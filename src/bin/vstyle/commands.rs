@@ -11,6 +11,7 @@ use vstyle::farm::slurm::SlurmPlan;
 use vstyle::farm::status;
 use vstyle::farm::workers::Workers;
 use vstyle::job::join::JoinOptions;
+use vstyle::job::shard::task_index;
 use vstyle::job::{JobReport, Layout, Shard, VideoJob};
 
 use crate::cli::{
@@ -173,7 +174,44 @@ pub fn join(a: &JoinArgs) -> Result<()> {
         workers: a.workers.unwrap_or(1),
         devices: a.devices.clone().unwrap_or_default(),
     };
-    join_with(&a.job, &opts, false)
+    match &a.seam {
+        Some(text) => repair_seam(&a.job, &opts, text),
+        None => join_with(&a.job, &opts, false),
+    }
+}
+
+/// `vstyle join JOB.toml --seam I/N`: one seam window, for a scheduler's
+/// task; the join after it finds the window done.
+fn repair_seam(a: &JobArgs, opts: &JoinOptions, text: &str) -> Result<()> {
+    let env = |v: &str| std::env::var(v).ok();
+    let (i, n) = task_index("--seam", "seams", text, env).map_err(anyhow::Error::msg)?;
+    let cfg = assemble(Some(&a.job), Vec::new(), &a.set)?;
+    let repair_one = |cfg: &JobConfig| -> Result<()> {
+        let stop = stop_flag();
+        let mut progress = Progress::new(a.quiet, cfg.run.print_every);
+        let result =
+            vstyle::job::join::repair_seam(cfg, opts, (i, n), stop, |ev| progress.event(ev));
+        progress.finish();
+        match result? {
+            Some(r) => println!(
+                "seam {i}/{n} at frame {} (frames {}..{}): {}",
+                r.seam,
+                r.first,
+                r.end,
+                if r.resumed {
+                    "repaired before"
+                } else {
+                    "repaired"
+                }
+            ),
+            None => println!("seam {i}/{n}: nothing to repair (shards.seam_window = 0)"),
+        }
+        Ok(())
+    };
+    if cfg.batch.is_none() {
+        return repair_one(&cfg);
+    }
+    each_entry(&cfg, |entry| repair_one(&entry.cfg))
 }
 
 fn join_with(a: &JobArgs, opts: &JoinOptions, eval: bool) -> Result<()> {
@@ -522,9 +560,13 @@ pub fn slurm(a: &SlurmArgs) -> Result<()> {
         script_dir,
     };
     let scripts = plan.write()?;
+    let seams = scripts.seams.as_ref();
     if !a.submit {
+        let seam_script = seams.map_or(String::new(), |s| {
+            format!(", {} ({} seams)", s.display(), scripts.shards - 1)
+        });
         println!(
-            "wrote {} ({} shards) and {}; logs will go to {}",
+            "wrote {} ({} shards){seam_script} and {}; logs will go to {}",
             scripts.array.display(),
             scripts.shards,
             scripts.join.display(),
@@ -537,8 +579,11 @@ pub fn slurm(a: &SlurmArgs) -> Result<()> {
         return Ok(());
     }
     let ids = scripts.submit()?;
+    let seam_job = ids.seams.map_or(String::new(), |id| {
+        format!(", seam job {id} ({} seams)", scripts.shards - 1)
+    });
     println!(
-        "submitted array job {} ({} shards) and join job {} (runs once every shard succeeded); logs in {}",
+        "submitted array job {} ({} shards){seam_job} and join job {} (runs once every task succeeded); logs in {}",
         ids.array,
         scripts.shards,
         ids.join,
