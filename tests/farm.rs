@@ -84,6 +84,17 @@ fn report(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// What `vstyle status` prints for `job`, as a table or JSON.
+fn status(job: &Path, json: bool) -> String {
+    let mut args = vec!["status", s(job)];
+    if json {
+        args.push("--json");
+    }
+    let out = Command::new(common::bin()).args(&args).output().unwrap();
+    ok(&out);
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -205,6 +216,13 @@ fn seams_repair_as_tasks_of_their_own_then_the_join_only_encodes() {
         assert!(e.contains(want), "{seam}: {e}");
     }
 
+    let status = |json: bool| status(&job, json);
+    let table = status(false);
+    assert!(
+        table.contains("seam 1/2 at frame 8: not repaired yet"),
+        "{table}"
+    );
+
     // Both seams at once, as two tasks of an array job would.
     let task = |args: &[&str], env: &[(&str, &str)]| {
         let mut c = Command::new(common::bin());
@@ -235,6 +253,19 @@ fn seams_repair_as_tasks_of_their_own_then_the_join_only_encodes() {
         !dir.path().join("out.mp4").exists(),
         "a seam task encodes nothing"
     );
+    let rows: serde_json::Value = serde_json::from_str(&status(true)).unwrap();
+    let seams: Vec<(u64, bool)> = rows[0]["seams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["frame"].as_u64().unwrap(),
+                s["repaired"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seams, [(4, true), (8, true)]);
     let again = vstyle(&["join", s(&job), "--seam", "1/2"], &[]);
     ok(&again);
     assert!(said(&again).contains("repaired before"));
@@ -322,15 +353,7 @@ fn workers_run_the_shards_then_join_and_status_follows_along() {
         8,
         "[shards]\nseam_window = 1\nseam_passes = 1",
     );
-    let status = |json: bool| {
-        let mut args = vec!["status", s(&job)];
-        if json {
-            args.push("--json");
-        }
-        let out = Command::new(common::bin()).args(&args).output().unwrap();
-        ok(&out);
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let status = |json: bool| status(&job, json);
     assert!(status(false).contains("0/8  pending"), "{}", status(false));
     ok(&vstyle(&["run", s(&job), "--shard", "0/2"], &[]));
     let js: serde_json::Value = serde_json::from_str(&status(true)).unwrap();

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::config::JobConfig;
+use crate::job::join::{done_marker, seam_lock, windows};
 use crate::job::lock::live_holder;
 use crate::job::{pass_dir, Layout, Outputs};
 use crate::video::FrameSource;
@@ -33,6 +34,18 @@ pub struct ShardStatus {
     pub running_on: Option<String>,
 }
 
+/// A seam window of a sharded clip (`vstyle join --seam`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SeamStatus {
+    /// Its index among the clip's seams.
+    pub index: usize,
+    /// The first frame of the later shard.
+    pub frame: usize,
+    pub repaired: bool,
+    /// `host pid` of the task repairing it now.
+    pub running_on: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ClipStatus {
     pub entry: String,
@@ -43,6 +56,8 @@ pub struct ClipStatus {
     pub total: Option<usize>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<ShardStatus>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seams: Vec<SeamStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -58,6 +73,7 @@ pub fn of(entry: &Entry) -> ClipStatus {
         done: 0,
         total: None,
         shards: Vec::new(),
+        seams: Vec::new(),
         error: None,
     };
     if let Err(e) = fill(cfg, &mut s) {
@@ -86,6 +102,18 @@ fn fill(cfg: &JobConfig, s: &mut ClipStatus) -> crate::Result<()> {
             });
         }
         s.done = s.shards.iter().map(|x| x.done).sum();
+        let seams = windows(&layout.seams(), layout.frames, cfg.shards.seam_window);
+        s.seams = seams
+            .iter()
+            .enumerate()
+            .map(|(index, w)| SeamStatus {
+                index,
+                frame: w.seam,
+                repaired: done_marker(&outputs.work_dir, w).exists(),
+                running_on: live_holder(&outputs.work_dir, &seam_lock(index))
+                    .map(|h| h.to_string()),
+            })
+            .collect();
     } else {
         let total = FrameSource::open(&cfg.input.path, &cfg.input)?
             .info()

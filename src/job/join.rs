@@ -181,8 +181,18 @@ pub fn repair_seam(
     Ok(reports.pop())
 }
 
+/// Where window `w`'s passes, report and done marker live.
+fn seam_dir(work_dir: &Path, w: &Window) -> PathBuf {
+    work_dir.join("seams").join(format!("{:06}", w.seam))
+}
+
+/// Written once window `w` is repaired.
+pub fn done_marker(work_dir: &Path, w: &Window) -> PathBuf {
+    seam_dir(work_dir, w).join("done")
+}
+
 /// The lock a seam's own task holds (and the join, all of them).
-fn seam_lock(index: usize) -> String {
+pub fn seam_lock(index: usize) -> String {
     format!("lock.seam-{index}")
 }
 
@@ -234,10 +244,7 @@ impl<'a> Joiner<'a> {
     }
 
     fn seam_dir(&self, w: &Window) -> PathBuf {
-        self.work
-            .path()
-            .join("seams")
-            .join(format!("{:06}", w.seam))
+        seam_dir(self.work.path(), w)
     }
 
     fn seam_pass(&self, w: &Window, k: usize) -> FrameDir {
@@ -245,7 +252,7 @@ impl<'a> Joiner<'a> {
     }
 
     fn done_marker(&self, w: &Window) -> PathBuf {
-        self.seam_dir(w).join("done")
+        done_marker(self.work.path(), w)
     }
 
     /// The file of frame `i` in the joined clip.

@@ -1,5 +1,5 @@
 //! Plain-text tables for the terminal.
-use vstyle::farm::status::{ClipStatus, State};
+use vstyle::farm::status::{ClipStatus, SeamStatus, State};
 
 fn state_name(s: State) -> &'static str {
     match s {
@@ -38,6 +38,24 @@ pub fn status_table(rows: &[ClipStatus]) -> String {
                 "", s.shard
             ));
         }
+        for s in &r.seams {
+            out.push_str(&format!(
+                "{:<width$}  {:>13}  {}\n",
+                "",
+                "",
+                seam_line(s, r.seams.len())
+            ));
+        }
     }
     out
+}
+
+/// `seam 1/3 at frame 59: repaired`, or pending, or where it runs.
+fn seam_line(s: &SeamStatus, count: usize) -> String {
+    let state = match (&s.running_on, s.repaired) {
+        (_, true) => "repaired".to_string(),
+        (Some(h), false) => format!("running on {h}"),
+        (None, false) => "not repaired yet".to_string(),
+    };
+    format!("seam {}/{count} at frame {}: {state}", s.index, s.frame)
 }
