@@ -453,10 +453,14 @@ impl<'a> Joiner<'a> {
             match runner.run(&pass, stop, on_event)? {
                 Some(r) => reports.push(r),
                 None => {
+                    // The window's frame passes saved so far, which a rerun keeps.
+                    let saved = (1..=k)
+                        .map(|p| self.seam_pass(window, p).count(window.frames.clone()))
+                        .sum();
                     return Err(Error::Interrupted {
-                        frames: 0,
+                        frames: saved,
                         work_dir: self.work.path().to_path_buf(),
-                    })
+                    });
                 }
             }
         }
