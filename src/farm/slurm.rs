@@ -5,10 +5,9 @@
 //! task succeeded. Each job waits for the one before (`afterok`).
 //!
 //! The templates are `scripts/slurm/array.sbatch` (both arrays) and
-//! `join.sbatch`, built
-//! into the binary so an installed `vstyle` needs no checkout. Their
-//! `{{name}}` placeholders are filled in one pass, so a value that happens to
-//! contain braces is never read as a placeholder.
+//! `join.sbatch`, built into the binary so an installed `vstyle` needs no
+//! checkout. Their `{{name}}` placeholders are filled in one pass, so a
+//! value that happens to contain braces is never read as a placeholder.
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
