@@ -400,10 +400,9 @@ impl Scripts {
 
     /// As [`Scripts::submit`], with another `sbatch` program.
     pub fn submit_with(&self, sbatch: &OsStr) -> Result<Submitted> {
-        let array = run_sbatch(sbatch, &self.array_args())?;
-        let mut queued = vec![array];
-        let next = |script: &Path, queued: &mut Vec<u64>| -> Result<u64> {
-            let after = *queued.last().unwrap_or(&array);
+        let mut queued = vec![run_sbatch(sbatch, &self.array_args())?];
+        for script in self.seams.iter().chain([&self.join]) {
+            let after = queued[queued.len() - 1];
             let id = run_sbatch(sbatch, &Self::after_args(script, after)).map_err(|e| {
                 SlurmError::NotSubmitted {
                     queued: queued
@@ -416,14 +415,12 @@ impl Scripts {
                 }
             })?;
             queued.push(id);
-            Ok(id)
-        };
-        let seams = match &self.seams {
-            Some(script) => Some(next(script, &mut queued)?),
-            None => None,
-        };
-        let join = next(&self.join, &mut queued)?;
-        Ok(Submitted { array, seams, join })
+        }
+        Ok(Submitted {
+            array: queued[0],
+            seams: self.seams.as_ref().map(|_| queued[1]),
+            join: queued[queued.len() - 1],
+        })
     }
 }
 

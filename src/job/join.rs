@@ -118,7 +118,8 @@ pub fn join(
         .collect::<Result<Vec<_>>>()?;
     work.remove_stale_temporaries()?;
     check_complete(&layout, &finals, dir)?;
-    let seams = joiner.repair(opts, stop, on_event)?;
+    let all: Vec<&Window> = joiner.windows.iter().collect();
+    let seams = joiner.repair(&all, opts, stop, on_event)?;
     let source = FrameSource::open(&cfg.input.path, &cfg.input)?;
     let audio_span = source.audio_span(layout.frames);
     let sinks = assemble::sinks(cfg, &outputs, source.info(), audio_span)?;
@@ -143,7 +144,7 @@ pub fn repair_seam(
     opts: &JoinOptions,
     (index, count): (usize, usize),
     stop: &AtomicBool,
-    mut on_event: impl FnMut(Event),
+    on_event: impl FnMut(Event),
 ) -> Result<Option<SeamReport>> {
     let outputs = Outputs::of(cfg)?;
     let dir = &outputs.work_dir;
@@ -171,14 +172,7 @@ pub fn repair_seam(
             ),
         });
     };
-    joiner.clear_stale(window)?;
-    if let Some(done) = joiner.finished(window)? {
-        return Ok(Some(done));
-    }
-    joiner.save_content(&[window])?;
-    let lane = opts.lane_config(cfg, 0, 1);
-    let mut reports = joiner.repair_lane(&lane, &[window], stop, &mut on_event)?;
-    Ok(reports.pop())
+    Ok(joiner.repair(&[window], opts, stop, on_event)?.pop())
 }
 
 /// Where window `w`'s passes, report and done marker live.
@@ -305,16 +299,19 @@ impl<'a> Joiner<'a> {
         Ok(Some(seam_report(w, true, passes)))
     }
 
-    /// Re-optimises every unfinished window, `opts.workers` at a time.
+    /// Re-optimises the unfinished windows of `which`, `opts.workers` at a
+    /// time (a window made under other settings is redone); the finished
+    /// ones are reported as they were.
     fn repair(
         &self,
+        which: &[&Window],
         opts: &JoinOptions,
         stop: &AtomicBool,
         mut on_event: impl FnMut(Event),
     ) -> Result<Vec<SeamReport>> {
         let mut reports = Vec::new();
         let mut todo = Vec::new();
-        for w in &self.windows {
+        for &w in which {
             self.clear_stale(w)?;
             match self.finished(w)? {
                 Some(done) => reports.push(done),

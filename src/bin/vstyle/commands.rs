@@ -12,7 +12,7 @@ use vstyle::farm::status;
 use vstyle::farm::workers::Workers;
 use vstyle::job::join::JoinOptions;
 use vstyle::job::shard::task_index;
-use vstyle::job::{JobReport, Layout, Shard, VideoJob};
+use vstyle::job::{Event, JobReport, Layout, Shard, VideoJob};
 
 use crate::cli::{
     ImageArgs, JobArgs, JoinArgs, PreviewArgs, RunArgs, SlurmArgs, VideoArgs, WeightsCommand,
@@ -187,12 +187,10 @@ fn repair_seam(a: &JobArgs, opts: &JoinOptions, text: &str) -> Result<()> {
     let (i, n) = task_index("--seam", "seams", text, env).map_err(anyhow::Error::msg)?;
     let cfg = assemble(Some(&a.job), Vec::new(), &a.set)?;
     let repair_one = |cfg: &JobConfig| -> Result<()> {
-        let stop = stop_flag();
-        let mut progress = Progress::new(a.quiet, cfg.run.print_every);
-        let result =
-            vstyle::job::join::repair_seam(cfg, opts, (i, n), stop, |ev| progress.event(ev));
-        progress.finish();
-        match result? {
+        let repaired = with_progress(a.quiet, cfg, |stop, on_event| {
+            vstyle::job::join::repair_seam(cfg, opts, (i, n), stop, on_event)
+        })?;
+        match repaired {
             Some(r) => println!(
                 "seam {i}/{n} at frame {} (frames {}..{}): {}",
                 r.seam,
@@ -208,10 +206,7 @@ fn repair_seam(a: &JobArgs, opts: &JoinOptions, text: &str) -> Result<()> {
         }
         Ok(())
     };
-    if cfg.batch.is_none() {
-        return repair_one(&cfg);
-    }
-    each_entry(&cfg, |entry| repair_one(&entry.cfg))
+    each_clip(&cfg, repair_one)
 }
 
 fn join_with(a: &JobArgs, opts: &JoinOptions, eval: bool) -> Result<()> {
@@ -221,18 +216,34 @@ fn join_with(a: &JobArgs, opts: &JoinOptions, eval: bool) -> Result<()> {
     };
     let cfg = assemble(Some(&a.job), Vec::new(), &a.set)?;
     let join_one = |cfg: &JobConfig| -> Result<()> {
-        let stop = stop_flag();
-        let mut progress = Progress::new(a.quiet, cfg.run.print_every);
-        let result = vstyle::job::join::join(cfg, opts, stop, |ev| progress.event(ev));
-        progress.finish();
-        let report = result?;
+        let report = with_progress(a.quiet, cfg, |stop, on_event| {
+            vstyle::job::join::join(cfg, opts, stop, on_event)
+        })?;
         summary(cfg, &report);
         after.report(cfg, &report)
     };
+    each_clip(&cfg, join_one)
+}
+
+/// `f` on a job's clip, or on each entry of a batch (see [`each_entry`]).
+fn each_clip(cfg: &JobConfig, mut f: impl FnMut(&JobConfig) -> Result<()>) -> Result<()> {
     if cfg.batch.is_none() {
-        return join_one(&cfg);
+        return f(cfg);
     }
-    each_entry(&cfg, |entry| join_one(&entry.cfg))
+    each_entry(cfg, |entry| f(&entry.cfg))
+}
+
+/// Runs `work` with the stop flag (Ctrl-C, SIGTERM) and `cfg`'s progress
+/// display, which is closed before the result is looked at.
+fn with_progress<T>(
+    quiet: bool,
+    cfg: &JobConfig,
+    work: impl FnOnce(&'static AtomicBool, &mut dyn FnMut(Event)) -> vstyle::Result<T>,
+) -> vstyle::Result<T> {
+    let mut progress = Progress::new(quiet, cfg.run.print_every);
+    let result = work(stop_flag(), &mut |ev| progress.event(ev));
+    progress.finish();
+    result
 }
 
 /// `vstyle status JOB.toml [--json]`.
@@ -292,12 +303,10 @@ fn stop_flag() -> &'static AtomicBool {
 }
 
 pub fn video_job(cfg: &JobConfig, shard: Option<Shard>, after: After) -> Result<()> {
-    let stop = stop_flag();
-    let mut progress = Progress::new(after.quiet, cfg.run.print_every);
-    let result = VideoJob::new(cfg, shard).and_then(|job| job.run(stop, |ev| progress.event(ev)));
-    progress.finish();
     // An interrupted job is an error whose variant the caller maps to exit 130.
-    let report = result?;
+    let report = with_progress(after.quiet, cfg, |stop, on_event| {
+        VideoJob::new(cfg, shard).and_then(|job| job.run(stop, on_event))
+    })?;
     if let Some(s) = shard {
         let t = &report.totals;
         println!(
