@@ -2,9 +2,10 @@
 //! frame 0 (100 iterations from the content frame), then prints the style
 //! loss of that result as the optimiser reported it, once clamped and
 //! rounded to 8 bits (the saved frame), shifted by whole and sub-pixel
-//! amounts (bicubic, as warped starts are), and warped along the flow into
-//! frame 1 (frame 1's objective). A loss far above the reported one is
-//! style the next frame has to paint again.
+//! amounts and warped along the flow into frame 1 (frame 1's objective),
+//! with the Lanczos kernel warped starts use and the bicubic one before
+//! it. A loss far above the reported one is style the next frame has to
+//! paint again.
 //!
 //!     cargo bench --bench start_loss -- [--size PX] [--set KEY=VALUE]...
 use std::ops::ControlFlow;
@@ -14,8 +15,8 @@ use vstyle::config::{parse_override, JobConfig};
 use vstyle::imaging::{to_image, to_tensor};
 use vstyle::job::{schedule, Setup};
 use vstyle::losses::SumLoss;
-use vstyle::temporal::flow::FlowField;
-use vstyle::temporal::{warp_to_tensor, FlowTracker, TemporalPlan};
+use vstyle::temporal::flow::{warp_bicubic, FlowField};
+use vstyle::temporal::{rgb_to_f32, warp_to_tensor, FlowTracker, TemporalPlan};
 use vstyle::video::{FrameSource, SourceOptions};
 
 /// `--size PX` and every `--set KEY=VALUE`.
@@ -72,27 +73,43 @@ fn main() {
         ControlFlow::Continue(())
     });
     let reported = result.losses.style;
-    let line = |name: &str, objective: &SumLoss, t: &Tensor| {
-        let style = stylizer.evaluate(objective, t).style;
-        println!("{name:34} style {style:.4e}  x{:.2}", style / reported);
-    };
+    let style = |objective: &SumLoss, t: &Tensor| stylizer.evaluate(objective, t).style / reported;
     println!(
         "{:34} style {reported:.4e}  x1.00",
         "reported by the optimiser"
     );
     let saved = to_image(&result.image);
-    line(
-        "saved (clamped, 8-bit)",
-        &first,
-        &to_tensor(&saved, setup.device),
-    );
+    let kept = style(&first, &to_tensor(&saved, setup.device));
+    println!("{:34} x{kept:.2}", "saved (clamped, 8-bit)");
+    // Each warp of the saved frame with the kernel a warped start uses
+    // (Lanczos) and with the bicubic one it replaced.
+    let line = |name: &str, objective: &SumLoss, flow: &FlowField| {
+        let rgb = rgb_to_f32(&saved);
+        let with = |warped: Vec<f32>| {
+            let t = Tensor::from_slice(&warped)
+                .view([h as i64, w as i64, 3])
+                .permute([2, 0, 1])
+                .unsqueeze(0)
+                .to_device(setup.device);
+            style(objective, &t)
+        };
+        let lanczos = style(objective, &warp_to_tensor(&saved, flow, setup.device));
+        let bicubic = with(warp_bicubic(&rgb, 3, flow));
+        println!("{name:34} x{lanczos:.2} (bicubic x{bicubic:.2})");
+    };
     for (dx, dy) in [(1.0, 0.0), (0.5, 0.0), (0.25, 0.25), (0.5, 0.5)] {
-        let warped = warp_to_tensor(&saved, &shifted(&saved, dx, dy), setup.device);
-        line(&format!("shifted by ({dx}, {dy}) px"), &first, &warped);
+        line(
+            &format!("shifted by ({dx}, {dy}) px"),
+            &first,
+            &shifted(&saved, dx, dy),
+        );
     }
     let mut tracker = FlowTracker::new(TemporalPlan::of(&cfg));
     tracker.push(&frames[0]);
     let pairs = tracker.push(&frames[1]);
-    let warped = warp_to_tensor(&saved, &pairs[0].flow, setup.device);
-    line("warped into frame 1 (its objective)", &second, &warped);
+    line(
+        "warped into frame 1 (its objective)",
+        &second,
+        &pairs[0].flow,
+    );
 }

@@ -47,6 +47,20 @@ fn decode_all(path: &Path) -> (vstyle::video::SourceInfo, Vec<image::RgbImage>) 
     (info, frames)
 }
 
+/// `got` equals `want` frame for frame; a failure names the frames that
+/// differ instead of printing every byte.
+fn assert_same<T: PartialEq>(want: &[T], got: &[T], what: &str) {
+    let differ: Vec<usize> = (0..want.len().min(got.len()))
+        .filter(|&i| want[i] != got[i])
+        .collect();
+    assert!(
+        want.len() == got.len() && differ.is_empty(),
+        "{what}: {} frames against {}; frames that differ: {differ:?}",
+        got.len(),
+        want.len()
+    );
+}
+
 fn work_frames(work: &Path) -> Vec<Vec<u8>> {
     let mut names: Vec<PathBuf> = std::fs::read_dir(work)
         .unwrap()
@@ -191,12 +205,16 @@ fn an_interrupted_job_resumes_to_the_same_video() {
     // carries on starts afresh at frame 16.
     assert_eq!(resumed, Some(16));
     assert_eq!(report.totals.resumed_frames, 16);
-    assert_eq!(
-        work_frames(&dir.path().join("whole.mp4.work")),
-        work_frames(&dir.path().join("parts.mp4.work")),
-        "resumed frames equal the uninterrupted run's"
+    assert_same(
+        &work_frames(&dir.path().join("whole.mp4.work")),
+        &work_frames(&dir.path().join("parts.mp4.work")),
+        "the resumed job's work frames (PNG bytes)",
     );
-    assert_eq!(decode_all(&whole).1, decode_all(&parts).1);
+    assert_same(
+        &decode_all(&whole).1,
+        &decode_all(&parts).1,
+        "the resumed job's video frames",
+    );
 
     // Other settings may not reuse the work directory.
     let other = job(

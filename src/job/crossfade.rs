@@ -8,7 +8,7 @@ use std::ops::Range;
 use image::RgbImage;
 
 use crate::error::Result;
-use crate::temporal::flow::warp;
+use crate::temporal::flow::warp_lanczos;
 use crate::temporal::{pair_between, rgb_to_f32};
 
 use super::workdir::FrameDir;
@@ -79,7 +79,7 @@ pub fn crossfade(
 /// shards' results would switch from one shard to the other at the seam.
 fn carry(stylized: &[f32], from: &RgbImage, to: &RgbImage, fallback: &[f32]) -> Vec<f32> {
     let pair = pair_between(from, to);
-    let warped = warp(stylized, 3, &pair.flow);
+    let warped = warp_lanczos(stylized, 3, &pair.flow);
     warped
         .chunks(3)
         .zip(fallback.chunks(3))
