@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::config::JobConfig;
-use crate::job::join::{done_marker, seam_lock, windows};
+use crate::job::join::{done_marker, seam_lock, seam_windows};
 use crate::job::lock::live_holder;
 use crate::job::{pass_dir, Layout, Outputs};
 use crate::video::FrameSource;
@@ -102,7 +102,7 @@ fn fill(cfg: &JobConfig, s: &mut ClipStatus) -> crate::Result<()> {
             });
         }
         s.done = s.shards.iter().map(|x| x.done).sum();
-        let seams = windows(&layout.seams(), layout.frames, cfg.shards.seam_window);
+        let seams = seam_windows(cfg, &layout);
         s.seams = seams
             .iter()
             .enumerate()

@@ -45,7 +45,7 @@ pub struct Window {
 
 /// Windows of `half` frames on each side of each seam, cut at the midpoint
 /// between seams so that no two overlap.
-pub fn windows(seams: &[usize], total: usize, half: usize) -> Vec<Window> {
+fn windows(seams: &[usize], total: usize, half: usize) -> Vec<Window> {
     let mut out = Vec::new();
     for (k, &s) in seams.iter().enumerate() {
         let lo = if k == 0 { 0 } else { (seams[k - 1] + s) / 2 };
@@ -56,6 +56,12 @@ pub fn windows(seams: &[usize], total: usize, half: usize) -> Vec<Window> {
         }
     }
     out
+}
+
+/// The seam windows of a sharded clip, `shards.seam_window` frames on each
+/// side of each seam.
+pub fn seam_windows(cfg: &JobConfig, layout: &Layout) -> Vec<Window> {
+    windows(&layout.seams(), layout.frames, cfg.shards.seam_window)
 }
 
 /// What the join reads of a shard's report.
@@ -232,7 +238,7 @@ impl<'a> Joiner<'a> {
             cfg,
             work,
             finals,
-            windows: windows(&layout.seams(), layout.frames, cfg.shards.seam_window),
+            windows: seam_windows(cfg, layout),
             total: layout.frames,
         }
     }
