@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 
 use tch::Tensor;
 use vstyle::config::{parse_override, JobConfig};
-use vstyle::imaging::{to_image, to_tensor};
+use vstyle::imaging::{rgb_f32_to_tensor, to_image, to_tensor};
 use vstyle::job::{schedule, Setup};
 use vstyle::losses::SumLoss;
 use vstyle::temporal::flow::{warp_bicubic, FlowField};
@@ -84,17 +84,9 @@ fn main() {
     // Each warp of the saved frame with the kernel a warped start uses
     // (Lanczos) and with the bicubic one it replaced.
     let line = |name: &str, objective: &SumLoss, flow: &FlowField| {
-        let rgb = rgb_to_f32(&saved);
-        let with = |warped: Vec<f32>| {
-            let t = Tensor::from_slice(&warped)
-                .view([h as i64, w as i64, 3])
-                .permute([2, 0, 1])
-                .unsqueeze(0)
-                .to_device(setup.device);
-            style(objective, &t)
-        };
+        let bicubic = warp_bicubic(&rgb_to_f32(&saved), 3, flow);
+        let bicubic = style(objective, &rgb_f32_to_tensor(&bicubic, w, h, setup.device));
         let lanczos = style(objective, &warp_to_tensor(&saved, flow, setup.device));
-        let bicubic = with(warp_bicubic(&rgb, 3, flow));
         println!("{name:34} x{lanczos:.2} (bicubic x{bicubic:.2})");
     };
     for (dx, dy) in [(1.0, 0.0), (0.5, 0.0), (0.25, 0.25), (0.5, 0.5)] {

@@ -16,6 +16,15 @@ pub fn to_tensor(img: &RgbImage, device: Device) -> Tensor {
         / 255.0
 }
 
+/// Interleaved RGB samples of a `w` x `h` picture as 1 x 3 x H x W on `device`.
+pub fn rgb_f32_to_tensor(rgb: &[f32], w: u32, h: u32, device: Device) -> Tensor {
+    Tensor::from_slice(rgb)
+        .view([h as i64, w as i64, 3])
+        .permute([2, 0, 1])
+        .unsqueeze(0)
+        .to_device(device)
+}
+
 /// A 1 x 3 x H x W tensor in [0, 1] (clamped) back to an image.
 pub fn to_image(t: &Tensor) -> RgbImage {
     let (_, _, h, w) = t.size4().expect("image tensor is 4-d");

@@ -14,6 +14,7 @@ use image::RgbImage;
 use tch::{Device, Tensor};
 
 use crate::config::{InitKind, JobConfig};
+use crate::imaging::rgb_f32_to_tensor;
 use flow::{FlowField, FlowOptions, Plane};
 
 /// What the temporal side of a job needs, read off its config.
@@ -165,12 +166,7 @@ pub fn rgb_to_f32(img: &RgbImage) -> Vec<f32> {
 /// loss bicubic, x1.38 Lanczos; bilinear was worse still).
 pub fn warp_to_tensor(img: &RgbImage, flow: &FlowField, device: Device) -> Tensor {
     let (w, h) = img.dimensions();
-    let warped = flow::warp_lanczos(&rgb_to_f32(img), 3, flow);
-    Tensor::from_slice(&warped)
-        .view([h as i64, w as i64, 3])
-        .permute([2, 0, 1])
-        .unsqueeze(0)
-        .to_device(device)
+    rgb_f32_to_tensor(&flow::warp_lanczos(&rgb_to_f32(img), 3, flow), w, h, device)
 }
 
 /// A mask as a 1 x 1 x H x W tensor.
