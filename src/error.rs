@@ -30,6 +30,9 @@ pub enum Error {
     Report { file: String, message: String },
     #[error("{file}: cannot write: {message}")]
     Output { file: String, message: String },
+    /// An output that is one of the inputs, or another output.
+    #[error("{}: {message}", .output.display())]
+    Collision { output: PathBuf, message: String },
     /// A work directory that belongs to another job.
     #[error("{}: {message}", .dir.display())]
     WorkDir { dir: PathBuf, message: String },

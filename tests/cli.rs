@@ -276,3 +276,136 @@ fn running_out_of_memory_is_one_line_with_a_hint() {
     assert!(lines[0].contains("smaller input.size"), "{err}");
     assert!(!out.exists());
 }
+
+/// Copies shipped media into `dir`: the tests below try to overwrite them.
+fn copy_in(dir: &Path, name: &str) -> std::path::PathBuf {
+    let to = dir.join(name);
+    std::fs::copy(common::data(name), &to).unwrap();
+    to
+}
+
+/// Runs a command that must be refused before it writes anything: exit 2,
+/// one line naming `needles`, `dir` holding the same files, unchanged.
+fn refused_untouched(dir: &Path, args: &[&str], needles: &[&str]) {
+    let before = snapshot(dir);
+    fails(args, needles);
+    assert_eq!(snapshot(dir), before, "{args:?} wrote into {}", p(dir));
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|f| (p(&f), std::fs::read(&f).unwrap_or_default()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn no_output_overwrites_an_input_or_another_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let clip = p(&copy_in(d, "carphone.mp4"));
+    let photo = p(&copy_in(d, "golden_gate.jpg"));
+    let style = p(&copy_in(d, "starry_night.jpg"));
+    std::os::unix::fs::symlink(&photo, d.join("link.jpg")).unwrap();
+    std::fs::hard_link(&photo, d.join("hard.jpg")).unwrap();
+    let small = ["--size", "32", "--iterations", "1", "--device", "cpu"];
+    let video = |o: &str, extra: &[&str]| -> Vec<String> {
+        let mut a = vec!["video", &clip, "-s", &style, "-o", o];
+        a.extend_from_slice(&small);
+        a.extend_from_slice(extra);
+        a.into_iter().map(String::from).collect()
+    };
+    let image = |o: &str| -> Vec<String> {
+        let mut a = vec!["image", "-c", &photo, "-s", &style, "-o", o];
+        a.extend_from_slice(&small);
+        a.into_iter().map(String::from).collect()
+    };
+    let report = format!("output.report=\"{clip}\"");
+    let out = p(&d.join("o.mp4"));
+    let work = format!("output.work_dir=\"{out}\"");
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (video(&clip, &[]), vec![&clip, "input"]),
+        (video(&out, &["--set", &report]), vec![&clip, "report"]),
+        (video(&out, &["--set", &work]), vec![&out, "work directory"]),
+        (image(&photo), vec![&photo, "content image"]),
+        (image(&style), vec![&style, "style image"]),
+        (image(&p(&d.join("link.jpg"))), vec!["link.jpg", &photo]),
+        (image(&p(&d.join("hard.jpg"))), vec!["hard.jpg", &photo]),
+    ];
+    for (args, needles) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused_untouched(d, &args, &needles);
+    }
+}
+
+#[test]
+fn a_batch_or_preview_that_would_write_over_an_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let clip = p(&copy_in(d, "carphone.mp4"));
+    let style = p(&copy_in(d, "starry_night.jpg"));
+    let job = d.join("batch.toml");
+    // `{clip}.mp4` beside the clips is the clip itself.
+    let text = format!(
+        "[batch]\nclips = [\"{clip}\"]\nstyles = [\"{style}\"]\noutput = \"{}/{{clip}}.mp4\"\n",
+        p(d)
+    );
+    std::fs::write(&job, text).unwrap();
+    refused_untouched(d, &["run", &p(&job)], &[&clip, "input"]);
+    let preview = [
+        "preview", &clip, "-s", &style, "-o", &style, "--device", "cpu",
+    ];
+    refused_untouched(d, &preview, &[&style, "preview sheet"]);
+}
+
+/// A PNG whose header declares `w` x `h` pixels over a few bytes of data.
+fn png_declaring(path: &Path, w: u32, h: u32) {
+    fn crc(bytes: &[u8]) -> u32 {
+        let mut c = !0u32;
+        for &b in bytes {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = (c >> 1) ^ (0xEDB8_8320 & (c & 1).wrapping_neg());
+            }
+        }
+        !c
+    }
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let body = [kind, data].concat();
+        let len = (data.len() as u32).to_be_bytes();
+        [&len[..], &body, &crc(&body).to_be_bytes()].concat()
+    };
+    let ihdr = [&w.to_be_bytes()[..], &h.to_be_bytes(), &[8, 2, 0, 0, 0]].concat();
+    let png = [
+        &b"\x89PNG\r\n\x1a\n"[..],
+        &chunk(b"IHDR", &ihdr),
+        &chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]),
+        &chunk(b"IEND", &[]),
+    ]
+    .concat();
+    std::fs::write(path, png).unwrap();
+}
+
+#[test]
+fn an_image_declaring_gigapixels_is_one_line_before_it_is_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("bomb.png");
+    png_declaring(&bomb, 40_000, 40_000);
+    let content = p(&common::data("golden_gate.jpg"));
+    let out = p(&dir.path().join("o.png"));
+    for (c, s) in [(&content, &p(&bomb)), (&p(&bomb), &content)] {
+        fails(
+            &["image", "-c", c, "-s", s, "-o", &out, "--device", "cpu"],
+            &["bomb.png", "declares 40000x40000 pixels"],
+        );
+    }
+    png_declaring(&bomb, 50_000, 50_000);
+    fails(
+        &["image", "-c", &content, "-s", &p(&bomb), "-o", &out],
+        &["bomb.png", "declares 50000x50000"],
+    );
+    assert!(!Path::new(&out).exists());
+}

@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use crate::config::{ConfigError, JobConfig, StyleChoice};
 use crate::error::Result;
+use crate::job::collisions::{Claims, Target};
+use crate::job::Outputs;
 
 /// One (clip, style) pair of a batch, or the one clip of a plain job.
 #[derive(Debug, Clone)]
@@ -76,7 +78,18 @@ pub fn entries(cfg: &JobConfig) -> Result<Vec<Entry>> {
             out.push(Entry { name, cfg: c });
         }
     }
+    check_paths(cfg, &out)?;
     Ok(out)
+}
+
+/// No entry's output is another entry's input or output, nor the index page.
+fn check_paths(cfg: &JobConfig, entries: &[Entry]) -> Result<()> {
+    let mut claims = Claims::default();
+    for e in entries {
+        claims.extend(Outputs::of(&e.cfg)?.claims(&e.cfg));
+    }
+    let index = super::index::index_path(cfg, entries)?;
+    claims.write("batch index", Target::File(index)).check()
 }
 
 /// How an entry ended.

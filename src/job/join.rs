@@ -110,7 +110,7 @@ pub fn join(
 ) -> Result<JobReport> {
     let wall = Instant::now();
     let outputs = Outputs::of(cfg)?;
-    outputs.check(true)?;
+    outputs.check(cfg, true)?;
     let dir = &outputs.work_dir;
     let layout = read_layout(dir)?;
     let work = WorkDir::open(cfg, dir, "lock")?;
@@ -153,6 +153,7 @@ pub fn repair_seam(
     on_event: impl FnMut(Event),
 ) -> Result<Option<SeamReport>> {
     let outputs = Outputs::of(cfg)?;
+    outputs.claims(cfg).check()?;
     let dir = &outputs.work_dir;
     let layout = read_layout(dir)?;
     // Its own lock: the other seams' tasks run beside it.

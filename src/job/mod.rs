@@ -11,6 +11,7 @@
 //! * `setup`: what every job loads first (device, network, style images)
 //!   and the L-BFGS schedule; `scales`: coarse to fine for a first picture.
 mod assemble;
+pub mod collisions;
 mod crossfade;
 mod cuts;
 pub mod eval;
@@ -33,7 +34,7 @@ mod video_job;
 mod workdir;
 
 pub use frame::{StartFault, CARRY_SPAN};
-pub use outputs::{part_path, Outputs};
+pub use outputs::{inputs, part_path, Outputs};
 pub use passes::Direction;
 pub use report::{FrameReport, JobReport, PassReport, Retry, SeamReport, Totals};
 pub use setup::{initial_image, schedule, Setup};

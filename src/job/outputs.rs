@@ -2,9 +2,12 @@
 //! the work directory and the report, all derived from the config.
 use std::path::{Path, PathBuf};
 
+use super::collisions::{Claims, Target};
+use super::html;
 use crate::config::{ConfigError, JobConfig};
 use crate::error::Result;
 use crate::files::check_writable;
+use crate::video::input_files;
 use crate::video::pattern::Pattern;
 
 pub struct Outputs {
@@ -62,9 +65,11 @@ impl Outputs {
         })
     }
 
-    /// Fails early on an output that cannot be written; with `create`,
-    /// missing directories are made.
-    pub fn check(&self, create: bool) -> Result<()> {
+    /// Fails early on an output that would overwrite an input or another
+    /// output, or that cannot be written; with `create`, missing
+    /// directories are made.
+    pub fn check(&self, cfg: &JobConfig, create: bool) -> Result<()> {
+        self.claims(cfg).check()?;
         if let Some(v) = &self.video {
             check_writable(v, create)?;
         }
@@ -74,6 +79,43 @@ impl Outputs {
         }
         Ok(())
     }
+
+    /// What the job reads and writes, to be checked for collisions.
+    pub fn claims(&self, cfg: &JobConfig) -> Claims {
+        let mut c = inputs(cfg);
+        if let Some(v) = &self.video {
+            c.write("output video", Target::File(v.clone()))
+                .write("unfinished video", Target::File(part_path(v)));
+        }
+        if let Some(f) = &self.frames {
+            c.write("output frames", Target::Frames(f.clone()));
+        }
+        c.write("report", Target::File(self.report.clone()))
+            .write("HTML report", Target::File(html::html_path(&self.report)))
+            .write("report's files", Target::Dir(html::files_dir(&self.report)))
+            .write("work directory", Target::Dir(self.work_dir.clone()));
+        c
+    }
+}
+
+/// The files a job reads: its input's, the style images, the network's
+/// weights and the job file.
+pub fn inputs(cfg: &JobConfig) -> Claims {
+    let mut c = Claims::default();
+    if !cfg.input.path.as_os_str().is_empty() {
+        for f in input_files(&cfg.input.path) {
+            c.read("input", &f);
+        }
+    }
+    for s in &cfg.style.images {
+        c.read("style image", s);
+    }
+    c.read("weights file", &cfg.model.weights_path());
+    let job = Path::new(&cfg.source);
+    if job.is_file() {
+        c.read("job file", job);
+    }
+    c
 }
 
 /// Where a video is written until it is complete.

@@ -38,7 +38,9 @@ impl Shard {
 
     /// Its frames (indices in the clip) out of `total`.
     pub fn range(&self, total: usize) -> Range<usize> {
-        self.index * total / self.count..(self.index + 1) * total / self.count
+        // In u128: a container may declare any count.
+        let at = |i: usize| (i as u128 * total as u128 / self.count as u128) as usize;
+        at(self.index)..at(self.index + 1)
     }
 
     /// The lock file a worker on this shard holds.
@@ -266,7 +268,9 @@ impl Part {
     /// The source options that read exactly these frames.
     pub fn input(&self, whole: &InputConfig) -> InputConfig {
         let mut o = whole.clone();
-        o.start = whole.start + self.lead_in * whole.step;
+        o.start = whole
+            .start
+            .saturating_add(self.lead_in.saturating_mul(whole.step));
         let last = self.frames.end == self.total;
         // The last shard reads to the end, in case the count was an estimate.
         o.max_frames = if last {
@@ -380,7 +384,8 @@ mod tests {
 
     #[test]
     fn ranges_cover_the_clip_once_and_seams_sit_between_them() {
-        for (total, count) in [(120, 4), (7, 3), (2, 5), (1, 1)] {
+        // The last: a count a crafted container may declare, without a wrap.
+        for (total, count) in [(120, 4), (7, 3), (2, 5), (1, 1), (usize::MAX, 7)] {
             let mut next = 0;
             for s in Shard::all(count) {
                 let r = s.range(total);

@@ -2,6 +2,7 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
+use super::collisions::Target;
 use super::scales::Coarse;
 use super::setup::{initial_image, schedule, Setup};
 use crate::config::JobConfig;
@@ -36,6 +37,11 @@ pub fn stylize_image(
     output: &Path,
     mut on_iter: impl FnMut(&IterateRecord) -> ControlFlow<()>,
 ) -> Result<ImageSummary> {
+    let mut claims = super::outputs::inputs(cfg);
+    claims
+        .read("content image", content)
+        .write("output image", Target::File(output.to_path_buf()))
+        .check()?;
     check_writable(output, true)?;
     let mut picture = load_image(content)?;
     if let Some(size) = cfg.input.size {

@@ -91,7 +91,7 @@ impl<'a> VideoJob<'a> {
     /// leaves the video to `join`.
     pub fn new(cfg: &'a JobConfig, shard: Option<Shard>) -> Result<Self> {
         let outputs = Outputs::of(cfg)?;
-        outputs.check(true)?;
+        outputs.check(cfg, true)?;
         Self::with_outputs(cfg, outputs, shard)
     }
 
@@ -144,7 +144,7 @@ impl<'a> VideoJob<'a> {
     /// Sets up everything a run needs without optimising or writing anything.
     pub fn check(cfg: &JobConfig) -> Result<SourceInfo> {
         let outputs = Outputs::of(cfg)?;
-        outputs.check(false)?;
+        outputs.check(cfg, false)?;
         Ok(VideoJob::with_outputs(cfg, outputs, None)?.info)
     }
 

@@ -17,7 +17,8 @@ pub use vary::{parse_vary, Vary, MAX_VALUES};
 
 use crate::config::{ConfigError, InitKind, JobConfig};
 use crate::error::Result;
-use crate::job::{pass_dir, VideoJob};
+use crate::job::collisions::Target;
+use crate::job::{inputs, pass_dir, VideoJob};
 use crate::video::{load_image, FrameSource};
 
 use sheet::Cell;
@@ -254,6 +255,13 @@ pub fn run(
     mut on_cell: impl FnMut(CellDone),
 ) -> Result<SheetInfo> {
     let wall = Instant::now();
+    inputs(&configure(&[])?)
+        .write("preview sheet", Target::File(opts.output.clone()))
+        .write(
+            "sheet description",
+            Target::File(opts.output.with_extension("json")),
+        )
+        .check()?;
     let plan = Plan::new(configure, opts)?;
     let done = plan.run_cells(configure, stop, &mut on_cell)?;
     let title = title(&plan.base, plan.size, plan.strip);

@@ -55,15 +55,28 @@ fn valid(r: Rational) -> bool {
     r.numerator() > 0 && r.denominator() > 0
 }
 
+/// More frames than any clip has (a day at 240 fps is 20.7 million): a
+/// larger count is a broken or crafted header, taken as unknown.
+pub const MAX_DECLARED_FRAMES: usize = 100_000_000;
+
 /// Frames in the stream: as the container counts them, else its duration
-/// times the frame rate.
+/// times the frame rate; None when unknown or beyond belief.
 fn frame_count(
     input: &format::context::Input,
     stream: &format::stream::Stream,
     rate: Option<(i32, i32)>,
 ) -> Option<usize> {
+    let count = declared_count(input, stream, rate)?;
+    (count <= MAX_DECLARED_FRAMES as f64).then_some(count as usize)
+}
+
+fn declared_count(
+    input: &format::context::Input,
+    stream: &format::stream::Stream,
+    rate: Option<(i32, i32)>,
+) -> Option<f64> {
     if stream.frames() > 0 {
-        return Some(stream.frames() as usize);
+        return Some(stream.frames() as f64);
     }
     let tb = stream.time_base();
     let secs = if stream.duration() > 0 && valid(tb) {
@@ -74,7 +87,9 @@ fn frame_count(
         None
     };
     match (secs, rate) {
-        (Some(s), Some((n, d))) => Some((s * n as f64 / d as f64).round() as usize),
+        (Some(s), Some((n, d))) => {
+            Some((s * n as f64 / d as f64).round()).filter(|c| c.is_finite())
+        }
         _ => None,
     }
 }

@@ -21,25 +21,89 @@ pub fn read_image(path: &Path) -> Result<RgbImage, VideoError> {
             path: path.to_path_buf(),
         });
     }
-    let reader = image::ImageReader::open(path)
+    check_file_size(path)?;
+    let mut reader = image::ImageReader::open(path)
         .map_err(|e| err(one_line(e)))?
         .with_guessed_format()
         .map_err(|e| err(one_line(e)))?;
     if reader.format().is_none() {
         return read_image_ffmpeg(path);
     }
-    let decoded = reader.into_decoder().and_then(|mut decoder| {
-        use image::ImageDecoder;
-        let orientation = decoder.orientation()?;
-        let mut img = image::DynamicImage::from_decoder(decoder)?;
-        img.apply_orientation(orientation);
-        Ok(img)
-    });
+    check_header(path)?;
+    reader.limits(limits());
+    let decoded = reader.into_decoder().and_then(decode);
     match decoded {
         Ok(img) => Ok(over_white(img)),
         Err(image::ImageError::Unsupported(_)) => read_image_ffmpeg(path),
         Err(e) => Err(err(one_line(e))),
     }
+}
+
+fn decode(mut decoder: impl image::ImageDecoder) -> image::ImageResult<image::DynamicImage> {
+    let orientation = decoder.orientation()?;
+    let mut img = image::DynamicImage::from_decoder(decoder)?;
+    img.apply_orientation(orientation);
+    Ok(img)
+}
+
+/// Pictures larger than this are refused before they are decoded: such a
+/// style or content image is a mistake or a decompression bomb, and it
+/// would take minutes and gigabytes before it is resized to the job's size.
+pub const MAX_IMAGE_PIXELS: u64 = 150_000_000;
+pub const MAX_IMAGE_SIDE: u32 = 32_768;
+pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
+
+fn limits() -> image::Limits {
+    let mut l = image::Limits::default();
+    l.max_image_width = Some(MAX_IMAGE_SIDE);
+    l.max_image_height = Some(MAX_IMAGE_SIDE);
+    // RGBA at 16 bits a channel, the largest layout a decoder produces.
+    l.max_alloc = Some(MAX_IMAGE_PIXELS * 8);
+    l
+}
+
+/// The size the header declares, checked before anything is decoded (the
+/// decoder's own limits would refuse it too, but say less).
+fn check_header(path: &Path) -> Result<(), VideoError> {
+    let header = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(image::ImageError::IoError)
+        .and_then(|mut r| {
+            r.no_limits();
+            r.into_dimensions()
+        });
+    match header {
+        Ok((w, h)) => check_dimensions(path, w, h),
+        // The decoder says what is wrong with it.
+        Err(_) => Ok(()),
+    }
+}
+
+fn check_file_size(path: &Path) -> Result<(), VideoError> {
+    let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    if bytes <= MAX_IMAGE_BYTES {
+        return Ok(());
+    }
+    Err(VideoError::Image {
+        path: path.to_path_buf(),
+        reason: format!("{bytes} bytes is more than the {MAX_IMAGE_BYTES} an image may have"),
+    })
+}
+
+/// Refuses a picture that declares more than [`MAX_IMAGE_PIXELS`] or
+/// [`MAX_IMAGE_SIDE`], from its header alone.
+pub(super) fn check_dimensions(path: &Path, w: u32, h: u32) -> Result<(), VideoError> {
+    let pixels = w as u64 * h as u64;
+    if pixels <= MAX_IMAGE_PIXELS && w.max(h) <= MAX_IMAGE_SIDE {
+        return Ok(());
+    }
+    Err(VideoError::Image {
+        path: path.to_path_buf(),
+        reason: format!(
+            "declares {w}x{h} pixels; vstyle reads pictures of up to {} megapixels and {MAX_IMAGE_SIDE} px a side",
+            MAX_IMAGE_PIXELS / 1_000_000
+        ),
+    })
 }
 
 /// The picture as it looks on a white page: transparent pixels become white, half
@@ -65,6 +129,7 @@ pub(super) fn read_image_ffmpeg(path: &Path) -> Result<RgbImage, VideoError> {
         VideoError::Open { reason, .. } => err(reason),
         other => other,
     })?;
+    check_dimensions(path, facts.width, facts.height)?;
     match dec.next_raw() {
         Some(Ok(())) => RgbConverter::new(facts.width, facts.height)
             .convert(&dec.frame)

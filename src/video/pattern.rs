@@ -74,6 +74,16 @@ impl Pattern {
         ))
     }
 
+    /// The directory the files are in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the file name `name` is one of the sequence's.
+    pub fn names(&self, name: &str) -> bool {
+        self.number_of(name).is_some()
+    }
+
     fn number_of(&self, name: &str) -> Option<usize> {
         let mid = name
             .strip_prefix(&self.prefix)?

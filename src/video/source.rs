@@ -117,6 +117,20 @@ pub(super) fn image_rate(opts: &SourceOptions) -> (i32, i32) {
     }
 }
 
+/// The files `FrameSource::open` would read for `input` (a clip, a
+/// directory of images, a pattern or one image); just `input` when they
+/// cannot be listed, since opening it then fails and says why.
+pub fn input_files(input: &Path) -> Vec<PathBuf> {
+    let listed = if input.is_dir() {
+        list_image_dir(input).ok()
+    } else if !input.exists() {
+        Pattern::parse(input).and_then(|p| p.files(input).ok())
+    } else {
+        None
+    };
+    listed.unwrap_or_else(|| vec![input.to_path_buf()])
+}
+
 impl FrameSource {
     /// Opens `input`: a video file, a directory of images (sorted by name; png/jpg/jpeg/bmp), a
     /// printf pattern like `frames/%05d.png` (numbering starts at 0 or 1; a gap is an error naming

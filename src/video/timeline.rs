@@ -76,7 +76,8 @@ impl Timeline {
             return;
         }
         for t in &mut self.pts {
-            *t = (*t * num * 1000 + den / 2) / den;
+            // In i128: a container's times may be anywhere in i64.
+            *t = ((*t as i128 * num as i128 * 1000 + den as i128 / 2) / den as i128) as i64;
         }
         self.pts.dedup();
         self.time_base = (1, 1000);
@@ -96,7 +97,10 @@ impl Timeline {
                     .pts
                     .last()
                     .map_or((-self.period(), 0), |&t| (t, self.pts.len()));
-                last + (index + 1 - n) as i64 * self.period()
+                // Saturating: an unknown count asks for a time far past the end.
+                let ahead =
+                    i64::try_from(index.saturating_add(1).saturating_sub(n)).unwrap_or(i64::MAX);
+                last.saturating_add(ahead.saturating_mul(self.period()))
             }
         }
     }
@@ -104,7 +108,8 @@ impl Timeline {
     /// How long frame `index` is shown, in `time_base`: until the next one, the last for a
     /// nominal period.
     pub fn duration(&self, index: usize) -> i64 {
-        (self.pts(index + 1) - self.pts(index)).max(1)
+        let next = self.pts(index.saturating_add(1));
+        next.saturating_sub(self.pts(index)).max(1)
     }
 
     /// How long the frame shown at `pts` lasts (a nominal period for a time not in the list).
@@ -208,6 +213,23 @@ mod tests {
         assert!(tl.is_constant());
         assert_eq!(tl.pts, vec![0, 1, 2, 3]);
         assert!((tl.origin - 2.0 * 1001.0 / 30000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn times_far_past_the_packets_and_huge_container_times_saturate_without_a_panic() {
+        let pts: Vec<i64> = (0..4).map(|i| i * 1001).collect();
+        let tl = Timeline::select(&pts, (1, 30000), (30000, 1001), &opts(0, 1, None));
+        assert_eq!(tl.pts(usize::MAX / 4), (usize::MAX / 4) as i64);
+        assert_eq!(tl.pts(usize::MAX), i64::MAX);
+        assert!(tl.span(usize::MAX / 4).1.is_finite());
+        assert_eq!(tl.duration(usize::MAX - 1), 1);
+        // Uneven times in nanoseconds, the last near the end of i64, move
+        // to milliseconds without overflowing on the way.
+        let huge = [0, 1_000_000_000, i64::MAX / 4];
+        let tl = Timeline::select(&huge, (1, 1_000_000_000), (1, 1), &opts(0, 1, None));
+        assert_eq!(tl.time_base, (1, 1000));
+        assert_eq!(tl.pts(1), 1000);
+        assert_eq!(tl.pts(2), (i64::MAX / 4 + 500_000) / 1_000_000);
     }
 
     #[test]
