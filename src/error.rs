@@ -36,6 +36,12 @@ pub enum Error {
     /// A work directory that belongs to another job.
     #[error("{}: {message}", .dir.display())]
     WorkDir { dir: PathBuf, message: String },
+    /// A lock file that cannot be read or parsed: never taken for abandoned.
+    #[error("{}: cannot read this lock file ({message}); if no worker holds it any more, delete it", .file.display())]
+    LockUnreadable { file: PathBuf, message: String },
+    /// Another process took this one's lock: it stops before writing more.
+    #[error("{}: this process no longer holds the lock ({by}); stopped without writing", .file.display())]
+    LockLost { file: PathBuf, by: String },
     /// Stopped by a signal after saving the finished frames.
     #[error("interrupted after {frames} finished frames (kept in {}); run the same command again to resume", .work_dir.display())]
     Interrupted { frames: usize, work_dir: PathBuf },

@@ -4,7 +4,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime};
 
 use vstyle::video::{FrameSource, SourceInfo, SourceOptions};
 
@@ -326,14 +327,68 @@ fn join_names_the_unfinished_shards_and_bad_shard_requests_are_one_line() {
     let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "0/3"], &[]));
     assert!(e.contains("in use by process 1"), "{e}");
 
-    // A lock from another node stands, unless it was left by an earlier run
-    // of the same Slurm task (requeued onto this node).
+    // A lock that cannot be read is refused, not taken for abandoned.
+    std::fs::write(work.join("lock.shard-0-of-3"), "garbage").unwrap();
+    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "0/3"], &[]));
+    assert!(
+        e.contains("lock.shard-0-of-3: cannot read this lock file") && e.contains("delete it"),
+        "{e}"
+    );
+
+    // A lock from another node stands while its heartbeat is fresh, even
+    // against a rerun of the same Slurm task; once stale it is taken over.
     let lock = work.join("lock.shard-2-of-3");
     std::fs::write(&lock, "render-node-9 4242 slurm=99_2").unwrap();
     let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "2/3"], &[]));
     assert!(e.contains("process 4242 on render-node-9"), "{e}");
     let same_task = [("SLURM_ARRAY_JOB_ID", "99"), ("SLURM_ARRAY_TASK_ID", "2")];
+    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "3"], &same_task));
+    assert!(
+        e.contains("process 4242 on render-node-9 (Slurm task 99_2)"),
+        "{e}"
+    );
+    let silent = SystemTime::now() - Duration::from_secs(301);
+    let file = std::fs::File::options().append(true).open(&lock).unwrap();
+    file.set_modified(silent).unwrap();
     ok(&vstyle(&["run", s(&job), "--shard", "3"], &same_task));
+    assert!(!lock.exists(), "released after the run");
+}
+
+/// `SLURM_JOB_ID=42 vstyle run job.toml` started twice on one node: the
+/// second stops at once with one line naming the first, which finishes as
+/// if alone.
+#[test]
+fn a_second_run_in_the_same_slurm_job_stops_while_the_first_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = job_file(dir.path(), "carphone.mp4", 6, "");
+    let mut first = Command::new(common::bin())
+        .args(["run", s(&job), "--quiet"])
+        .env("SLURM_JOB_ID", "42")
+        .env_remove("SLURM_ARRAY_JOB_ID")
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = dir.path().join("out.mp4.work/lock");
+    let started = Instant::now();
+    while !lock.exists() {
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended");
+        assert!(started.elapsed() < Duration::from_secs(120), "no lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Paused, so that it surely still runs while the second one tries.
+    let pid = first.id().to_string();
+    let signal = |sig: &str| ok(&Command::new("kill").args([sig, &pid]).output().unwrap());
+    signal("-STOP");
+    let second = vstyle(&["run", s(&job)], &[("SLURM_JOB_ID", "42")]);
+    signal("-CONT");
+    let e = one_line_error(&second);
+    let named = format!("in use by process {pid} on {} (Slurm task 42)", hostname());
+    assert!(e.contains(&named) && e.contains("out.mp4.work"), "{e}");
+    ok(&first.wait_with_output().unwrap());
+    assert_eq!(probe(&dir.path().join("out.mp4")).1, 6);
     assert!(!lock.exists(), "released after the run");
 }
 

@@ -27,6 +27,7 @@ pub fn sinks(
     Ok(Sinks {
         video,
         frames: outputs.frames.clone(),
+        held: None,
     })
 }
 

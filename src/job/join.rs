@@ -128,7 +128,7 @@ pub fn join(
     let seams = joiner.repair(&all, opts, stop, on_event)?;
     let source = FrameSource::open(&cfg.input.path, &cfg.input)?;
     let audio_span = source.audio_span(layout.frames);
-    let sinks = assemble::sinks(cfg, &outputs, source.info(), audio_span)?;
+    let sinks = assemble::sinks(cfg, &outputs, source.info(), audio_span)?.held_by(work.held());
     assemble::encode_files(
         sinks,
         layout.frames,
@@ -249,7 +249,7 @@ impl<'a> Joiner<'a> {
     }
 
     fn seam_pass(&self, w: &Window, k: usize) -> FrameDir {
-        FrameDir::new(self.seam_dir(w).join(format!("pass_{k}")))
+        FrameDir::new(self.seam_dir(w).join(format!("pass_{k}"))).held_by(self.work.held())
     }
 
     fn done_marker(&self, w: &Window) -> PathBuf {

@@ -1,17 +1,30 @@
-//! One process at a time per work directory (or shard of it): the lock file
-//! names the holder (host and pid). A lock whose holder is gone is taken
-//! over; a live holder makes a second worker stop with a clear message
-//! instead of writing the same frames and video.
+//! One process at a time per work directory (or shard or seam of it): the
+//! lock file names the holder (host, pid and a token of its own). A lock
+//! whose holder is dead is taken over; a live holder, or a file that cannot
+//! be read, makes a second worker stop with a clear message instead of
+//! writing the same frames and video.
 //!
 //! A holder on this host is checked by its pid. One on another host (a
 //! render node sharing the work directory) cannot be, so the holder touches
-//! its file every [`HEARTBEAT`]; a file older than [`STALE`] belongs to a
-//! node that died or lost the filesystem, and is taken over.
+//! its file every [`HEARTBEAT`]; a file older than [`STALE`] by the file
+//! system's clock (not this host's, which may be skewed) belongs to a node
+//! that died or lost the filesystem, and is taken over. Being the same
+//! Slurm task never counts: a requeued task waits for its holder to die.
+//!
+//! Taking over is atomic: a contender first creates a guard file named
+//! after the stale instance (inode and mtime) exclusively, and only the
+//! guard's creator checks that the lock is still that instance, removes it
+//! and creates its own. The holder checks its token at each heartbeat and
+//! before each write ([`Held::ensure_held`]), so one that lost its lock
+//! anyway (a guard's creator stalled past [`GUARD_STALE`]) stops.
+use std::hash::{BuildHasher, Hasher};
+use std::io::Read;
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, Result};
 
@@ -20,13 +33,13 @@ use crate::error::{Error, Result};
 pub struct Holder {
     pub host: String,
     pub pid: u32,
-    /// The Slurm task it runs as (`job_task`), if any.
+    /// The Slurm task it runs as (`job_task`), if any: for information only.
     pub task: Option<String>,
+    /// Unique to one acquisition (absent in files of older versions).
+    pub token: Option<String>,
 }
 
-/// This process's Slurm array task or job. Slurm never runs one task twice
-/// at a time, so a lock left by the same task is from an earlier run of it
-/// (requeued, perhaps onto another node).
+/// This process's Slurm array task or job, recorded for `vstyle status`.
 fn slurm_task() -> Option<String> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
@@ -35,39 +48,85 @@ fn slurm_task() -> Option<String> {
     }
 }
 
+/// A token no other acquisition (in any process, on any host) shares.
+fn new_token() -> String {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    // RandomState is seeded randomly per process; the rest tells apart
+    // acquisitions within one.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u64(COUNT.fetch_add(1, Ordering::SeqCst));
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write(host_name().as_bytes());
+    format!("{:016x}", h.finish())
+}
+
 impl Holder {
     fn me() -> Self {
         Self {
             host: host_name(),
             pid: std::process::id(),
             task: slurm_task(),
+            token: Some(new_token()),
         }
     }
 
+    /// Reads `host pid [token=T] [slurm=TASK]` (the older `host pid
+    /// [slurm=TASK]` too).
     fn parse(text: &str) -> Option<Self> {
         let mut words = text.split_whitespace();
         let host = words.next()?.to_string();
         let pid = words.next()?.parse().ok()?;
-        let task = words
-            .next()
-            .and_then(|w| w.strip_prefix("slurm="))
-            .map(str::to_string);
-        Some(Self { host, pid, task })
+        let (mut task, mut token) = (None, None);
+        for w in words {
+            match w.split_once('=') {
+                Some(("slurm", t)) => task = Some(t.to_string()),
+                Some(("token", t)) => token = Some(t.to_string()),
+                _ => return None,
+            }
+        }
+        Some(Self {
+            host,
+            pid,
+            task,
+            token,
+        })
     }
 
-    /// An earlier run of the Slurm task this process runs as.
-    fn earlier_run_of_me(&self) -> bool {
-        self.task.is_some() && self.task == slurm_task() && self.pid != std::process::id()
+    /// The lock file's text.
+    fn text(&self) -> String {
+        match &self.token {
+            Some(t) => format!("{} {} token={t}{}", self.host, self.pid, self.slurm()),
+            None => format!("{} {}{}", self.host, self.pid, self.slurm()),
+        }
+    }
+
+    fn slurm(&self) -> String {
+        self.task
+            .as_ref()
+            .map_or(String::new(), |t| format!(" slurm={t}"))
     }
 
     /// Whether the holder may still be running: its pid on this host, its
-    /// heartbeat (the lock file's age) on another.
-    fn alive(&self, age: Duration) -> bool {
+    /// heartbeat (the file's `mtime`, by the clock of the file system of
+    /// `dir`) on another.
+    fn alive(&self, dir: &Path, mtime: SystemTime) -> bool {
         if self.host == host_name() {
             Path::new("/proc").join(self.pid.to_string()).exists()
         } else {
-            age < STALE
+            fs_age(dir, mtime) < STALE
         }
+    }
+}
+
+/// `host pid [slurm=TASK]`: who holds it, for messages and `vstyle status`.
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}{}", self.host, self.pid, self.slurm())
     }
 }
 
@@ -75,23 +134,30 @@ impl Holder {
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
 /// A lock file from another host untouched this long is taken over.
 pub const STALE: Duration = Duration::from_secs(300);
+/// A takeover guard this old was left by a contender that died in the few
+/// system calls it holds it for; the next generation of guard may be made.
+pub const GUARD_STALE: Duration = Duration::from_secs(60);
+/// Generations of guard tried before giving up (each needs the ones before
+/// it older than [`GUARD_STALE`]).
+const GUARD_GENERATIONS: usize = 8;
+/// How long a contender waits for another's takeover to settle.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(10);
 
-fn age(path: &Path) -> Duration {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
+/// The time now by the clock of the file system of `dir`: the mtime of a
+/// file just made there (this host's clock when that cannot be done).
+fn fs_now(dir: &Path) -> SystemTime {
+    tempfile::Builder::new()
+        .prefix(".vstyle-lock-clock-")
+        .tempfile_in(dir)
         .ok()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .unwrap_or_default()
+        .and_then(|t| t.as_file().metadata().ok())
+        .and_then(|m| m.modified().ok())
+        .unwrap_or_else(SystemTime::now)
 }
 
-impl std::fmt::Display for Holder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.host, self.pid)?;
-        match &self.task {
-            Some(t) => write!(f, " slurm={t}"),
-            None => Ok(()),
-        }
-    }
+/// How long ago `mtime` was, by the clock of the file system of `dir`.
+fn fs_age(dir: &Path, mtime: SystemTime) -> Duration {
+    fs_now(dir).duration_since(mtime).unwrap_or_default()
 }
 
 fn host_name() -> String {
@@ -100,23 +166,156 @@ fn host_name() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
+/// One instance of a lock file, as one read saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    holder: Holder,
+    text: String,
+    ino: u64,
+    mtime: SystemTime,
+}
+
+impl Seen {
+    fn alive(&self, path: &Path) -> bool {
+        self.holder.alive(parent(path), self.mtime)
+    }
+
+    fn mtime_ns(&self) -> u128 {
+        self.mtime
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
+fn unreadable(path: &Path, why: String) -> Error {
+    Error::LockUnreadable {
+        file: path.to_path_buf(),
+        message: why,
+    }
+}
+
+/// The lock file at `path`: None when there is none; an error when it
+/// cannot be read or parsed (never taken for an abandoned lock).
+fn read(path: &Path) -> Result<Option<Seen>> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(unreadable(path, e.to_string())),
+    };
+    // Text and inode from one open file: one instance.
+    let meta = file
+        .metadata()
+        .map_err(|e| unreadable(path, e.to_string()))?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| unreadable(path, e.to_string()))?;
+    let holder =
+        Holder::parse(&text).ok_or_else(|| unreadable(path, format!("holds {:?}", text.trim())))?;
+    let mtime = meta
+        .modified()
+        .map_err(|e| unreadable(path, e.to_string()))?;
+    Ok(Some(Seen {
+        holder,
+        text,
+        ino: meta.ino(),
+        mtime,
+    }))
+}
+
 /// The live holder of the lock file `dir/name`, if any (for `vstyle status`).
 pub fn live_holder(dir: &Path, name: &str) -> Option<Holder> {
     let path = dir.join(name);
-    let text = std::fs::read_to_string(&path).ok()?;
-    Holder::parse(&text).filter(|h| h.alive(age(&path)))
+    read(&path)
+        .ok()
+        .flatten()
+        .filter(|s| s.alive(&path))
+        .map(|s| s.holder)
 }
 
-/// A held lock; dropping it stops the heartbeat and releases the directory.
+/// A cheap, cloneable handle on a held lock: writers ask it before each
+/// frame saved and each output renamed into place.
+#[derive(Debug, Clone)]
+pub struct Held(Arc<HeldState>);
+
+#[derive(Debug)]
+struct HeldState {
+    path: PathBuf,
+    token: String,
+    /// Set by the heartbeat once the file no longer holds our token.
+    lost: AtomicBool,
+}
+
+impl Held {
+    pub fn path(&self) -> &Path {
+        &self.0.path
+    }
+
+    fn ours(&self, text: &str) -> bool {
+        Holder::parse(text).is_some_and(|h| h.token.as_deref() == Some(self.0.token.as_str()))
+    }
+
+    /// Ok while the lock file still holds this process's token; otherwise
+    /// a one-line [`Error::LockLost`] naming who took it.
+    pub fn ensure_held(&self) -> Result<()> {
+        let text = std::fs::read_to_string(self.path());
+        if !self.0.lost.load(Ordering::SeqCst) && text.as_deref().is_ok_and(|t| self.ours(t)) {
+            return Ok(());
+        }
+        self.0.lost.store(true, Ordering::SeqCst);
+        let by = match &text {
+            Ok(t) => match Holder::parse(t) {
+                Some(h) => format!("taken by {h}"),
+                None => format!("it now holds {:?}", t.trim()),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "its file is gone".into(),
+            Err(e) => format!("cannot read it: {e}"),
+        };
+        Err(Error::LockLost {
+            file: self.path().to_path_buf(),
+            by,
+        })
+    }
+
+    /// One heartbeat: rewrites the file's own bytes in place (so its mtime
+    /// comes from the file system's clock) if it still holds our token.
+    /// False once it does not (the file is gone or names another holder);
+    /// a read that fails for another reason skips the beat.
+    fn beat(&self) -> bool {
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .open(self.path());
+        let mut file = match file {
+            Ok(f) => f,
+            Err(e) => return e.kind() != std::io::ErrorKind::NotFound,
+        };
+        let mut text = String::new();
+        if file.read_to_string(&mut text).is_err() {
+            return true;
+        }
+        if !self.ours(&text) {
+            return false;
+        }
+        // The same bytes at the same place: a reader never sees a change.
+        let _ = file.write_all_at(text.as_bytes(), 0);
+        true
+    }
+}
+
+/// A held lock; dropping it stops the heartbeat and releases the file.
 #[derive(Debug)]
 pub struct Lock {
-    path: PathBuf,
+    held: Held,
     stop: Arc<AtomicBool>,
     heartbeat: Option<JoinHandle<()>>,
 }
 
-/// Touches `path` every [`HEARTBEAT`] until `stop` is set.
-fn heartbeat(path: PathBuf, stop: Arc<AtomicBool>) -> Option<JoinHandle<()>> {
+/// Beats every [`HEARTBEAT`] until `stop` is set or the lock is lost.
+fn heartbeat(held: Held, stop: Arc<AtomicBool>) -> Option<JoinHandle<()>> {
     let tick = Duration::from_millis(200);
     let body = move || {
         let mut since = Duration::ZERO;
@@ -125,8 +324,10 @@ fn heartbeat(path: PathBuf, stop: Arc<AtomicBool>) -> Option<JoinHandle<()>> {
             since += tick;
             if since >= HEARTBEAT {
                 since = Duration::ZERO;
-                let touched = std::fs::File::options().append(true).open(&path);
-                let _ = touched.and_then(|f| f.set_modified(SystemTime::now()));
+                if !held.beat() {
+                    held.0.lost.store(true, Ordering::SeqCst);
+                    return;
+                }
             }
         }
     };
@@ -137,61 +338,192 @@ fn heartbeat(path: PathBuf, stop: Arc<AtomicBool>) -> Option<JoinHandle<()>> {
 }
 
 impl Lock {
-    /// Takes the lock file `dir/name`, or fails naming its live holder.
+    /// Takes the lock file `dir/name`, or fails naming its live holder (or
+    /// the file, when it cannot be read).
     pub fn acquire(dir: &Path, name: &str) -> Result<Self> {
         let path = dir.join(name);
         let me = Holder::me();
-        for _ in 0..3 {
-            if create_with(&path, &me.to_string())? {
-                let stop = Arc::new(AtomicBool::new(false));
-                let heartbeat = heartbeat(path.clone(), stop.clone());
-                return Ok(Self {
-                    path,
-                    stop,
-                    heartbeat,
+        let text = me.text();
+        let deadline = Instant::now() + TAKEOVER_WAIT;
+        loop {
+            if create_with(&path, &text)? {
+                return Ok(Self::start(path, me));
+            }
+            match read(&path)? {
+                Some(seen) if seen.alive(&path) => return Err(in_use(dir, &path, &seen.holder)),
+                Some(seen) => {
+                    if take_over(&path, &seen, &text)? {
+                        return Ok(Self::start(path, me));
+                    }
+                }
+                // Released since: create it again.
+                None => continue,
+            }
+            if Instant::now() > deadline {
+                return Err(Error::WorkDir {
+                    dir: dir.to_path_buf(),
+                    message: format!(
+                        "another worker is taking over {}; try again",
+                        path.display()
+                    ),
                 });
             }
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            match Holder::parse(&text) {
-                Some(h) if h.alive(age(&path)) && !h.earlier_run_of_me() => {
-                    return Err(Error::WorkDir {
-                        dir: dir.to_path_buf(),
-                        message: format!(
-                            "is in use by process {} on {}; if that worker is gone, delete {}",
-                            h.pid,
-                            h.host,
-                            path.display()
-                        ),
-                    })
-                }
-                // The holder is gone (or the file is unreadable): take it over.
-                _ => {
-                    let _ = std::fs::remove_file(&path);
-                }
+            // Another contender holds the guard: let it finish.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Takes `dir/name` like [`Lock::acquire`], and refuses while a rival
+    /// lock of the same work directory is held: a whole-clip run (`lock`)
+    /// and the runs of its shards and seams never write it at once. The
+    /// rivals are checked after ours is taken, so of two that race at
+    /// least one sees the other.
+    pub fn acquire_exclusive(dir: &Path, name: &str) -> Result<Self> {
+        let lock = Self::acquire(dir, name)?;
+        for rival in rivals(dir, name)? {
+            let path = dir.join(&rival);
+            if let Some(seen) = read(&path)?.filter(|s| s.alive(&path)) {
+                // Dropping ours releases it.
+                return Err(Error::WorkDir {
+                    dir: dir.to_path_buf(),
+                    message: format!(
+                        "is in use by process {} on {} ({rival}): a whole-clip run and the shards or seams of a job cannot run at once",
+                        seen.holder.pid, seen.holder.host
+                    ),
+                });
             }
         }
-        Err(Error::WorkDir {
-            dir: dir.to_path_buf(),
-            message: format!(
-                "cannot take {}: other workers keep taking it",
-                path.display()
-            ),
-        })
+        Ok(lock)
+    }
+
+    fn start(path: PathBuf, me: Holder) -> Self {
+        let held = Held(Arc::new(HeldState {
+            path,
+            token: me.token.unwrap_or_default(),
+            lost: AtomicBool::new(false),
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let heartbeat = heartbeat(held.clone(), stop.clone());
+        Self {
+            held,
+            stop,
+            heartbeat,
+        }
+    }
+
+    /// A handle to check, before writing, that the lock is still ours.
+    pub fn held(&self) -> Held {
+        self.held.clone()
     }
 }
 
-/// Creates `path` holding `text`, atomically and only if it does not exist
-/// (a hard link of a finished temporary file): false if it exists.
+/// The lock files in `dir` that exclude `name`: for the whole clip's `lock`
+/// every shard's and seam's, for those `lock`.
+fn rivals(dir: &Path, name: &str) -> Result<Vec<String>> {
+    if name != "lock" {
+        return Ok(vec!["lock".into()]);
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::Output {
+        file: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("lock.shard-") || n.starts_with("lock.seam-"))
+        .filter(|n| !n.contains(".takeover-"))
+        .collect())
+}
+
+fn in_use(dir: &Path, path: &Path, h: &Holder) -> Error {
+    Error::WorkDir {
+        dir: dir.to_path_buf(),
+        message: format!(
+            "is in use by process {} on {}{}; if that worker is gone, delete {}",
+            h.pid,
+            h.host,
+            h.task
+                .as_ref()
+                .map_or(String::new(), |t| format!(" (Slurm task {t})")),
+            path.display()
+        ),
+    }
+}
+
+/// Replaces the stale lock `seen` at `path` with one holding `text`, if
+/// this process is the one contender to make the guard for that instance:
+/// true when it did.
+fn take_over(path: &Path, seen: &Seen, text: &str) -> Result<bool> {
+    let Some((guard, older)) = make_guard(path, seen, text)? else {
+        return Ok(false);
+    };
+    let won = replace_under_guard(path, seen, text);
+    if won.as_ref().is_ok_and(|&w| w) {
+        // Guards of contenders that died at it are of no more use.
+        for g in older {
+            let _ = std::fs::remove_file(g);
+        }
+    }
+    let _ = std::fs::remove_file(&guard);
+    won
+}
+
+/// With the guard held: still the same stale instance (inode, mtime and
+/// text)? Then remove it and create ours.
+fn replace_under_guard(path: &Path, seen: &Seen, text: &str) -> Result<bool> {
+    if read(path)?.as_ref() != Some(seen) {
+        return Ok(false);
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(unreadable(path, e.to_string())),
+    }
+    create_with(path, text)
+}
+
+/// The guard `<lock>.takeover-<inode>-<mtime_ns>[-<generation>]` for the
+/// stale instance `seen`, created exclusively, with the older generations'
+/// guards (left by contenders that died); None when another live
+/// contender holds one.
+fn make_guard(path: &Path, seen: &Seen, text: &str) -> Result<Option<(PathBuf, Vec<PathBuf>)>> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let base = format!("{name}.takeover-{}-{}", seen.ino, seen.mtime_ns());
+    let mut older = Vec::new();
+    for generation in 0..GUARD_GENERATIONS {
+        let guard = match generation {
+            0 => path.with_file_name(&base),
+            g => path.with_file_name(format!("{base}-{g}")),
+        };
+        if create_with(&guard, text)? {
+            return Ok(Some((guard, older)));
+        }
+        let mtime = std::fs::metadata(&guard).and_then(|m| m.modified());
+        match mtime {
+            Ok(t) if fs_age(parent(path), t) >= GUARD_STALE => older.push(guard),
+            // Held by a live contender, or removed as it finished.
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// Creates `path` holding `text`, readable by all, atomically and only if
+/// it does not exist (a hard link of a finished temporary file): false if
+/// it exists.
 fn create_with(path: &Path, text: &str) -> Result<bool> {
-    let dir = path.parent().unwrap_or(Path::new("."));
     let err = |e: std::io::Error| Error::Output {
         file: path.display().to_string(),
         message: e.to_string(),
     };
     let tmp = tempfile::Builder::new()
         .prefix(".vstyle-lock-")
-        .tempfile_in(dir)
+        .tempfile_in(parent(path))
         .map_err(err)?;
+    // Set on the file, not at its creation: the umask does not narrow it,
+    // and `vstyle status` of any user in the group names the holder.
+    let mode = std::fs::Permissions::from_mode(0o644);
+    tmp.as_file().set_permissions(mode).map_err(err)?;
     std::fs::write(tmp.path(), text).map_err(err)?;
     match std::fs::hard_link(tmp.path(), path) {
         Ok(()) => Ok(true),
@@ -206,12 +538,9 @@ impl Drop for Lock {
         if let Some(h) = self.heartbeat.take() {
             let _ = h.join();
         }
-        let ours = std::fs::read_to_string(&self.path)
-            .ok()
-            .and_then(|t| Holder::parse(&t))
-            .is_some_and(|h| h == Holder::me());
+        let ours = std::fs::read_to_string(self.held.path()).is_ok_and(|t| self.held.ours(&t));
         if ours {
-            let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_file(self.held.path());
         }
     }
 }
@@ -219,6 +548,236 @@ impl Drop for Lock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::{Child, Command, Stdio};
+
+    /// Set in a re-run of this test binary: it acts as a contender (see
+    /// [`contender`]); the value is `<root>|<rounds>`.
+    const CONTENDER: &str = "VSTYLE_TEST_LOCK_CONTENDER";
+
+    /// A holder on this host whose process is gone.
+    fn dead_holder() -> Holder {
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        Holder {
+            host: host_name(),
+            pid,
+            task: None,
+            token: None,
+        }
+    }
+
+    /// Writes `path` whole (a reader never sees part of it).
+    fn put(path: &Path, text: &str) {
+        let tmp = path.with_extension("tmp-put");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, path).unwrap();
+    }
+
+    fn set_mtime(path: &Path, t: SystemTime) {
+        let f = std::fs::File::options().append(true).open(path).unwrap();
+        f.set_modified(t).unwrap();
+    }
+
+    fn wait_for(what: &str, ready: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ready() {
+            assert!(Instant::now() < deadline, "waited a minute for {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn round_dir(root: &Path, r: usize) -> PathBuf {
+        root.join(format!("round-{r}"))
+    }
+
+    /// `(suffix, text)` of the files in `dir` named `<prefix><suffix>`.
+    fn files(dir: &Path, prefix: &str) -> Vec<(String, String)> {
+        let mut out: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter_map(|n| n.strip_prefix(prefix).map(str::to_string))
+            .filter(|s| !s.ends_with("tmp-put"))
+            .map(|s| {
+                let text = std::fs::read_to_string(dir.join(format!("{prefix}{s}")));
+                (s, text.unwrap_or_default())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Contender processes, killed if the test fails before they end.
+    struct Contenders(Vec<Child>);
+
+    impl Contenders {
+        /// `n` re-runs of this test binary contending on `root`'s rounds.
+        fn start(n: usize, root: &Path, rounds: usize, env: &[(&str, &str)]) -> Self {
+            let exe = std::env::current_exe().unwrap();
+            let spawn = |_| {
+                let mut c = Command::new(&exe);
+                c.args(["--exact", "job::lock::tests::contender", "--nocapture"])
+                    .env(CONTENDER, format!("{}|{rounds}", root.display()))
+                    .env_remove("SLURM_ARRAY_JOB_ID")
+                    .env_remove("SLURM_ARRAY_TASK_ID")
+                    .env_remove("SLURM_JOB_ID")
+                    .stdout(Stdio::null());
+                c.envs(env.iter().copied());
+                c.spawn().unwrap()
+            };
+            Self((0..n).map(spawn).collect())
+        }
+
+        fn finish(mut self) {
+            for c in &mut self.0 {
+                assert!(c.wait().unwrap().success(), "a contender failed");
+            }
+            self.0.clear();
+        }
+    }
+
+    impl Drop for Contenders {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+
+    /// Not a test of its own: a no-op unless [`CONTENDER`] is set. Then, in
+    /// each round's directory, it writes `ready-<pid>`, waits for `go`,
+    /// tries to take `lock` and writes `result-<pid>` ("won" or the error).
+    /// It holds what it won until `<root>/done` appears.
+    #[test]
+    fn contender() {
+        let Ok(spec) = std::env::var(CONTENDER) else {
+            return;
+        };
+        let (root, rounds) = spec.rsplit_once('|').unwrap();
+        let (root, rounds) = (PathBuf::from(root), rounds.parse().unwrap());
+        let me = std::process::id();
+        let mut won = Vec::new();
+        for r in 0..rounds {
+            let dir = round_dir(&root, r);
+            put(&dir.join(format!("ready-{me}")), "");
+            wait_for("go", || dir.join("go").exists());
+            let result = match Lock::acquire(&dir, "lock") {
+                Ok(lock) => {
+                    won.push(lock);
+                    "won".to_string()
+                }
+                Err(e) => e.to_string(),
+            };
+            put(&dir.join(format!("result-{me}")), &result);
+        }
+        wait_for("done", || root.join("done").exists());
+    }
+
+    #[test]
+    fn of_twenty_processes_taking_over_a_stale_lock_exactly_one_wins_fifty_times() {
+        const PROCESSES: usize = 20;
+        const ROUNDS: usize = 50;
+        let started = Instant::now();
+        let root = tempfile::tempdir().unwrap();
+        let stale = dead_holder().text();
+        for r in 0..ROUNDS {
+            let dir = round_dir(root.path(), r);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("lock"), &stale).unwrap();
+        }
+        let kids = Contenders::start(PROCESSES, root.path(), ROUNDS, &[]);
+        for r in 0..ROUNDS {
+            // All at once: each round starts when every contender is ready.
+            let dir = round_dir(root.path(), r);
+            wait_for("ready", || files(&dir, "ready-").len() == PROCESSES);
+            put(&dir.join("go"), "");
+        }
+        for r in 0..ROUNDS {
+            let dir = round_dir(root.path(), r);
+            wait_for("results", || files(&dir, "result-").len() == PROCESSES);
+            let results = files(&dir, "result-");
+            let winners: Vec<_> = results.iter().filter(|(_, t)| t == "won").collect();
+            assert_eq!(winners.len(), 1, "round {r}: {results:#?}");
+            let winner = &winners[0].0;
+            let lock = std::fs::read_to_string(dir.join("lock")).unwrap();
+            assert_eq!(Holder::parse(&lock).unwrap().pid.to_string(), *winner);
+            for (_, e) in results.iter().filter(|(_, t)| t != "won") {
+                let named = e.contains(&format!("in use by process {winner} on"));
+                assert!(named || e.contains("taking over"), "round {r}: {e}");
+            }
+            let guards = std::fs::read_dir(&dir)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().contains(".takeover-"))
+                .count();
+            assert_eq!(guards, 0, "round {r}: a guard is left");
+        }
+        put(&root.path().join("done"), "");
+        kids.finish();
+        for r in 0..ROUNDS {
+            let lock = round_dir(root.path(), r).join("lock");
+            assert!(!lock.exists(), "round {r}: the winner released it");
+        }
+        eprintln!(
+            "{PROCESSES} processes x {ROUNDS} rounds: one winner each, {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    #[test]
+    fn the_same_slurm_job_does_not_take_over_a_live_holder() {
+        let root = tempfile::tempdir().unwrap();
+        // Round 0: this (live) process on this host; round 1: another host
+        // with a fresh heartbeat. Both ran as Slurm job 42.
+        let here = Holder {
+            token: Some("abc".into()),
+            task: Some("42".into()),
+            ..Holder::me()
+        };
+        let there = "render-node-9 4242 token=def slurm=42";
+        for (r, text) in [here.text(), there.into()].iter().enumerate() {
+            let dir = round_dir(root.path(), r);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("lock"), text).unwrap();
+            std::fs::write(dir.join("go"), "").unwrap();
+        }
+        let kids = Contenders::start(1, root.path(), 2, &[("SLURM_JOB_ID", "42")]);
+        for (r, holder) in [format!("{} on", here.pid), "4242 on render-node-9".into()]
+            .iter()
+            .enumerate()
+        {
+            let dir = round_dir(root.path(), r);
+            wait_for("result", || files(&dir, "result-").len() == 1);
+            let (_, e) = &files(&dir, "result-")[0];
+            let want = format!("in use by process {holder}");
+            assert!(e.contains(&want) && e.contains("Slurm task 42"), "{e}");
+        }
+        put(&root.path().join("done"), "");
+        kids.finish();
+        let text = std::fs::read_to_string(round_dir(root.path(), 1).join("lock")).unwrap();
+        assert_eq!(text, there, "the live holder's lock is untouched");
+    }
+
+    #[test]
+    fn a_lock_that_cannot_be_read_is_refused_never_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock.shard-1-of-4");
+        for text in ["", "  \n", "node-1", "node-1 pid", "node-1 7 flavour=x"] {
+            std::fs::write(&path, text).unwrap();
+            let e = Lock::acquire(dir.path(), "lock.shard-1-of-4").unwrap_err();
+            let e = e.to_string();
+            assert!(Holder::parse(text).is_none(), "{text:?}");
+            assert!(
+                e.starts_with(&path.display().to_string()) && e.contains("delete it"),
+                "{e}"
+            );
+            assert_eq!(e.lines().count(), 1, "{e}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        }
+        assert_eq!(live_holder(dir.path(), "lock.shard-1-of-4"), None);
+    }
 
     #[test]
     fn a_live_holder_keeps_the_directory_and_is_named() {
@@ -227,35 +786,39 @@ mod tests {
             host: host_name(),
             pid: 1, // init: always alive
             task: None,
+            token: None,
         };
-        std::fs::write(dir.path().join("lock"), other.to_string()).unwrap();
+        std::fs::write(dir.path().join("lock"), other.text()).unwrap();
         let e = Lock::acquire(dir.path(), "lock").unwrap_err().to_string();
         assert!(
             e.contains("in use by process 1 on") && e.contains("lock"),
             "{e}"
         );
         assert_eq!(e.lines().count(), 1);
+        assert_eq!(live_holder(dir.path(), "lock"), Some(other));
     }
 
     #[test]
-    fn a_dead_holders_lock_is_taken_over_and_released_on_drop() {
+    fn a_dead_holders_lock_is_taken_over_readable_by_all_and_released_on_drop() {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
-        let gone = Holder {
-            host: host_name(),
-            pid: dead,
-            task: None,
-        };
-        std::fs::write(dir.path().join("lock"), gone.to_string()).unwrap();
+        let path = dir.path().join("lock");
+        std::fs::write(&path, dead_holder().text()).unwrap();
         let lock = Lock::acquire(dir.path(), "lock").unwrap();
-        let text = std::fs::read_to_string(dir.path().join("lock")).unwrap();
-        assert_eq!(Holder::parse(&text), Some(Holder::me()));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let me = Holder::parse(&text).unwrap();
+        assert_eq!((me.host, me.pid), (host_name(), std::process::id()));
+        assert_eq!(me.token.as_deref(), Some(lock.held.0.token.as_str()));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644, "{mode:o}");
         drop(lock);
-        assert!(!dir.path().join("lock").exists());
+        assert!(!path.exists());
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert!(names.is_empty(), "no temporary file is left");
+        assert!(names.is_empty(), "no temporary or guard file is left");
+        // A fresh lock is readable by all too.
+        let lock = Lock::acquire(dir.path(), "lock").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644, "{mode:o}");
+        drop(lock);
     }
 
     #[test]
@@ -266,29 +829,130 @@ mod tests {
         let e = Lock::acquire(dir.path(), "lock").unwrap_err().to_string();
         assert!(e.contains("process 4242 on render-node-7"), "{e}");
         // The node went silent longer than STALE: its lock is taken over.
-        let old = SystemTime::now() - STALE - Duration::from_secs(1);
-        std::fs::File::options()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        set_mtime(&path, SystemTime::now() - STALE - Duration::from_secs(1));
         let lock = Lock::acquire(dir.path(), "lock").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(Holder::parse(&text), Some(Holder::me()));
+        assert_eq!(Holder::parse(&text).unwrap().pid, std::process::id());
         drop(lock);
     }
 
     #[test]
-    fn holders_read_back_with_their_slurm_task() {
+    fn a_guard_left_by_a_dead_contender_gives_way_after_a_minute() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        std::fs::write(&path, dead_holder().text()).unwrap();
+        let seen = read(&path).unwrap().unwrap();
+        let guard = dir
+            .path()
+            .join(format!("lock.takeover-{}-{}", seen.ino, seen.mtime_ns()));
+        // Fresh: its maker is at work, so no one else may take over.
+        std::fs::write(&guard, "node 1").unwrap();
+        assert!(make_guard(&path, &seen, "me 2").unwrap().is_none());
+        assert!(!take_over(&path, &seen, "me 2").unwrap());
+        // A minute old: its maker died; the next generation goes ahead.
+        set_mtime(
+            &guard,
+            SystemTime::now() - GUARD_STALE - Duration::from_secs(1),
+        );
+        let lock = Lock::acquire(dir.path(), "lock").unwrap();
+        assert!(!guard.exists(), "the dead contender's guard is cleared");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "only the lock: {names:?}");
+        drop(lock);
+    }
+
+    #[test]
+    fn a_holder_that_lost_its_lock_knows_and_leaves_the_new_one_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock.seam-2");
+        let lock = Lock::acquire(dir.path(), "lock.seam-2").unwrap();
+        let held = lock.held();
+        held.ensure_held().unwrap();
+        // A heartbeat rewrites the text in place, and moves the mtime on.
+        let mine = std::fs::read_to_string(&path).unwrap();
+        let old = SystemTime::now() - Duration::from_secs(100);
+        set_mtime(&path, old);
+        assert!(held.beat());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), mine);
+        assert!(std::fs::metadata(&path).unwrap().modified().unwrap() > old);
+
+        let theirs = "node-2 77 token=zz slurm=5_2";
+        put(&path, theirs);
+        let e = held.ensure_held().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}: this process no longer holds the lock (taken by node-2 77 slurm=5_2); stopped without writing",
+                path.display()
+            )
+        );
+        assert!(!held.beat(), "a heartbeat sees it lost");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), theirs);
+        drop(lock);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            theirs,
+            "not ours to remove"
+        );
+
+        let lock = Lock::acquire(dir.path(), "lock").unwrap();
+        std::fs::remove_file(dir.path().join("lock")).unwrap();
+        let e = lock.held().ensure_held().unwrap_err().to_string();
+        assert!(e.contains("its file is gone"), "{e}");
+    }
+
+    #[test]
+    fn a_whole_clip_run_and_its_shards_and_seams_exclude_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let shard = Lock::acquire_exclusive(d, "lock.shard-0-of-2").unwrap();
+        let e = Lock::acquire_exclusive(d, "lock").unwrap_err().to_string();
+        assert!(
+            e.contains("(lock.shard-0-of-2)") && e.contains("cannot run at once"),
+            "{e}"
+        );
+        assert!(
+            !d.join("lock").exists(),
+            "the refused run released its lock"
+        );
+        drop(shard);
+
+        // A dead shard's lock does not stand in the way.
+        std::fs::write(d.join("lock.shard-1-of-2"), dead_holder().text()).unwrap();
+        let whole = Lock::acquire_exclusive(d, "lock").unwrap();
+        for name in ["lock.seam-0", "lock.shard-1-of-2"] {
+            let e = Lock::acquire_exclusive(d, name).unwrap_err().to_string();
+            assert!(e.contains("(lock)"), "{name}: {e}");
+        }
+        // The join holds `lock`, then takes every shard and seam lock itself.
+        let all: Vec<_> = ["lock.shard-0-of-2", "lock.shard-1-of-2", "lock.seam-0"]
+            .iter()
+            .map(|n| Lock::acquire(d, n).unwrap())
+            .collect();
+        drop(all);
+        drop(whole);
+
+        std::fs::write(d.join("lock.seam-3"), "garbage").unwrap();
+        let e = Lock::acquire_exclusive(d, "lock").unwrap_err().to_string();
+        assert!(e.contains("lock.seam-3") && e.contains("delete it"), "{e}");
+    }
+
+    #[test]
+    fn holders_read_back_with_their_slurm_task_and_token() {
         let h = Holder {
             host: "node-3".into(),
             pid: 77,
             task: Some("4711_2".into()),
+            token: Some("00ff".into()),
         };
+        assert_eq!(h.text(), "node-3 77 token=00ff slurm=4711_2");
         assert_eq!(h.to_string(), "node-3 77 slurm=4711_2");
-        assert_eq!(Holder::parse(&h.to_string()), Some(h));
+        assert_eq!(Holder::parse(&h.text()), Some(h.clone()));
+        // The format before tokens.
+        let old = Holder::parse("node-3 77 slurm=4711_2").unwrap();
+        assert_eq!((old.task, old.token), (h.task, None));
         assert_eq!(Holder::parse("node-3 77").unwrap().task, None);
         assert_eq!(Holder::parse("node-3"), None);
+        assert_ne!(Holder::me().token, Holder::me().token);
     }
 }

@@ -18,6 +18,7 @@ use crate::video::pattern::Pattern;
 use crate::video::write_image_atomic;
 use crate::video::{Frame, FrameSource, VideoError, VideoWriter};
 
+use super::lock::Held;
 use super::outputs::part_path;
 
 /// Frames decoded ahead of the optimiser, and finished frames waiting for the encoder.
@@ -116,6 +117,8 @@ pub fn flow(
 pub struct Sinks {
     pub video: Option<(VideoWriter, PathBuf)>,
     pub frames: Option<Pattern>,
+    /// The work directory's lock: no output is put in place once it is lost.
+    pub held: Option<Held>,
 }
 
 impl Sinks {
@@ -124,7 +127,14 @@ impl Sinks {
         Self {
             video: None,
             frames: None,
+            held: None,
         }
+    }
+
+    /// Puts outputs in place only while `held` is this process's lock.
+    pub fn held_by(mut self, held: Held) -> Self {
+        self.held = Some(held);
+        self
     }
 }
 
@@ -173,13 +183,25 @@ fn encode_all(
     progress: &AtomicUsize,
     abort: &AtomicBool,
 ) -> Result<usize> {
-    let Sinks { mut video, frames } = sinks;
-    let written = write_frames(&mut video, frames.as_ref(), rx, progress);
+    let Sinks {
+        mut video,
+        frames,
+        held,
+    } = sinks;
+    let ensure_held = || held.as_ref().map_or(Ok(()), Held::ensure_held);
+    let written = write_frames(&mut video, frames.as_ref(), rx, progress, &ensure_held);
     let Some((w, path)) = video else {
         return written;
     };
     let part = part_path(&path);
-    if written.as_ref().is_ok_and(|&n| n > 0) && !abort.load(Ordering::SeqCst) {
+    let complete = written.as_ref().is_ok_and(|&n| n > 0) && !abort.load(Ordering::SeqCst);
+    let lost = if complete { ensure_held().err() } else { None };
+    if let Some(e) = lost {
+        drop(w);
+        let _ = std::fs::remove_file(&part);
+        return Err(e);
+    }
+    if complete {
         w.finish().map_err(|e| encode_err(&path, e))?;
         std::fs::rename(&part, &path).map_err(|e| Error::Output {
             file: path.display().to_string(),
@@ -198,6 +220,7 @@ fn write_frames(
     frames: Option<&Pattern>,
     rx: Receiver<(usize, RgbImage)>,
     progress: &AtomicUsize,
+    ensure_held: &dyn Fn() -> Result<()>,
 ) -> Result<usize> {
     let mut count = 0;
     for (index, img) in rx {
@@ -205,6 +228,7 @@ fn write_frames(
             w.write(&img).map_err(|e| encode_err(path, e))?;
         }
         if let Some(p) = frames {
+            ensure_held()?;
             write_image_atomic(&p.render(index), &img)?;
         }
         count += 1;
@@ -281,6 +305,7 @@ mod tests {
         let enc = Encoder::start(Sinks {
             video: Some((writer, path.clone())),
             frames: None,
+            held: None,
         });
         assert!(enc.send(0, frame(0, 32, 24).image));
         assert_eq!(enc.finish(true, Path::new("in.mp4")).unwrap(), 1);

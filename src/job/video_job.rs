@@ -178,7 +178,8 @@ impl<'a> VideoJob<'a> {
         // made from the work directory after the last pass (or by `join`).
         let streaming = self.part.shard.is_none() && self.cfg.optimizer.passes == 1;
         let sinks = match streaming {
-            true => assemble::sinks(self.cfg, &self.outputs, &self.info, self.audio_span)?,
+            true => assemble::sinks(self.cfg, &self.outputs, &self.info, self.audio_span)?
+                .held_by(work.held()),
             false => Sinks::none(),
         };
         let encoder = Encoder::start(sinks);
@@ -314,7 +315,10 @@ impl<'a> VideoJob<'a> {
     }
 
     fn encode_from(&self, frames: &FrameDir, count: usize) -> Result<usize> {
-        let sinks = assemble::sinks(self.cfg, &self.outputs, &self.info, self.audio_span)?;
+        let mut sinks = assemble::sinks(self.cfg, &self.outputs, &self.info, self.audio_span)?;
+        if let Some(h) = frames.held() {
+            sinks = sinks.held_by(h.clone());
+        }
         assemble::encode_files(sinks, count, |i| frames.file(i), &self.cfg.input.path)
     }
 
@@ -338,6 +342,10 @@ impl<'a> VideoJob<'a> {
             LoopEnd::Failed(e) => Some(e),
             LoopEnd::Finished => encoded.err(),
         };
+        // Another process has the work directory now: not even a report.
+        if let Some(e @ Error::LockLost { .. }) = failure {
+            return Err(e);
+        }
         if done.frames.is_empty() {
             return Err(failure.unwrap_or_else(|| Error::NoFrames {
                 input: self.cfg.input.path.clone(),

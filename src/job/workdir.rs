@@ -10,7 +10,7 @@ use image::RgbImage;
 use crate::config::JobConfig;
 use crate::error::{Error, Result};
 
-use super::lock::Lock;
+use super::lock::{Held, Lock};
 use crate::files::write_atomic;
 use crate::video::{load_image, write_image_atomic};
 
@@ -22,11 +22,23 @@ const TEMP_PREFIX: &str = ".vstyle-";
 #[derive(Debug, Clone)]
 pub struct FrameDir {
     dir: PathBuf,
+    /// The work directory's lock, checked before each write.
+    held: Option<Held>,
 }
 
 impl FrameDir {
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
+        Self { dir, held: None }
+    }
+
+    /// Writes only while `held` is still this process's lock.
+    pub fn held_by(mut self, held: Held) -> Self {
+        self.held = Some(held);
+        self
+    }
+
+    pub fn held(&self) -> Option<&Held> {
+        self.held.as_ref()
     }
 
     pub fn path(&self) -> &Path {
@@ -63,8 +75,13 @@ impl FrameDir {
 
     /// Writes a frame atomically (the directory is made when missing).
     pub fn save(&self, index: usize, img: &RgbImage) -> Result<()> {
+        self.check_held()?;
         self.make()?;
         write_image_atomic(&self.file(index), img)
+    }
+
+    fn check_held(&self) -> Result<()> {
+        self.held.as_ref().map_or(Ok(()), Held::ensure_held)
     }
 
     fn make(&self) -> Result<()> {
@@ -78,6 +95,7 @@ impl FrameDir {
     /// Writes the style level a shot's first frame set (see `hold`), before
     /// the frame itself: a frame on disk never lacks its level.
     pub fn save_level(&self, index: usize, style: f64) -> Result<()> {
+        self.check_held()?;
         self.make()?;
         // Display writes the shortest text that reads back as the same f64.
         write_atomic(&self.level_file(index), |w| {
@@ -104,7 +122,7 @@ impl FrameDir {
 pub struct WorkDir {
     dir: PathBuf,
     /// Held while the job runs; released when the `WorkDir` is dropped.
-    _lock: Lock,
+    lock: Lock,
 }
 
 /// Which settings decide the pixels of the frames; a work directory made
@@ -127,12 +145,13 @@ pub fn fingerprint(cfg: &JobConfig) -> String {
 
 impl WorkDir {
     /// Creates `dir`, or checks that it belongs to this job, and takes the
-    /// lock file `lock` in it.
+    /// lock file `lock` in it (refused while a rival holds theirs: see
+    /// [`Lock::acquire_exclusive`]).
     pub fn open(cfg: &JobConfig, dir: &Path, lock: &str) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| output_error(dir, e.to_string()))?;
         let wd = Self {
             dir: dir.to_path_buf(),
-            _lock: Lock::acquire(dir, lock)?,
+            lock: Lock::acquire_exclusive(dir, lock)?,
         };
         let stamp = dir.join("job.json");
         let fp = fingerprint(cfg);
@@ -153,14 +172,19 @@ impl WorkDir {
         &self.dir
     }
 
+    /// A handle on the lock: writes check it is still ours.
+    pub fn held(&self) -> Held {
+        self.lock.held()
+    }
+
     /// Results of pass `n` (1 = the first, forward pass, at the top level).
     pub fn pass(&self, n: usize) -> FrameDir {
-        pass_dir(&self.dir, n)
+        pass_dir(&self.dir, n).held_by(self.held())
     }
 
     /// The input frames at the job's size, kept for later passes and seams.
     pub fn content(&self) -> FrameDir {
-        FrameDir::new(self.dir.join("content"))
+        FrameDir::new(self.dir.join("content")).held_by(self.held())
     }
 
     /// Frames finished by earlier runs in pass 1, counted from the start.
