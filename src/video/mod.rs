@@ -49,7 +49,7 @@ pub use orientation::Orientation;
 use pattern::Pattern;
 pub use select::SourceOptions;
 use select::*;
-pub use source::{Frame, FrameSource, SourceInfo, SourceKind};
+pub use source::{input_files, Frame, FrameSource, SourceInfo, SourceKind};
 use timeline::packet_times;
 pub use timeline::Timeline;
 

@@ -117,6 +117,18 @@ pub(super) fn image_rate(opts: &SourceOptions) -> (i32, i32) {
     }
 }
 
+/// The files `input` is read from, found as [`FrameSource::open`] finds
+/// them: the video or image itself, or every file of an image sequence.
+pub fn input_files(input: &Path) -> Result<Vec<PathBuf>, VideoError> {
+    if input.is_dir() {
+        return list_image_dir(input);
+    }
+    match Pattern::parse(input).filter(|_| !input.exists()) {
+        Some(pattern) => pattern.files(input),
+        None => Ok(vec![input.to_path_buf()]),
+    }
+}
+
 impl FrameSource {
     /// Opens `input`: a video file, a directory of images (sorted by name; png/jpg/jpeg/bmp), a
     /// printf pattern like `frames/%05d.png` (numbering starts at 0 or 1; a gap is an error naming
