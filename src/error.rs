@@ -42,6 +42,17 @@ pub enum Error {
     /// Another process took this one's lock: it stops before writing more.
     #[error("{}: this process no longer holds the lock ({by}); stopped without writing", .file.display())]
     LockLost { file: PathBuf, by: String },
+    /// An input is not the file the frames in a work directory were made
+    /// from (replaced, edited, gone): resuming would mix two clips.
+    #[error("{} changed since the frames in {} were made ({how}); delete {} to start over", .file.display(), .work_dir.display(), .work_dir.display())]
+    InputChanged {
+        file: PathBuf,
+        work_dir: PathBuf,
+        how: String,
+    },
+    /// An input whose identity cannot be read (size, time, content).
+    #[error("{}: cannot identify the input: {message}", .file.display())]
+    Input { file: PathBuf, message: String },
     /// Stopped by a signal after saving the finished frames.
     #[error("interrupted after {frames} finished frames (kept in {}); run the same command again to resume", .work_dir.display())]
     Interrupted { frames: usize, work_dir: PathBuf },

@@ -1,8 +1,14 @@
 //! Files written so that nothing half-done is ever seen: atomic writes
-//! (temporary file, fsync, rename) and an early check that a path can be
-//! written at all.
+//! (temporary file, fsync, rename, fsync of the directory), an early check
+//! that a path can be written at all, and a file's identity (size, time and
+//! a sampled content hash) for telling a resumed input or a finished output
+//! from another file at the same path.
 use std::io::Write;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 
@@ -10,10 +16,7 @@ use crate::error::Error;
 /// end in an unwritable output. With `create`, a missing directory is made
 /// (as a batch job expects); without, only an existing one is probed.
 pub fn check_writable(path: &Path, create: bool) -> Result<(), Error> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = parent(path);
     let err = |message: String| Error::Output {
         file: path.display().to_string(),
         message,
@@ -32,21 +35,47 @@ pub fn check_writable(path: &Path, create: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// What the fill of an atomic write writes to.
+pub type Writer<'a> = std::io::BufWriter<&'a mut std::fs::File>;
+
 /// Writes a file through a temporary file beside `path` that is renamed into
 /// place, so a reader (or a resumed run) never sees half a file.
 pub fn write_atomic(
     path: &Path,
-    fill: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> Result<(), String>,
+    fill: impl FnOnce(&mut Writer) -> Result<(), String>,
 ) -> Result<(), Error> {
+    write_via_temp(path, fill, true).map(|_| ())
+}
+
+/// Like [`write_atomic`], but only when `path` does not exist yet: of
+/// several processes writing it at once, exactly one succeeds. `false`
+/// when another file was there first (this one is then discarded).
+pub fn write_new_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut Writer) -> Result<(), String>,
+) -> Result<bool, Error> {
+    write_via_temp(path, fill, false)
+}
+
+/// The directory `path` is in (`.` for a bare name).
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+fn write_via_temp(
+    path: &Path,
+    fill: impl FnOnce(&mut Writer) -> Result<(), String>,
+    clobber: bool,
+) -> Result<bool, Error> {
     use std::os::unix::fs::PermissionsExt;
     let err = |message: String| Error::Output {
         file: path.display().to_string(),
         message,
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = parent(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".vstyle-")
         .permissions(std::fs::Permissions::from_mode(0o644))
@@ -59,8 +88,97 @@ pub fn write_atomic(
     }
     // On disk before the rename: a finished frame must survive a crash.
     tmp.as_file().sync_all().map_err(|e| err(e.to_string()))?;
-    tmp.persist(path).map_err(|e| err(e.error.to_string()))?;
-    Ok(())
+    if clobber {
+        tmp.persist(path).map_err(|e| err(e.error.to_string()))?;
+    } else {
+        match tmp.persist_noclobber(path) {
+            Ok(_) => {}
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+            Err(e) => return Err(err(e.error.to_string())),
+        }
+    }
+    sync_dir(path)?;
+    Ok(true)
+}
+
+/// Flushes the directory entry of `path` (just renamed into place) to disk:
+/// without it a crash can lose the rename though the file's data survived.
+pub fn sync_dir(path: &Path) -> Result<(), Error> {
+    let dir = parent(path);
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::Output {
+            file: dir.display().to_string(),
+            message: format!("cannot sync the directory: {e}"),
+        })
+}
+
+/// Bytes per sampled block of [`FileId::sampled_hash`].
+const BLOCK: u64 = 64 * 1024;
+
+/// A file as it was seen: size, modification time and a hash of sampled
+/// content, enough to tell it from another file put at the same path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileId {
+    pub size: u64,
+    /// Modification time: seconds and nanoseconds since the epoch.
+    pub mtime: (i64, i64),
+    /// SHA-256 of the size and sampled blocks (see [`FileId::sampled_hash`]), hex.
+    pub sha256: String,
+}
+
+impl FileId {
+    /// Stats and hashes `path`, sampling `blocks` evenly spaced blocks
+    /// besides the first and the last.
+    pub fn of(path: &Path, blocks: u64) -> std::io::Result<Self> {
+        let (size, mtime) = Self::stat(path)?;
+        let sha256 = Self::sampled_hash(path, size, blocks)?;
+        Ok(Self {
+            size,
+            mtime,
+            sha256,
+        })
+    }
+
+    /// Size and modification time, the cheap check.
+    pub fn stat(path: &Path) -> std::io::Result<(u64, (i64, i64))> {
+        let m = std::fs::metadata(path)?;
+        Ok((m.len(), (m.mtime(), m.mtime_nsec())))
+    }
+
+    /// SHA-256 over the size and the first, the last and `blocks` evenly
+    /// spaced blocks of 64 KiB (the whole file when that covers it): a few
+    /// MiB read for a clip of any length. SHA-256 rather than std's
+    /// `DefaultHasher`, whose values may change between Rust versions.
+    pub fn sampled_hash(path: &Path, size: u64, blocks: u64) -> std::io::Result<String> {
+        let file = std::fs::File::open(path)?;
+        let mut h = Sha256::new();
+        h.update(size.to_le_bytes());
+        let mut buf = vec![0u8; BLOCK as usize];
+        let whole = size <= (blocks + 2) * BLOCK;
+        let offsets: Vec<u64> = match whole {
+            true => (0..size.div_ceil(BLOCK)).map(|k| k * BLOCK).collect(),
+            false => (0..blocks + 2)
+                .map(|k| (size - BLOCK) * k / (blocks + 1))
+                .collect(),
+        };
+        for off in offsets {
+            let n = BLOCK.min(size - off) as usize;
+            file.read_exact_at(&mut buf[..n], off)?;
+            h.update(&buf[..n]);
+        }
+        Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Whether `path` is still this file: size and time first, and when
+    /// those moved, the content (a file touched or copied back is the same).
+    pub fn matches(&self, path: &Path, blocks: u64) -> std::io::Result<bool> {
+        let (size, mtime) = Self::stat(path)?;
+        if size != self.size {
+            return Ok(false);
+        }
+        Ok(mtime == self.mtime || Self::sampled_hash(path, size, blocks)? == self.sha256)
+    }
 }
 
 #[cfg(test)]

@@ -152,6 +152,8 @@ fn a_clip_in_shards_joins_with_its_rate_audio_and_repaired_seams() {
     assert!(info.has_audio, "the input's audio is kept");
     let r = report(&dir.path().join("out.mp4.report.json"));
     assert_eq!(r["frames"].as_array().unwrap().len(), 12);
+    let size = std::fs::metadata(dir.path().join("out.mp4")).unwrap().len();
+    assert_eq!(r["complete"]["size"], size, "the join records its output");
     let seams = r["seams"].as_array().unwrap();
     let windows: Vec<(u64, u64, u64)> = seams
         .iter()
@@ -620,4 +622,55 @@ device = "cpu"
         .map(|r| r["state"].as_str().unwrap())
         .collect();
     assert_eq!(states, ["done", "done", "error", "error", "done", "done"]);
+}
+
+#[test]
+fn a_batch_output_left_empty_is_made_again_and_a_complete_one_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[batch]
+clips = ["{a}"]
+styles = ["{s1}"]
+output = "out/{{clip}}_{{style}}.mp4"
+[input]
+size = 48
+max_frames = 2
+[model]
+name = "squeezenet"
+[optimizer]
+first_frame_iterations = 3
+frame_iterations = 2
+[run]
+device = "cpu"
+"#,
+        a = common::data("carphone.mp4").display(),
+        s1 = common::data("starry_night.jpg").display(),
+    );
+    let job = dir.path().join("batch.toml");
+    std::fs::write(&job, text).unwrap();
+    let video = dir.path().join("out/carphone_starry_night.mp4");
+    let run = || {
+        let out = vstyle(&["run", s(&job)], &[]);
+        ok(&out);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(run().contains("carphone_starry_night: done"));
+    let made = std::fs::read(&video).unwrap();
+    let sealed = &report(&dir.path().join("out/carphone_starry_night.mp4.report.json"))["complete"];
+    assert_eq!(sealed["size"], made.len(), "{sealed}");
+    assert!(run().contains("carphone_starry_night: already done, skipped"));
+
+    // Emptied after it was published (a crash, a full disk): made again,
+    // from the frames in the work directory.
+    std::fs::write(&video, b"").unwrap();
+    let stdout = run();
+    assert!(stdout.contains("carphone_starry_night: done"), "{stdout}");
+    assert_eq!(probe(&video).1, 2);
+    // Cut short: the same.
+    let made = std::fs::read(&video).unwrap();
+    std::fs::write(&video, &made[..made.len() / 2]).unwrap();
+    assert!(run().contains("carphone_starry_night: done"));
+    assert_eq!(probe(&video).1, 2);
+    assert!(run().contains("already done, skipped"));
 }

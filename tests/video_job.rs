@@ -468,17 +468,8 @@ fn sigint_saves_finished_frames_and_says_how_to_resume() {
         "60",
     ]
     .map(String::from);
-    let child = Command::new(common::bin())
-        .args(&args)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     let work = dir.path().join("o.mp4.work");
-    let t0 = std::time::Instant::now();
-    while !frame_exists(&work, 17) {
-        assert!(t0.elapsed().as_secs() < 120, "no frame written");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let child = start_until_frame(&args, &work, 17);
     // A second worker on the same job is turned away while the first runs.
     let second = Command::new(common::bin()).args(&args).output().unwrap();
     let err2 = String::from_utf8_lossy(&second.stderr);
@@ -492,13 +483,7 @@ fn sigint_saves_finished_frames_and_says_how_to_resume() {
         last.contains(&format!("in use by process {}", child.id())),
         "{err2}"
     );
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{err}");
+    let err = interrupt(child);
     assert!(
         err.contains("run the same command again to resume"),
         "{err}"
@@ -521,6 +506,101 @@ fn sigint_saves_finished_frames_and_says_how_to_resume() {
 
 fn frame_exists(work: &Path, index: usize) -> bool {
     work.join(format!("frame_{index:06}.png")).exists()
+}
+
+/// Starts the binary with `args` and returns once frame `index` is in `work`.
+fn start_until_frame(args: &[String], work: &Path, index: usize) -> std::process::Child {
+    let child = Command::new(common::bin())
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while !frame_exists(work, index) {
+        assert!(t0.elapsed().as_secs() < 120, "no frame written");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
+/// Ctrl-C: the job saves its finished frames and exits 130. Its stderr.
+fn interrupt(child: std::process::Child) -> String {
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    err
+}
+
+#[test]
+fn a_clip_replaced_by_another_of_the_same_size_is_refused_not_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    std::fs::copy(common::data("carphone.mp4"), &clip).unwrap();
+    let out = dir.path().join("o.mp4");
+    let style = common::data("starry_night.jpg").display().to_string();
+    let args = [
+        "video",
+        &clip.display().to_string(),
+        "-s",
+        &style,
+        "-o",
+        &out.display().to_string(),
+        "--size",
+        "48",
+        "--first-iterations",
+        "3",
+        "--iterations",
+        "3",
+        "--device",
+        "cpu",
+        "--max-frames",
+        "40",
+    ]
+    .map(String::from);
+    let work = dir.path().join("o.mp4.work");
+    // Past the first span of carried pairs, so the resume below loads frames.
+    interrupt(start_until_frame(&args, &work, vstyle::job::CARRY_SPAN));
+    let kept = work_frames(&work);
+    assert!((17..40).contains(&kept.len()), "{}", kept.len());
+
+    // Another clip at the same path, padded to the same size.
+    let mut other = std::fs::read(common::data("bigbuckbunny_2s.mp4")).unwrap();
+    let size = std::fs::metadata(&clip).unwrap().len() as usize;
+    assert!(other.len() < size);
+    other.resize(size, 0);
+    std::fs::write(&clip, &other).unwrap();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, err) = vstyle(&args);
+    assert_eq!(code, 2, "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {err}");
+    let want = format!(
+        "error: {} changed since the frames in {} were made",
+        clip.display(),
+        work.display()
+    );
+    assert!(lines[0].starts_with(&want), "{err}");
+    assert!(
+        lines[0].ends_with(&format!("delete {} to start over", work.display())),
+        "{err}"
+    );
+    assert_eq!(work_frames(&work), kept, "the finished frames are kept");
+    assert!(!out.exists());
+
+    // The first clip copied back (a new time, the same bytes) resumes.
+    std::fs::copy(common::data("carphone.mp4"), &clip).unwrap();
+    let (code, err) = vstyle(&args);
+    assert_eq!(code, 0, "{err}");
+    let loaded = kept.len() - kept.len() % vstyle::job::CARRY_SPAN;
+    assert!(
+        err.contains(&format!("resuming after {loaded} finished frames")),
+        "{err}"
+    );
+    assert_eq!(decode_all(&out).1.len(), 40);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Batch jobs: one job file, many clips and styles. Each (clip, style) pair
 //! is an entry with its own config, output, work directory and report; a
-//! finished output is skipped, a partial one resumes, and one failing
-//! entry does not stop the others.
+//! finished output (its report says so, and the file is still the one the
+//! job wrote) is skipped, anything else runs again and resumes from its
+//! work directory, and one failing entry does not stop the others.
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -9,7 +10,7 @@ use serde::Serialize;
 use crate::config::{ConfigError, JobConfig, StyleChoice};
 use crate::error::Result;
 use crate::job::collisions::{Claims, Target};
-use crate::job::Outputs;
+use crate::job::{verified_done, Outputs};
 
 /// One (clip, style) pair of a batch, or the one clip of a plain job.
 #[derive(Debug, Clone)]
@@ -96,7 +97,7 @@ fn check_paths(cfg: &JobConfig, entries: &[Entry]) -> Result<()> {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum Outcome {
-    /// Its output already existed.
+    /// Its output was already there, as its report recorded it.
     Skipped,
     Done,
     Failed {
@@ -104,7 +105,17 @@ pub enum Outcome {
     },
 }
 
-/// Runs `each` on every entry whose output is not there yet. An error that
+/// Whether `e`'s output is there, complete: its report records the output
+/// and the file still matches. An empty or truncated output (a crash after
+/// the rename, a full disk) is not, so the entry runs again.
+fn finished(e: &Entry) -> bool {
+    let Some(output) = e.output() else {
+        return false;
+    };
+    Outputs::of(&e.cfg).is_ok_and(|o| verified_done(&o.report, output))
+}
+
+/// Runs `each` on every entry whose output is not finished yet. An error that
 /// `interrupted` recognises stops the batch (returned as the error); any
 /// other is the entry's outcome, prefixed with the job file and entry name.
 /// Generic over the error so that a caller's own (with its context) passes
@@ -117,7 +128,7 @@ pub fn run_entries<E: std::fmt::Display>(
 ) -> std::result::Result<Vec<(String, Outcome)>, E> {
     let mut out = Vec::new();
     for (k, e) in entries.iter().enumerate() {
-        if e.output().is_some_and(Path::exists) {
+        if finished(e) {
             out.push((e.name.clone(), Outcome::Skipped));
             continue;
         }
@@ -185,7 +196,18 @@ mod tests {
         let template = dir.path().join("{clip}_{style}.mp4");
         let c = batch(&template.display().to_string());
         let e = entries(&c).unwrap();
+        // Entry 0 finished; entry 2's output was published, then emptied.
+        let seal = |k: usize| {
+            let report = Outputs::of(&e[k].cfg).unwrap().report;
+            let complete = crate::job::Complete::of(e[k].output().unwrap()).unwrap();
+            let json = serde_json::json!({ "complete": complete });
+            std::fs::write(report, json.to_string()).unwrap();
+        };
         std::fs::write(e[0].output().unwrap(), b"done").unwrap();
+        seal(0);
+        std::fs::write(e[2].output().unwrap(), b"done").unwrap();
+        seal(2);
+        std::fs::write(e[2].output().unwrap(), b"").unwrap();
         let mut ran = Vec::new();
         let each = |entry: &Entry| {
             ran.push(entry.name.clone());

@@ -348,6 +348,7 @@ mod tests {
                 ..Default::default()
             },
             warnings: vec!["frame 3: retried <from content>".into()],
+            complete: None,
             eval: None,
             config: Default::default(),
         }

@@ -30,7 +30,7 @@ use super::hold::StyleHold;
 use super::lock::Lock;
 use super::outputs::Outputs;
 use super::passes::{Direction, Pass, PassRunner};
-use super::report::{FrameReport, JobReport, PassReport, SeamReport, Totals};
+use super::report::{Complete, FrameReport, JobReport, PassReport, SeamReport, Totals};
 use super::setup::Setup;
 use super::shard::{Layout, Shard};
 use super::video_job::Event;
@@ -136,6 +136,9 @@ pub fn join(
         &cfg.input.path,
     )?;
     let mut report = joiner.report(&outputs, &layout, seams, source.info(), wall)?;
+    if let Some(video) = &outputs.video {
+        report.complete = Some(Complete::of(video)?);
+    }
     super::video_job::write_html(&mut report, &outputs.report);
     report.write(&outputs.report)?;
     Ok(report)
@@ -537,6 +540,7 @@ impl<'a> Joiner<'a> {
             seams,
             warnings,
             machine: crate::device::Machine::this(),
+            complete: None,
             eval: None,
             config: self.cfg.clone(),
         })

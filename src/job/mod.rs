@@ -3,7 +3,7 @@
 //! * [`VideoJob`] (`video_job`): a clip, streamed through decoder, flow,
 //!   optimiser and encoder stages (`stages`), one frame at a time (`frame`),
 //!   holding warm frames to their shot's style level (`hold`),
-//!   with a resumable, locked work directory (`workdir`, `lock`), its output paths
+//!   with a resumable, locked work directory (`workdir`, `lock`, `inputs`), its output paths
 //!   (`outputs`), a JSON report (`report`) and an HTML one beside it
 //!   (`html`, with its pictures from `report_files`).
 //! * [`still`]: one picture.
@@ -19,6 +19,7 @@ mod frame;
 mod frame_loop;
 mod hold;
 pub mod html;
+pub mod inputs;
 pub mod join;
 pub mod lock;
 mod outputs;
@@ -36,7 +37,9 @@ mod workdir;
 pub use frame::{StartFault, CARRY_SPAN};
 pub use outputs::{inputs, part_path, Outputs};
 pub use passes::Direction;
-pub use report::{FrameReport, JobReport, PassReport, Retry, SeamReport, Totals};
+pub use report::{
+    verified_done, Complete, FrameReport, JobReport, PassReport, Retry, SeamReport, Totals,
+};
 pub use setup::{initial_image, schedule, Setup};
 pub use shard::{Layout, Shard};
 pub use video_job::{Event, VideoJob};

@@ -103,7 +103,8 @@ impl Outputs {
 pub fn inputs(cfg: &JobConfig) -> Claims {
     let mut c = Claims::default();
     if !cfg.input.path.as_os_str().is_empty() {
-        for f in input_files(&cfg.input.path) {
+        let files = input_files(&cfg.input.path);
+        for f in files.unwrap_or_else(|_| vec![cfg.input.path.clone()]) {
             c.read("input", &f);
         }
     }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::JobConfig;
 use crate::device::Machine;
 use crate::error::{Error, Result};
-use crate::files::write_atomic;
+use crate::files::{write_atomic, FileId};
 use crate::losses::LossValues;
 
 use super::eval::WarpingError;
@@ -152,10 +152,62 @@ pub struct JobReport {
     pub seams: Vec<SeamReport>,
     pub totals: Totals,
     pub warnings: Vec<String>,
+    /// Set once the output is renamed into place: what it was then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete: Option<Complete>,
     /// The warping error of the output, once `vstyle eval` or `--eval` measured it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval: Option<WarpingError>,
     pub config: JobConfig,
+}
+
+/// A finished output as it was published. A batch skips the job only while
+/// the file on disk is still this one: an output that is empty, truncated or
+/// replaced (a crash after the rename, a full disk) is made again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Complete {
+    pub size: u64,
+    /// SHA-256 of the size and sampled blocks (`FileId::sampled_hash`), hex.
+    pub sha256: String,
+}
+
+/// Blocks sampled besides the first and last: about 1 MiB read per output.
+const OUTPUT_BLOCKS: u64 = 16;
+
+impl Complete {
+    /// Identifies the output just published at `path`.
+    pub fn of(path: &Path) -> Result<Self> {
+        let id = FileId::of(path, OUTPUT_BLOCKS).map_err(|e| Error::Output {
+            file: path.display().to_string(),
+            message: format!("cannot read it back: {e}"),
+        })?;
+        Ok(Self {
+            size: id.size,
+            sha256: id.sha256,
+        })
+    }
+
+    /// Whether `path` holds the output this records.
+    pub fn matches(&self, path: &Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|m| m.len() == self.size)
+            && FileId::sampled_hash(path, self.size, OUTPUT_BLOCKS).is_ok_and(|h| h == self.sha256)
+    }
+}
+
+/// Whether the job with report `report` finished and `output` is still
+/// what it wrote. A missing or unreadable report is not done. Only the
+/// `complete` field is read, so a report of another version still counts.
+pub fn verified_done(report: &Path, output: &Path) -> bool {
+    #[derive(Deserialize)]
+    struct Sealed {
+        complete: Option<Complete>,
+    }
+    let sealed = std::fs::read_to_string(report)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Sealed>(&t).ok());
+    sealed
+        .and_then(|s| s.complete)
+        .is_some_and(|c| c.matches(output))
 }
 
 impl JobReport {
@@ -173,5 +225,44 @@ impl JobReport {
         write_atomic(path, |w| {
             serde_json::to_writer_pretty(w, self).map_err(|e| e.to_string())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn done_only_while_the_report_is_complete_and_the_output_matches_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, report) = (dir.path().join("o.mp4"), dir.path().join("o.json"));
+        // Larger than the sampled blocks, so the hash samples.
+        let body: Vec<u8> = (0..2_000_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        std::fs::write(&out, &body).unwrap();
+        assert!(!verified_done(&report, &out), "no report");
+        let seal = serde_json::json!({ "complete": Complete::of(&out).unwrap() });
+        std::fs::write(&report, seal.to_string()).unwrap();
+        assert!(verified_done(&report, &out), "the output as published");
+
+        std::fs::write(&out, &body[..body.len() / 2]).unwrap();
+        assert!(!verified_done(&report, &out), "truncated");
+        std::fs::write(&out, b"").unwrap();
+        assert!(!verified_done(&report, &out), "empty");
+        let mut other = body.clone();
+        other[body.len() - 5] ^= 1;
+        std::fs::write(&out, &other).unwrap();
+        assert!(!verified_done(&report, &out), "the same size, changed");
+        std::fs::remove_file(&out).unwrap();
+        assert!(!verified_done(&report, &out), "gone");
+
+        std::fs::write(&out, &body).unwrap();
+        assert!(verified_done(&report, &out), "back as it was");
+        std::fs::write(&report, &seal.to_string()[..10]).unwrap();
+        assert!(!verified_done(&report, &out), "a half-written report");
+        std::fs::write(&report, r#"{"frames": []}"#).unwrap();
+        assert!(
+            !verified_done(&report, &out),
+            "a report that says not complete"
+        );
     }
 }

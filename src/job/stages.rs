@@ -207,6 +207,7 @@ fn encode_all(
             file: path.display().to_string(),
             message: e.to_string(),
         })?;
+        crate::files::sync_dir(&path)?;
     } else {
         // Nothing that looks like a finished video is left behind.
         drop(w);

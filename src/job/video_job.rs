@@ -19,7 +19,7 @@ use super::frame_loop::{FrameLoop, LoopEnd};
 use super::hold::StyleHold;
 use super::outputs::Outputs;
 use super::passes::{Direction, Pass, PassRunner};
-use super::report::{FrameReport, JobReport, PassReport, Totals};
+use super::report::{Complete, FrameReport, JobReport, PassReport, Totals};
 use super::scales::Coarse;
 use super::setup::Setup;
 use super::shard::{Part, Shard};
@@ -352,6 +352,9 @@ impl<'a> VideoJob<'a> {
             }));
         }
         let mut report = self.report(done, wall);
+        if let (None, None, Some(video)) = (&failure, self.part.shard, &self.outputs.video) {
+            report.complete = Some(Complete::of(video)?);
+        }
         let json = self.part.report_file(&self.outputs.report, &work_dir);
         if self.html && self.part.shard.is_none() {
             write_html(&mut report, &json);
@@ -383,6 +386,7 @@ impl<'a> VideoJob<'a> {
             seams: Vec::new(),
             warnings: done.warnings,
             machine: crate::device::Machine::this(),
+            complete: None,
             eval: None,
             config: self.cfg.clone(),
         }

@@ -1,7 +1,9 @@
 //! The work directory of a video job: one PNG per finished frame, written
 //! atomically, and `job.json`, the fingerprint of the settings that decide
-//! the pixels. A second run of the same job resumes from it; a run with other
-//! settings is refused rather than mixing frames of two jobs.
+//! the pixels, and `inputs.json`, the identity of the files read (see
+//! `inputs`). A second run of the same job resumes from it; a run with other
+//! settings or other input files is refused rather than mixing frames of
+//! two jobs.
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -156,16 +158,17 @@ impl WorkDir {
         let stamp = dir.join("job.json");
         let fp = fingerprint(cfg);
         match std::fs::read_to_string(&stamp) {
-            Ok(old) if same_settings(&old, &fp) => Ok(wd),
-            Ok(_) => Err(wd.refuse("holds frames of a job with other settings")),
-            Err(_) if wd.has_frames()? => Err(wd.refuse("holds frames but no job.json")),
-            Err(_) => {
-                write_atomic(&stamp, |w| {
-                    w.write_all(fp.as_bytes()).map_err(|e| e.to_string())
-                })?;
-                Ok(wd)
-            }
+            Ok(old) if same_settings(&old, &fp) => {}
+            Ok(_) => return Err(wd.refuse("holds frames of a job with other settings")),
+            Err(_) if wd.has_frames()? => return Err(wd.refuse("holds frames but no job.json")),
+            Err(_) => write_atomic(&stamp, |w| {
+                w.write_all(fp.as_bytes()).map_err(|e| e.to_string())
+            })?,
         }
+        // The same settings on other files (a clip replaced at its path)
+        // would mix two clips' frames.
+        super::inputs::check(cfg, dir)?;
+        Ok(wd)
     }
 
     pub fn path(&self) -> &Path {

@@ -117,18 +117,16 @@ pub(super) fn image_rate(opts: &SourceOptions) -> (i32, i32) {
     }
 }
 
-/// The files `FrameSource::open` would read for `input` (a clip, a
-/// directory of images, a pattern or one image); just `input` when they
-/// cannot be listed, since opening it then fails and says why.
-pub fn input_files(input: &Path) -> Vec<PathBuf> {
-    let listed = if input.is_dir() {
-        list_image_dir(input).ok()
-    } else if !input.exists() {
-        Pattern::parse(input).and_then(|p| p.files(input).ok())
-    } else {
-        None
-    };
-    listed.unwrap_or_else(|| vec![input.to_path_buf()])
+/// The files `input` is read from, found as [`FrameSource::open`] finds
+/// them: the video or image itself, or every file of an image sequence.
+pub fn input_files(input: &Path) -> Result<Vec<PathBuf>, VideoError> {
+    if input.is_dir() {
+        return list_image_dir(input);
+    }
+    match Pattern::parse(input).filter(|_| !input.exists()) {
+        Some(pattern) => pattern.files(input),
+        None => Ok(vec![input.to_path_buf()]),
+    }
 }
 
 impl FrameSource {
