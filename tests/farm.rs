@@ -544,18 +544,17 @@ fn later_passes_alternate_direction_and_make_the_video() {
     );
 }
 
-#[test]
-fn a_batch_runs_every_pair_skips_finished_ones_and_names_failures() {
-    let dir = tempfile::tempdir().unwrap();
-    let style2 = common::data("golden_gate.jpg");
+/// `dir/batch.toml`: every pair of `clips` and `styles` (TOML arrays), 2
+/// frames each at `size` px into `out/`, SqueezeNet on the CPU.
+fn batch_job(dir: &Path, clips: &str, styles: &str, size: u32) -> PathBuf {
     let text = format!(
         r#"
 [batch]
-clips = ["{a}", "missing.mp4", "{b}"]
-styles = ["{s1}", ["{s1}", "{s2}"]]
+clips = {clips}
+styles = {styles}
 output = "out/{{clip}}_{{style}}.mp4"
 [input]
-size = 64
+size = {size}
 max_frames = 2
 [model]
 name = "squeezenet"
@@ -564,14 +563,29 @@ first_frame_iterations = 3
 frame_iterations = 2
 [run]
 device = "cpu"
-"#,
+"#
+    );
+    let job = dir.join("batch.toml");
+    std::fs::write(&job, text).unwrap();
+    job
+}
+
+#[test]
+fn a_batch_runs_every_pair_skips_finished_ones_and_names_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let style2 = common::data("golden_gate.jpg");
+    let clips = format!(
+        r#"["{a}", "missing.mp4", "{b}"]"#,
         a = common::data("carphone.mp4").display(),
         b = common::data("bigbuckbunny_2s.mp4").display(),
-        s1 = common::data("starry_night.jpg").display(),
-        s2 = style2.display(),
     );
-    let job = dir.path().join("batch.toml");
-    std::fs::write(&job, text).unwrap();
+    let s1 = common::data("starry_night.jpg");
+    let styles = format!(
+        r#"["{s1}", ["{s1}", "{s2}"]]"#,
+        s1 = s1.display(),
+        s2 = style2.display()
+    );
+    let job = batch_job(dir.path(), &clips, &styles, 64);
     let out = vstyle(&["run", s(&job)], &[]);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -627,28 +641,9 @@ device = "cpu"
 #[test]
 fn a_batch_output_left_empty_is_made_again_and_a_complete_one_is_skipped() {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"
-[batch]
-clips = ["{a}"]
-styles = ["{s1}"]
-output = "out/{{clip}}_{{style}}.mp4"
-[input]
-size = 48
-max_frames = 2
-[model]
-name = "squeezenet"
-[optimizer]
-first_frame_iterations = 3
-frame_iterations = 2
-[run]
-device = "cpu"
-"#,
-        a = common::data("carphone.mp4").display(),
-        s1 = common::data("starry_night.jpg").display(),
-    );
-    let job = dir.path().join("batch.toml");
-    std::fs::write(&job, text).unwrap();
+    let clips = format!(r#"["{}"]"#, common::data("carphone.mp4").display());
+    let styles = format!(r#"["{}"]"#, common::data("starry_night.jpg").display());
+    let job = batch_job(dir.path(), &clips, &styles, 48);
     let video = dir.path().join("out/carphone_starry_night.mp4");
     let run = || {
         let out = vstyle(&["run", s(&job)], &[]);

@@ -444,30 +444,37 @@ fn job_files_check_and_override() {
     fails(&["run", &job.display().to_string()], &["job.toml:2:"]);
 }
 
+/// `vstyle video` of `frames` frames of `clip` at 48 px, 3 iterations a
+/// frame: slow enough to be interrupted part-way.
+fn interruptible_args(
+    clip: &std::path::Path,
+    style: &str,
+    out: &std::path::Path,
+    frames: usize,
+) -> Vec<String> {
+    let (clip, out, frames) = (clip.display(), out.display(), frames.to_string());
+    let flags = "--size 48 --first-iterations 3 --iterations 3 --device cpu --max-frames";
+    let mut args: Vec<String> = [
+        "video",
+        &clip.to_string(),
+        "-s",
+        style,
+        "-o",
+        &out.to_string(),
+    ]
+    .map(String::from)
+    .into();
+    args.extend(flags.split(' ').map(String::from));
+    args.push(frames);
+    args
+}
+
 #[test]
 fn sigint_saves_finished_frames_and_says_how_to_resume() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.mp4");
     let style = common::data("starry_night.jpg").display().to_string();
-    let args = [
-        "video",
-        &common::data("carphone.mp4").display().to_string(),
-        "-s",
-        &style,
-        "-o",
-        &out.display().to_string(),
-        "--size",
-        "48",
-        "--first-iterations",
-        "3",
-        "--iterations",
-        "3",
-        "--device",
-        "cpu",
-        "--max-frames",
-        "60",
-    ]
-    .map(String::from);
+    let args = interruptible_args(&common::data("carphone.mp4"), &style, &out, 60);
     let work = dir.path().join("o.mp4.work");
     let child = start_until_frame(&args, &work, 17);
     // A second worker on the same job is turned away while the first runs.
@@ -542,25 +549,7 @@ fn a_clip_replaced_by_another_of_the_same_size_is_refused_not_resumed() {
     std::fs::copy(common::data("carphone.mp4"), &clip).unwrap();
     let out = dir.path().join("o.mp4");
     let style = common::data("starry_night.jpg").display().to_string();
-    let args = [
-        "video",
-        &clip.display().to_string(),
-        "-s",
-        &style,
-        "-o",
-        &out.display().to_string(),
-        "--size",
-        "48",
-        "--first-iterations",
-        "3",
-        "--iterations",
-        "3",
-        "--device",
-        "cpu",
-        "--max-frames",
-        "40",
-    ]
-    .map(String::from);
+    let args = interruptible_args(&clip, &style, &out, 40);
     let work = dir.path().join("o.mp4.work");
     // Past the first span of carried pairs, so the resume below loads frames.
     interrupt(start_until_frame(&args, &work, vstyle::job::CARRY_SPAN));
