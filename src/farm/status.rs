@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::config::JobConfig;
 use crate::job::join::{done_marker, seam_lock, seam_windows};
 use crate::job::lock::live_holder;
-use crate::job::{pass_dir, Layout, Outputs};
+use crate::job::{pass_dir, verified_done, Layout, Outputs};
 use crate::video::FrameSource;
 
 use super::batch::Entry;
@@ -87,7 +87,7 @@ fn fill(cfg: &JobConfig, s: &mut ClipStatus) -> crate::Result<()> {
     let outputs = Outputs::of(cfg)?;
     let finals = pass_dir(&outputs.work_dir, cfg.optimizer.passes);
     let finished = match &outputs.video {
-        Some(v) => v.exists(),
+        Some(v) => verified_done(&outputs.report, v),
         None => outputs.report.exists(),
     };
     if let Some(layout) = Layout::read(&outputs.work_dir)? {
