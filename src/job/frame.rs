@@ -323,9 +323,8 @@ impl FrameOptimiser<'_> {
         if plan.keeps_level {
             // Repainted from the carried texture only until it is back at
             // the clip's first frame's level, where one run's frame would
-            // be. With all of the first frame's budget its style loss was
-            // 10-17% below one run's frame there, and the shard's frames
-            // were held to that.
+            // be: with all of the first frame's budget it ended below that
+            // level, and held the shard's frames there (docs/tuning.md).
             let budget = self.cfg.optimizer.frame_iterations;
             return (schedule(self.cfg, true), Some(budget));
         }

@@ -162,8 +162,7 @@ pub fn rgb_to_f32(img: &RgbImage) -> Vec<f32> {
 /// Warps a stylized frame (kept as 8-bit) along `flow` into the current
 /// frame: 1 x 3 x H x W in [0, 1]. Lanczos-3: warped again every frame, a
 /// softer kernel blurs the finest strokes, which the next frame must paint
-/// again (carphone frame 0 warped into frame 1 at 256 px: x2.14 its style
-/// loss bicubic, x1.38 Lanczos; bilinear was worse still).
+/// again (docs/tuning.md).
 pub fn warp_to_tensor(img: &RgbImage, flow: &FlowField, device: Device) -> Tensor {
     let (w, h) = img.dimensions();
     rgb_f32_to_tensor(&flow::warp_lanczos(&rgb_to_f32(img), 3, flow), w, h, device)
@@ -211,7 +210,7 @@ impl History {
     /// The whole warped frame, as artistic-videos starts: where the flow is
     /// unreliable the warp still drags strokes along, which a few iterations
     /// repaint, while pixels taken from the content frame stayed half-painted
-    /// (a style loss 1.2x higher on carphone at 10 iterations a frame).
+    /// (docs/tuning.md).
     pub fn start_image(
         &self,
         kind: InitKind,

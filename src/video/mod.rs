@@ -2,14 +2,24 @@
 //!
 //! * [`FrameSource`] yields RGB frames lazily from a video file (decoded with FFmpeg), a directory of
 //!   images, a printf-style image pattern (`frames/%05d.png`) or a single image, with range / step /
-//!   resize options applied.
-//! * [`VideoWriter`] encodes RGB frames to H.264 (libx264 when the FFmpeg build has it, else another
-//!   H.264 / MPEG-4 encoder), yuv420p, even dimensions, constant frame rate, and can stream-copy the
-//!   first audio stream of another file, cut to the span of the frames written.
+//!   resize options applied. A video is turned upright by its display matrix, deinterlaced where
+//!   the stream is flagged interlaced, and deep (10-bit and up) formats go through 16-bit RGB,
+//!   dithered to 8 bits; an image has its EXIF orientation applied, alpha laid over white and
+//!   CMYK or grey converted.
+//! * [`Timeline`] gives each selected frame its presentation time, read from the packets: a
+//!   constant rate stays exact and a variable-frame-rate clip keeps its pauses.
+//! * [`VideoWriter`] encodes RGB frames with the codec and pixel format asked for, checked before
+//!   any work ([`check_encoder`]), or by default libx264 where the build has it, else the first
+//!   of the other H.264 / MPEG-4 / VP9 encoders that opens and the container holds, in yuv420p
+//!   where the encoder takes it. Odd sizes are padded to even by repeating the last column / row;
+//!   each frame keeps its input time. The first audio stream of another file is stream-copied,
+//!   or re-encoded to AAC where the container cannot hold it, cut to the span of the frames.
 //! * [`read_image`] / [`write_image_atomic`] handle single images.
 //!
-//! Colour handling: decoded YUV is converted with the matrix and range the stream declares (BT.601
-//! when it declares none); encoded video is converted with BT.709, limited range, and tagged so.
+//! Colour handling ([`Colour`]): decoded YUV is converted with the matrix and range the stream
+//! declares; a stream that names no matrix is read as players read it (BT.601 below 720 lines,
+//! BT.709 from 720). The output is converted and tagged with the input's description, an
+//! untagged input's as BT.709, in the input's range (limited when it names none).
 //!
 //! Both [`FrameSource`] and [`VideoWriter`] are `Send` (not `Sync`): each can be moved to its own
 //! thread so that decoding, stylization and encoding overlap.
