@@ -1,7 +1,7 @@
 //! vstyle: neural style transfer (Gatys et al.) for images and video clips.
 //!
-//! Layers, bottom up (a module uses only those below it; see ARCHITECTURE
-//! in the README):
+//! Layers, bottom up (a module uses only those below it; see
+//! ARCHITECTURE.md):
 //! * base: `config` (job files), `device`, `error`, `files` (atomic writes),
 //!   `imaging` (pixels and tensors);
 //! * media: `video` (decoding, encoding, image sequences and files, audio copy);
