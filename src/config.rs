@@ -535,6 +535,9 @@ pub struct RunConfig {
     /// share of its pixels starts a new shot: from `init`, with the first
     /// frame's budget, no temporal loss and no carried pairs (1 = never).
     pub new_shot: f64,
+    /// The most memory a job may need at its peak, e.g. `3GiB` (default:
+    /// what the device has, less a margin); a larger estimate is refused.
+    pub memory_limit: Option<crate::memory::SizeText>,
 }
 
 impl Default for RunConfig {
@@ -547,6 +550,7 @@ impl Default for RunConfig {
             print_every: 50,
             threads: 0,
             new_shot: 0.5,
+            memory_limit: None,
         }
     }
 }
@@ -1213,6 +1217,9 @@ impl Checker<'_> {
                 "run.init",
                 "the first frame has no previous frame: use content or noise".into(),
             ));
+        }
+        if let Some(limit) = &run.memory_limit {
+            crate::memory::parse_size(&limit.0).map_err(|e| self.bad("run.memory_limit", e))?;
         }
         self.fraction("run.new_shot", run.new_shot)
     }

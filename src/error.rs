@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::charts::ChartError;
 use crate::config::ConfigError;
 use crate::device::DeviceError;
+use crate::memory::MemoryError;
 use crate::model::ModelError;
 use crate::video::VideoError;
 
@@ -23,6 +24,9 @@ pub enum Error {
     /// A chart or label of a report or preview sheet.
     #[error(transparent)]
     Chart(#[from] ChartError),
+    /// A job whose estimated peak memory exceeds its limit.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
     #[error("{file}: {message}")]
     Image { file: String, message: String },
     /// A job report that cannot be read back (`vstyle eval`, `--eval`, a batch index).

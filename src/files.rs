@@ -170,15 +170,59 @@ impl FileId {
         Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
     }
 
-    /// Whether `path` is still this file: size and time first, and when
-    /// those moved, the content (a file touched or copied back is the same).
-    pub fn matches(&self, path: &Path, blocks: u64) -> std::io::Result<bool> {
-        let (size, mtime) = Self::stat(path)?;
-        if size != self.size {
-            return Ok(false);
-        }
-        Ok(mtime == self.mtime || Self::sampled_hash(path, size, blocks)? == self.sha256)
+    /// How `path` compares with this file (see [`compare`]).
+    pub fn compare(&self, path: &Path, blocks: u64) -> std::io::Result<Compared> {
+        compare(path, self.size, Some(self.mtime), &self.sha256, blocks)
     }
+
+    /// Whether `path` is still this file (a file touched or copied back is).
+    pub fn matches(&self, path: &Path, blocks: u64) -> std::io::Result<bool> {
+        Ok(self.compare(path, blocks)?.same())
+    }
+}
+
+/// How a file compares with the identity recorded for its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compared {
+    Same,
+    /// The same content with another modification time.
+    Touched((i64, i64)),
+    /// Another size (this one).
+    Resized(u64),
+    /// The same size, other sampled content.
+    Changed,
+}
+
+impl Compared {
+    pub fn same(self) -> bool {
+        matches!(self, Compared::Same | Compared::Touched(_))
+    }
+}
+
+/// Compares `path` with a recorded `size`, `mtime` and sampled hash: the
+/// size first, then the time, and only when the time moved (or was not
+/// recorded) the content.
+pub fn compare(
+    path: &Path,
+    size: u64,
+    mtime: Option<(i64, i64)>,
+    sha256: &str,
+    blocks: u64,
+) -> std::io::Result<Compared> {
+    let (now_size, now_mtime) = FileId::stat(path)?;
+    if now_size != size {
+        return Ok(Compared::Resized(now_size));
+    }
+    if mtime == Some(now_mtime) {
+        return Ok(Compared::Same);
+    }
+    if FileId::sampled_hash(path, size, blocks)? != sha256 {
+        return Ok(Compared::Changed);
+    }
+    Ok(match mtime {
+        Some(_) => Compared::Touched(now_mtime),
+        None => Compared::Same,
+    })
 }
 
 #[cfg(test)]

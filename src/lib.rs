@@ -24,6 +24,7 @@ pub mod files;
 pub mod imaging;
 pub mod job;
 pub mod losses;
+pub mod memory;
 pub mod model;
 pub mod optimizer;
 pub mod plot;

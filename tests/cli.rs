@@ -253,11 +253,12 @@ fn a_video_in_a_log_prints_its_iterations_every_print_every() {
 #[test]
 fn running_out_of_memory_is_one_line_with_a_hint() {
     // A 10 GB address-space limit: libtorch's allocation for a 4000 px
-    // picture fails as it would on a full machine or GPU.
+    // picture fails as it would on a full machine or GPU. The memory limit
+    // lets the estimate through, so libtorch itself runs out.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("big.png");
     let script = format!(
-        "ulimit -v 10000000; exec '{}' image -c '{}' -s '{}' -o '{}' --size 4000 --iterations 1 --device cpu -q",
+        "ulimit -v 10000000; exec '{}' image -c '{}' -s '{}' -o '{}' --size 4000 --iterations 1 --device cpu -q --memory-limit 1TiB",
         p(&common::bin()),
         p(&common::data("golden_gate.jpg")),
         p(&common::data("starry_night.jpg")),
@@ -275,6 +276,74 @@ fn running_out_of_memory_is_one_line_with_a_hint() {
     assert!(lines[0].contains("can't allocate memory"), "{err}");
     assert!(lines[0].contains("smaller input.size"), "{err}");
     assert!(!out.exists());
+}
+
+/// A job file in `dir` for two frames of carphone at `size`, with `run` keys.
+fn memory_job(dir: &Path, size: u32, run: &str) -> std::path::PathBuf {
+    let text = format!(
+        "[input]\npath = \"{}\"\nsize = {size}\nmax_frames = 2\n[style]\nimages = [\"{}\"]\n[run]\ndevice = \"cpu\"\n{run}\n[output]\npath = \"{}\"\n",
+        p(&common::data("carphone.mp4")),
+        p(&common::data("starry_night.jpg")),
+        p(&dir.join("out.mp4")),
+    );
+    let job = dir.join("job.toml");
+    std::fs::write(&job, text).unwrap();
+    job
+}
+
+#[test]
+fn a_job_estimated_over_its_memory_limit_is_refused_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let needles = ["needs about", "limit of 700 MiB", "smaller input.size"];
+    let style = p(&common::data("starry_night.jpg"));
+    let limit = ["-s", &style, "--device", "cpu", "--memory-limit", "700MiB"];
+    let out = p(&d.join("out.mp4"));
+    let clip = p(&common::data("carphone.mp4"));
+    let video = ["video", &clip, "-o", &out, "--size", "512"];
+    refused_untouched(d, &[&video[..], &limit].concat(), &needles);
+    let (image, content) = (p(&d.join("o.png")), p(&common::data("golden_gate.jpg")));
+    let args = ["image", "-c", &content, "-o", &image];
+    let needles = [&needles[..], &["golden_gate.jpg"]].concat();
+    refused_untouched(d, &[&args[..], &limit].concat(), &needles);
+    let needles = ["needs about", "limit of 700 MiB", "carphone.mp4"];
+    let job = memory_job(d, 512, "memory_limit = \"700MiB\"");
+    let job = p(&job);
+    refused_untouched(d, &["run", &job], &needles);
+    // The flag overrides the job file's limit.
+    let (code, _, err) = vstyle(&["check", &job, "--memory-limit", "64GiB"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn check_prints_the_memory_estimate_and_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = p(&memory_job(dir.path(), 64, ""));
+    let (code, out, err) = vstyle(&["check", &job, "--memory-limit", "3GiB"]);
+    assert_eq!(code, 0, "{err}");
+    let line = out.lines().find(|l| l.contains("memory:")).unwrap_or("");
+    assert!(
+        line.contains("memory: about") && line.ends_with("MiB at peak (limit 3.0 GiB)"),
+        "{out}"
+    );
+    let (code, small, err) = vstyle(&["check", &job]);
+    assert_eq!(code, 0, "{err}");
+    assert!(small.contains("memory: about"), "{small}");
+}
+
+#[test]
+fn a_memory_limit_that_is_not_a_size_is_one_line_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = p(&memory_job(dir.path(), 64, "memory_limit = \"3 potatoes\""));
+    fails(
+        &["check", &job],
+        &["job.toml", "run.memory_limit", "`3 potatoes` is not a size"],
+    );
+    let job = p(&memory_job(dir.path(), 64, ""));
+    fails(
+        &["check", &job, "--memory-limit", "lots"],
+        &["run.memory_limit", "`lots`"],
+    );
 }
 
 /// Copies shipped media into `dir`: the tests below try to overwrite them.

@@ -299,6 +299,10 @@ impl Page<'_> {
             ("cores", m.cores.to_string()),
             ("system", m.os.clone()),
             ("device", self.report.device.clone()),
+            (
+                "memory",
+                self.report.memory.map_or(String::new(), |b| b.to_string()),
+            ),
         ] {
             let _ = writeln!(h, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));
         }
@@ -350,6 +354,7 @@ mod tests {
             warnings: vec!["frame 3: retried <from content>".into()],
             complete: None,
             eval: None,
+            memory: None,
             config: Default::default(),
         }
     }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::JobConfig;
 use crate::error::{Error, Result};
-use crate::files::{write_atomic, write_new_atomic, FileId};
+use crate::files::{write_atomic, write_new_atomic, Compared, FileId};
 
 /// The record's name in the work directory.
 pub const FILE: &str = "inputs.json";
@@ -36,20 +36,58 @@ pub struct Inputs {
     pub files: Vec<Input>,
 }
 
-/// The files `cfg` reads, each with the number of blocks its hash samples.
-fn paths(cfg: &JobConfig) -> Result<Vec<(PathBuf, u64)>> {
-    let mut out = Vec::new();
-    if !cfg.input.path.as_os_str().is_empty() {
-        let files = crate::video::input_files(&cfg.input.path)?;
-        let blocks = if files.len() > 1 {
+/// The files a job reads from its input and its style, listed once: the
+/// collision check and the record of inputs share the list.
+#[derive(Debug, Clone, Default)]
+pub struct InputFiles {
+    input: PathBuf,
+    /// Every file of the clip or sequence; None when they cannot be listed.
+    clip: Option<Vec<PathBuf>>,
+    styles: Vec<PathBuf>,
+}
+
+impl InputFiles {
+    /// Lists `cfg`'s inputs; one that cannot be listed is reported when
+    /// the frames are read (or identified).
+    pub fn of(cfg: &JobConfig) -> Self {
+        let input = cfg.input.path.clone();
+        let clip = match input.as_os_str().is_empty() {
+            true => Some(Vec::new()),
+            false => crate::video::input_files(&input).ok(),
+        };
+        Self {
+            input,
+            clip,
+            styles: cfg.style.images.clone(),
+        }
+    }
+
+    /// The clip's files as far as they could be listed (else its path).
+    pub fn clip(&self) -> Vec<PathBuf> {
+        self.clip
+            .clone()
+            .unwrap_or_else(|| vec![self.input.clone()])
+    }
+
+    pub fn styles(&self) -> &[PathBuf] {
+        &self.styles
+    }
+
+    /// Each file with the number of blocks its hash samples.
+    fn paths(&self) -> Result<Vec<(PathBuf, u64)>> {
+        let clip = match &self.clip {
+            Some(c) => c.clone(),
+            None => crate::video::input_files(&self.input)?,
+        };
+        let blocks = if clip.len() > 1 {
             SEQUENCE_BLOCKS
         } else {
             BLOCKS
         };
-        out.extend(files.into_iter().map(|f| (f, blocks)));
+        let mut out: Vec<_> = clip.into_iter().map(|f| (f, blocks)).collect();
+        out.extend(self.styles.iter().map(|s| (s.clone(), BLOCKS)));
+        Ok(out)
     }
-    out.extend(cfg.style.images.iter().map(|s| (s.clone(), BLOCKS)));
-    Ok(out)
 }
 
 fn unreadable(path: &Path, e: std::io::Error) -> Error {
@@ -59,12 +97,12 @@ fn unreadable(path: &Path, e: std::io::Error) -> Error {
     }
 }
 
-/// Records the inputs of `cfg` in `work_dir`, or checks them against the
-/// record there. Several shard workers may start at once: the record is
-/// written once, atomically, and the others check against it. A work
-/// directory without a record (made by an older version) gets one.
-pub fn check(cfg: &JobConfig, work_dir: &Path) -> Result<()> {
-    let paths = paths(cfg)?;
+/// Records `files` in `work_dir`, or checks them against the record
+/// there. Several shard workers may start at once: the record is written
+/// once, atomically, and the others check against it. A work directory
+/// without a record (made by an older version) gets one.
+pub fn check(files: &InputFiles, work_dir: &Path) -> Result<()> {
+    let paths = files.paths()?;
     let file = work_dir.join(FILE);
     if let Some(old) = read(&file)? {
         return verify(&old, &paths, work_dir);
@@ -132,24 +170,24 @@ fn verify(old: &Inputs, paths: &[(PathBuf, u64)], work_dir: &Path) -> Result<()>
         let Some(rec) = now.files.iter_mut().find(|i| i.path == *path) else {
             return Err(changed(path, "not among the inputs then".into()));
         };
-        let (size, mtime) = FileId::stat(path).map_err(|e| unreadable(path, e))?;
-        if size != rec.id.size {
-            return Err(changed(
-                path,
-                format!("size {} -> {size} bytes", rec.id.size),
-            ));
+        let size = rec.id.size;
+        match rec
+            .id
+            .compare(path, *blocks)
+            .map_err(|e| unreadable(path, e))?
+        {
+            Compared::Same => {}
+            Compared::Touched(mtime) => rec.id.mtime = mtime,
+            Compared::Resized(now) => {
+                return Err(changed(path, format!("size {size} -> {now} bytes")))
+            }
+            Compared::Changed => {
+                return Err(changed(
+                    path,
+                    format!("same size, other content: {size} bytes"),
+                ))
+            }
         }
-        if mtime == rec.id.mtime {
-            continue;
-        }
-        let hash = FileId::sampled_hash(path, size, *blocks).map_err(|e| unreadable(path, e))?;
-        if hash != rec.id.sha256 {
-            return Err(changed(
-                path,
-                format!("same size, other content: {size} bytes"),
-            ));
-        }
-        rec.id.mtime = mtime;
     }
     if now != *old {
         let json = serde_json::to_string_pretty(&now).unwrap_or_default();
@@ -191,14 +229,14 @@ mod tests {
         std::fs::write(&clip, &body).unwrap();
         std::fs::write(&style, b"starry").unwrap();
         let c = cfg(&clip, &style);
-        check(&c, &work).unwrap();
+        check(&InputFiles::of(&c), &work).unwrap();
         let recorded = std::fs::read_to_string(work.join(FILE)).unwrap();
-        check(&c, &work).unwrap();
+        check(&InputFiles::of(&c), &work).unwrap();
         assert_eq!(std::fs::read_to_string(work.join(FILE)).unwrap(), recorded);
 
         // Touched, same content: accepted and the new time recorded.
         set_mtime(&clip, 1_000_000);
-        check(&c, &work).unwrap();
+        check(&InputFiles::of(&c), &work).unwrap();
         let again: Inputs =
             serde_json::from_str(&std::fs::read_to_string(work.join(FILE)).unwrap()).unwrap();
         assert_eq!(again.files[0].id.mtime, (1_000_000, 0));
@@ -208,9 +246,9 @@ mod tests {
         other[10] ^= 0xff;
         std::fs::write(&clip, &other).unwrap();
         set_mtime(&clip, 1_000_000);
-        check(&c, &work).expect("same size and time: not read again");
+        check(&InputFiles::of(&c), &work).expect("same size and time: not read again");
         set_mtime(&clip, 2_000_000);
-        let e = check(&c, &work).unwrap_err();
+        let e = check(&InputFiles::of(&c), &work).unwrap_err();
         let text = e.to_string();
         assert!(matches!(e, Error::InputChanged { .. }), "{text}");
         assert!(
@@ -223,12 +261,12 @@ mod tests {
 
         // Another size, and a changed style image, are named too.
         std::fs::write(&clip, &body[..1000]).unwrap();
-        let text = check(&c, &work).unwrap_err().to_string();
+        let text = check(&InputFiles::of(&c), &work).unwrap_err().to_string();
         assert!(text.contains("size 3000000 -> 1000 bytes"), "{text}");
         std::fs::write(&clip, &body).unwrap();
         std::fs::write(&style, b"scream").unwrap();
         set_mtime(&style, 5);
-        let text = check(&c, &work).unwrap_err().to_string();
+        let text = check(&InputFiles::of(&c), &work).unwrap_err().to_string();
         assert!(text.starts_with(&style.display().to_string()), "{text}");
     }
 
@@ -245,19 +283,19 @@ mod tests {
         let work = tmp.path().join("w");
         std::fs::create_dir(&work).unwrap();
         let c = cfg(&frames, &style);
-        check(&c, &work).unwrap();
+        check(&InputFiles::of(&c), &work).unwrap();
         let rec: Inputs =
             serde_json::from_str(&std::fs::read_to_string(work.join(FILE)).unwrap()).unwrap();
         assert_eq!(rec.files.len(), 4, "three frames and the style");
         let middle = frames.join("f_1.png");
         std::fs::write(&middle, [9u8; 100]).unwrap();
         set_mtime(&middle, 7);
-        let text = check(&c, &work).unwrap_err().to_string();
+        let text = check(&InputFiles::of(&c), &work).unwrap_err().to_string();
         assert!(text.starts_with(&middle.display().to_string()), "{text}");
         std::fs::write(&middle, [1u8; 100]).unwrap();
-        check(&c, &work).unwrap();
+        check(&InputFiles::of(&c), &work).unwrap();
         std::fs::remove_file(frames.join("f_2.png")).unwrap();
-        let text = check(&c, &work).unwrap_err().to_string();
+        let text = check(&InputFiles::of(&c), &work).unwrap_err().to_string();
         assert!(
             text.contains("f_2.png") && text.contains("no longer among the inputs"),
             "{text}"
@@ -295,7 +333,7 @@ mod tests {
         let c = cfg(&clip, &style);
         std::thread::scope(|s| {
             for _ in 0..4 {
-                s.spawn(|| check(&c, tmp.path()).unwrap());
+                s.spawn(|| check(&InputFiles::of(&c), tmp.path()).unwrap());
             }
         });
         let names: Vec<_> = std::fs::read_dir(tmp.path())

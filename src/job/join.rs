@@ -113,7 +113,7 @@ pub fn join(
     outputs.check(cfg, true)?;
     let dir = &outputs.work_dir;
     let layout = read_layout(dir)?;
-    let work = WorkDir::open(cfg, dir, "lock")?;
+    let work = WorkDir::open(cfg, &outputs.inputs, dir, "lock")?;
     let finals = work.pass(cfg.optimizer.passes);
     let joiner = Joiner::new(cfg, &work, &finals, &layout);
     // No worker may still be writing a shard or repairing a seam.
@@ -160,7 +160,7 @@ pub fn repair_seam(
     let dir = &outputs.work_dir;
     let layout = read_layout(dir)?;
     // Its own lock: the other seams' tasks run beside it.
-    let work = WorkDir::open(cfg, dir, &seam_lock(index))?;
+    let work = WorkDir::open(cfg, &outputs.inputs, dir, &seam_lock(index))?;
     let finals = work.pass(cfg.optimizer.passes);
     check_complete(&layout, &finals, dir)?;
     let joiner = Joiner::new(cfg, &work, &finals, &layout);
@@ -542,6 +542,7 @@ impl<'a> Joiner<'a> {
             machine: crate::device::Machine::this(),
             complete: None,
             eval: None,
+            memory: None,
             config: self.cfg.clone(),
         })
     }

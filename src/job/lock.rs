@@ -8,13 +8,16 @@
 //! render node sharing the work directory) cannot be, so the holder touches
 //! its file every [`HEARTBEAT`]; a file older than [`STALE`] by the file
 //! system's clock (not this host's, which may be skewed) belongs to a node
-//! that died or lost the filesystem, and is taken over. Being the same
-//! Slurm task never counts: a requeued task waits for its holder to die.
+//! that died or lost the filesystem, and is taken over. A requeued Slurm
+//! task that finds its own earlier run's lock from another node waits for
+//! that heartbeat to go stale, then takes over; a heartbeat that moves on
+//! meanwhile is a live run, which keeps the lock.
 //!
 //! Taking over is atomic: a contender first creates a guard file named
 //! after the stale instance (inode and mtime) exclusively, and only the
-//! guard's creator checks that the lock is still that instance, removes it
-//! and creates its own. The holder checks its token at each heartbeat and
+//! guard's creator checks that the lock is still that instance, moves it
+//! aside, and creates its own only if what it moved was that instance
+//! (putting back anything else). The holder checks its token at each heartbeat and
 //! before each write ([`Held::ensure_held`]), so one that lost its lock
 //! anyway (a guard's creator stalled past [`GUARD_STALE`]) stops.
 use std::hash::{BuildHasher, Hasher};
@@ -112,13 +115,13 @@ impl Holder {
     }
 
     /// Whether the holder may still be running: its pid on this host, its
-    /// heartbeat (the file's `mtime`, by the clock of the file system of
-    /// `dir`) on another.
-    fn alive(&self, dir: &Path, mtime: SystemTime) -> bool {
+    /// heartbeat (the file's `mtime`, under [`STALE`] old at `now`) on
+    /// another.
+    fn alive(&self, mtime: SystemTime, now: SystemTime) -> bool {
         if self.host == host_name() {
             Path::new("/proc").join(self.pid.to_string()).exists()
         } else {
-            fs_age(dir, mtime) < STALE
+            now.duration_since(mtime).unwrap_or_default() < STALE
         }
     }
 }
@@ -142,6 +145,8 @@ pub const GUARD_STALE: Duration = Duration::from_secs(60);
 const GUARD_GENERATIONS: usize = 8;
 /// How long a contender waits for another's takeover to settle.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(10);
+/// How often a requeued task looks whether its earlier run's lock is stale.
+const REQUEUE_POLL: Duration = Duration::from_secs(2);
 
 /// The time now by the clock of the file system of `dir`: the mtime of a
 /// file just made there (this host's clock when that cannot be done).
@@ -176,8 +181,22 @@ struct Seen {
 }
 
 impl Seen {
+    /// Alive by the clock of the lock's file system (a contender writes
+    /// there anyway).
     fn alive(&self, path: &Path) -> bool {
-        self.holder.alive(parent(path), self.mtime)
+        self.holder.alive(self.mtime, fs_now(parent(path)))
+    }
+
+    /// The lock of this Slurm task's own earlier run on another node: a
+    /// requeued task starts while the heartbeat of the node that died is
+    /// still fresh.
+    fn requeued_from(&self, me: &Holder) -> bool {
+        self.holder.host != me.host && me.task.is_some() && self.holder.task == me.task
+    }
+
+    /// The same file rewritten in place: a heartbeat.
+    fn beat_since(&self, earlier: &Seen) -> bool {
+        self.ino == earlier.ino && self.text == earlier.text && self.mtime != earlier.mtime
     }
 
     fn mtime_ns(&self) -> u128 {
@@ -226,13 +245,14 @@ fn read(path: &Path) -> Result<Option<Seen>> {
     }))
 }
 
-/// The live holder of the lock file `dir/name`, if any (for `vstyle status`).
+/// The live holder of the lock file `dir/name`, if any (for `vstyle
+/// status`). A heartbeat's age is by this host's clock: status only reads
+/// a work directory, so it cannot ask the file system for the time there.
 pub fn live_holder(dir: &Path, name: &str) -> Option<Holder> {
-    let path = dir.join(name);
-    read(&path)
+    read(&dir.join(name))
         .ok()
         .flatten()
-        .filter(|s| s.alive(&path))
+        .filter(|s| s.holder.alive(s.mtime, SystemTime::now()))
         .map(|s| s.holder)
 }
 
@@ -344,13 +364,20 @@ impl Lock {
         let path = dir.join(name);
         let me = Holder::me();
         let text = me.text();
-        let deadline = Instant::now() + TAKEOVER_WAIT;
+        let mut deadline = Instant::now() + TAKEOVER_WAIT;
         loop {
             if create_with(&path, &text)? {
                 return Ok(Self::start(path, me));
             }
             match read(&path)? {
-                Some(seen) if seen.alive(&path) => return Err(in_use(dir, &path, &seen.holder)),
+                Some(seen) if seen.alive(&path) => {
+                    if !seen.requeued_from(&me) {
+                        return Err(in_use(dir, &path, &seen.holder));
+                    }
+                    outwait(&path, &seen)?;
+                    deadline = Instant::now() + TAKEOVER_WAIT;
+                    continue;
+                }
                 Some(seen) => {
                     if take_over(&path, &seen, &text)? {
                         return Ok(Self::start(path, me));
@@ -450,6 +477,32 @@ fn in_use(dir: &Path, path: &Path, h: &Holder) -> Error {
     }
 }
 
+/// Waits while `seen`, the lock of this Slurm task's earlier run on another
+/// node, ages towards [`STALE`]: Ok once it went stale untouched or the
+/// file changed (look again); a heartbeat means that run is alive after
+/// all, and it keeps the lock.
+fn outwait(path: &Path, seen: &Seen) -> Result<()> {
+    let dir = parent(path);
+    eprintln!(
+        "{}: waiting for {} (this Slurm task's earlier run) to go silent for {} s before taking over",
+        path.display(),
+        seen.holder,
+        STALE.as_secs()
+    );
+    loop {
+        let age = fs_age(dir, seen.mtime);
+        if age >= STALE {
+            return Ok(());
+        }
+        std::thread::sleep(REQUEUE_POLL.min(STALE - age));
+        match read(path)? {
+            Some(now) if now == *seen => {}
+            Some(now) if now.beat_since(seen) => return Err(in_use(dir, path, &now.holder)),
+            _ => return Ok(()),
+        }
+    }
+}
+
 /// Replaces the stale lock `seen` at `path` with one holding `text`, if
 /// this process is the one contender to make the guard for that instance:
 /// true when it did.
@@ -469,17 +522,35 @@ fn take_over(path: &Path, seen: &Seen, text: &str) -> Result<bool> {
 }
 
 /// With the guard held: still the same stale instance (inode, mtime and
-/// text)? Then remove it and create ours.
+/// text)? Then put ours in its place.
 fn replace_under_guard(path: &Path, seen: &Seen, text: &str) -> Result<bool> {
     if read(path)?.as_ref() != Some(seen) {
         return Ok(false);
     }
-    match std::fs::remove_file(path) {
+    publish(path, seen, text)
+}
+
+/// Moves the lock at `path` aside and, if what moved is the stale instance
+/// `seen`, creates ours without replacing anything; anything else (a newer
+/// holder's lock, made once this process's guard went stale while it
+/// stood still after its check) is linked back unless a lock was made
+/// meanwhile. No step overwrites a lock another process published, so two
+/// processes never both hold it.
+fn publish(path: &Path, seen: &Seen, text: &str) -> Result<bool> {
+    let aside = parent(path).join(format!(".vstyle-lock-aside-{}", new_token()));
+    match std::fs::rename(path, &aside) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(unreadable(path, e.to_string())),
     }
-    create_with(path, text)
+    let moved = read(&aside).ok().flatten();
+    if moved.as_ref() == Some(seen) {
+        let _ = std::fs::remove_file(&aside);
+        return create_with(path, text);
+    }
+    let _ = std::fs::hard_link(&aside, path);
+    let _ = std::fs::remove_file(&aside);
+    Ok(false)
 }
 
 /// The guard `<lock>.takeover-<inode>-<mtime_ns>[-<generation>]` for the
@@ -727,37 +798,117 @@ mod tests {
     }
 
     #[test]
-    fn the_same_slurm_job_does_not_take_over_a_live_holder() {
+    fn the_same_slurm_job_does_not_take_over_a_live_holder_on_this_host() {
         let root = tempfile::tempdir().unwrap();
-        // Round 0: this (live) process on this host; round 1: another host
-        // with a fresh heartbeat. Both ran as Slurm job 42.
+        // This (live) process, as Slurm job 42.
         let here = Holder {
             token: Some("abc".into()),
             task: Some("42".into()),
             ..Holder::me()
         };
-        let there = "render-node-9 4242 token=def slurm=42";
-        for (r, text) in [here.text(), there.into()].iter().enumerate() {
-            let dir = round_dir(root.path(), r);
-            std::fs::create_dir(&dir).unwrap();
-            std::fs::write(dir.join("lock"), text).unwrap();
-            std::fs::write(dir.join("go"), "").unwrap();
-        }
-        let kids = Contenders::start(1, root.path(), 2, &[("SLURM_JOB_ID", "42")]);
-        for (r, holder) in [format!("{} on", here.pid), "4242 on render-node-9".into()]
-            .iter()
-            .enumerate()
-        {
-            let dir = round_dir(root.path(), r);
-            wait_for("result", || files(&dir, "result-").len() == 1);
-            let (_, e) = &files(&dir, "result-")[0];
-            let want = format!("in use by process {holder}");
-            assert!(e.contains(&want) && e.contains("Slurm task 42"), "{e}");
-        }
+        let dir = round_dir(root.path(), 0);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("lock"), here.text()).unwrap();
+        std::fs::write(dir.join("go"), "").unwrap();
+        let kids = Contenders::start(1, root.path(), 1, &[("SLURM_JOB_ID", "42")]);
+        wait_for("result", || files(&dir, "result-").len() == 1);
+        let (_, e) = &files(&dir, "result-")[0];
+        let want = format!("in use by process {} on", here.pid);
+        assert!(e.contains(&want) && e.contains("Slurm task 42"), "{e}");
         put(&root.path().join("done"), "");
         kids.finish();
-        let text = std::fs::read_to_string(round_dir(root.path(), 1).join("lock")).unwrap();
+    }
+
+    #[test]
+    fn a_requeued_slurm_task_waits_out_its_dead_run_but_not_a_live_one() {
+        let root = tempfile::tempdir().unwrap();
+        // Its earlier run on render-node-9, as Slurm job 42: in round 0 the
+        // node died (the heartbeat is just short of stale); in round 1 it
+        // lives and beats every second.
+        let there = "render-node-9 4242 token=def slurm=42";
+        for r in 0..2 {
+            let dir = round_dir(root.path(), r);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("lock"), there).unwrap();
+            std::fs::write(dir.join("go"), "").unwrap();
+        }
+        let dead = round_dir(root.path(), 0).join("lock");
+        set_mtime(&dead, SystemTime::now() - STALE + Duration::from_secs(2));
+        let started = Instant::now();
+        let kids = Contenders::start(1, root.path(), 2, &[("SLURM_JOB_ID", "42")]);
+        let dir = round_dir(root.path(), 0);
+        wait_for("result", || files(&dir, "result-").len() == 1);
+        assert_eq!(files(&dir, "result-")[0].1, "won");
+        assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
+
+        let dir = round_dir(root.path(), 1);
+        let live = dir.join("lock");
+        while files(&dir, "result-").is_empty() {
+            assert!(started.elapsed() < Duration::from_secs(60), "no result");
+            set_mtime(&live, SystemTime::now());
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        let (_, e) = &files(&dir, "result-")[0];
+        assert!(e.contains("in use by process 4242 on render-node-9"), "{e}");
+        put(&root.path().join("done"), "");
+        kids.finish();
+        let text = std::fs::read_to_string(&live).unwrap();
         assert_eq!(text, there, "the live holder's lock is untouched");
+    }
+
+    #[test]
+    fn a_contender_that_stood_still_under_its_guard_never_displaces_a_newer_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        std::fs::write(&path, dead_holder().text()).unwrap();
+        let seen = read(&path).unwrap().unwrap();
+        // A makes its guard and finds the stale instance still there ...
+        let frozen = Holder {
+            token: Some("frozen".into()),
+            ..Holder::me()
+        };
+        let (guard, _) = make_guard(&path, &seen, &frozen.text()).unwrap().unwrap();
+        assert_eq!(read(&path).unwrap().as_ref(), Some(&seen));
+        // ... then stands still for over a minute: B takes over.
+        set_mtime(
+            &guard,
+            SystemTime::now() - GUARD_STALE - Duration::from_secs(1),
+        );
+        let b = Lock::acquire(dir.path(), "lock").unwrap();
+        // A wakes where it stopped, and must not replace B's lock.
+        assert!(!publish(&path, &seen, &frozen.text()).unwrap());
+        b.held().ensure_held().unwrap();
+        let holder = Holder::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(holder.token.as_deref(), Some(b.held.0.token.as_str()));
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["lock"], "nothing set aside is left");
+        // On the stale instance itself, publishing takes it.
+        drop(b);
+        std::fs::write(&path, dead_holder().text()).unwrap();
+        let seen = read(&path).unwrap().unwrap();
+        assert!(publish(&path, &seen, &frozen.text()).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), frozen.text());
+    }
+
+    #[test]
+    fn telling_who_holds_a_lock_writes_nothing_into_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock.shard-0-of-2");
+        std::fs::write(&path, "render-node-7 4242 token=x").unwrap();
+        let before = SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::open(dir.path())
+            .unwrap()
+            .set_modified(before)
+            .unwrap();
+        let holder = live_holder(dir.path(), "lock.shard-0-of-2").unwrap();
+        assert_eq!(holder.pid, 4242);
+        let mtime = std::fs::metadata(dir.path()).unwrap().modified().unwrap();
+        assert_eq!(mtime, before, "no file was made or removed there");
+        set_mtime(&path, SystemTime::now() - STALE - Duration::from_secs(1));
+        assert_eq!(live_holder(dir.path(), "lock.shard-0-of-2"), None);
     }
 
     #[test]

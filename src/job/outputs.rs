@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use super::collisions::{Claims, Target};
 use super::html;
+use super::inputs::InputFiles;
 use crate::config::{ConfigError, JobConfig};
 use crate::error::Result;
 use crate::files::check_writable;
-use crate::video::input_files;
 use crate::video::pattern::Pattern;
 
 pub struct Outputs {
@@ -15,6 +15,8 @@ pub struct Outputs {
     pub frames: Option<Pattern>,
     pub work_dir: PathBuf,
     pub report: PathBuf,
+    /// What the job reads, listed once.
+    pub inputs: InputFiles,
 }
 
 impl Outputs {
@@ -62,6 +64,7 @@ impl Outputs {
                 .report
                 .clone()
                 .unwrap_or_else(|| with_suffix(".report.json")),
+            inputs: InputFiles::of(cfg),
         })
     }
 
@@ -82,7 +85,7 @@ impl Outputs {
 
     /// What the job reads and writes, to be checked for collisions.
     pub fn claims(&self, cfg: &JobConfig) -> Claims {
-        let mut c = inputs(cfg);
+        let mut c = reads(cfg, &self.inputs);
         if let Some(v) = &self.video {
             c.write("output video", Target::File(v.clone()))
                 .write("unfinished video", Target::File(part_path(v)));
@@ -101,14 +104,16 @@ impl Outputs {
 /// The files a job reads: its input's, the style images, the network's
 /// weights and the job file.
 pub fn inputs(cfg: &JobConfig) -> Claims {
+    reads(cfg, &InputFiles::of(cfg))
+}
+
+/// [`inputs`], with the input and style files listed already.
+fn reads(cfg: &JobConfig, files: &InputFiles) -> Claims {
     let mut c = Claims::default();
-    if !cfg.input.path.as_os_str().is_empty() {
-        let files = input_files(&cfg.input.path);
-        for f in files.unwrap_or_else(|_| vec![cfg.input.path.clone()]) {
-            c.read("input", &f);
-        }
+    for f in files.clip() {
+        c.read("input", &f);
     }
-    for s in &cfg.style.images {
+    for s in files.styles() {
         c.read("style image", s);
     }
     c.read("weights file", &cfg.model.weights_path());

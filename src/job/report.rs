@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::JobConfig;
 use crate::device::Machine;
 use crate::error::{Error, Result};
-use crate::files::{write_atomic, FileId};
+use crate::files::{compare, write_atomic, FileId};
 use crate::losses::LossValues;
+use crate::memory::Budget;
 
 use super::eval::WarpingError;
 use super::passes::Direction;
@@ -158,6 +159,9 @@ pub struct JobReport {
     /// The warping error of the output, once `vstyle eval` or `--eval` measured it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval: Option<WarpingError>,
+    /// The estimated peak memory and the limit it was held to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Budget>,
     pub config: JobConfig,
 }
 
@@ -189,8 +193,7 @@ impl Complete {
 
     /// Whether `path` holds the output this records.
     pub fn matches(&self, path: &Path) -> bool {
-        std::fs::metadata(path).is_ok_and(|m| m.len() == self.size)
-            && FileId::sampled_hash(path, self.size, OUTPUT_BLOCKS).is_ok_and(|h| h == self.sha256)
+        compare(path, self.size, None, &self.sha256, OUTPUT_BLOCKS).is_ok_and(|c| c.same())
     }
 }
 

@@ -10,6 +10,7 @@ use crate::error::{catch_torch, Result};
 use crate::files::check_writable;
 use crate::imaging::{self, to_image, to_tensor};
 use crate::losses::LossValues;
+use crate::memory::Shape;
 use crate::optimizer::StopReason;
 use crate::stylize::IterateRecord;
 use crate::video::{load_image, write_image_atomic};
@@ -42,20 +43,21 @@ pub fn stylize_image(
         .read("content image", content)
         .write("output image", Target::File(output.to_path_buf()))
         .check()?;
-    check_writable(output, true)?;
     let mut picture = load_image(content)?;
     if let Some(size) = cfg.input.size {
         picture = imaging::resize_longest(&picture, size);
     }
-    let setup = Setup::new(cfg)?;
     let (w, h) = picture.dimensions();
+    let what = content.display().to_string();
+    crate::memory::check(cfg, &what, &Shape::of(cfg, w, h, false))?;
+    check_writable(output, true)?;
+    let setup = Setup::new(cfg)?;
     let stylizer = setup.stylizer(cfg, &content.display().to_string(), w, h)?;
     let content_t = to_tensor(&picture, setup.device);
     let objective = stylizer.objective(&content_t);
     let init = initial_image(cfg.run.init, &content_t);
     let initial = stylizer.evaluate(&objective, &init);
     let sched = schedule(cfg, true);
-    let what = content.display().to_string();
     let started = std::time::Instant::now();
     let coarse = Coarse::new(&setup, cfg, &what, w, h)?;
     let (init, spent) = coarse.start(cfg, &what, &content_t, &init, &mut on_iter)?;

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::config::{ConfigError, JobConfig};
 use crate::error::{Error, Result};
+use crate::memory::{Budget, Shape};
 use crate::stylize::{IterateRecord, Stylizer};
 use crate::temporal::{History, TemporalPlan};
 use crate::video::{FrameSource, SourceInfo};
@@ -69,6 +70,7 @@ pub struct VideoJob<'a> {
     fault: Option<StartFault>,
     /// Whether an HTML report goes beside the JSON one.
     html: bool,
+    memory: Budget,
 }
 
 /// Whether the shard's first frame is already in the work directory (then
@@ -122,8 +124,10 @@ impl<'a> VideoJob<'a> {
         if let Some(video) = &outputs.video {
             assemble::check_encoder(cfg, &info, video)?;
         }
-        let setup = Setup::new(cfg)?;
         let what = cfg.input.path.display().to_string();
+        let shape = Shape::of(cfg, info.width, info.height, true);
+        let memory = crate::memory::check(cfg, &what, &shape)?;
+        let setup = Setup::new(cfg)?;
         let stylizer = setup.stylizer(cfg, &what, info.width, info.height)?;
         let coarse = Coarse::new(&setup, cfg, &what, info.width, info.height)?;
         Ok(Self {
@@ -138,14 +142,29 @@ impl<'a> VideoJob<'a> {
             coarse,
             fault: None,
             html: true,
+            memory,
         })
     }
 
-    /// Sets up everything a run needs without optimising or writing anything.
-    pub fn check(cfg: &JobConfig) -> Result<SourceInfo> {
+    /// Sets up everything a run needs without optimising or writing
+    /// anything: what it reads, and the memory it is estimated to need.
+    pub fn check(cfg: &JobConfig) -> Result<(SourceInfo, Budget)> {
         let outputs = Outputs::of(cfg)?;
         outputs.check(cfg, false)?;
-        Ok(VideoJob::with_outputs(cfg, outputs, None)?.info)
+        let job = VideoJob::with_outputs(cfg, outputs, None)?;
+        Ok((job.info, job.memory))
+    }
+
+    /// The memory `cfg`'s clip is estimated to need, held to its limit,
+    /// from the input's size alone: a batch checks every entry with it
+    /// before the first starts.
+    pub fn budget(cfg: &JobConfig) -> Result<Budget> {
+        let info = FrameSource::open(&cfg.input.path, &cfg.input)?
+            .info()
+            .clone();
+        let shape = Shape::of(cfg, info.width, info.height, true);
+        let what = cfg.input.path.display().to_string();
+        Ok(crate::memory::check(cfg, &what, &shape)?)
     }
 
     pub fn info(&self) -> &SourceInfo {
@@ -169,7 +188,8 @@ impl<'a> VideoJob<'a> {
     /// finished so far.
     pub fn run(mut self, stop: &AtomicBool, mut on_event: impl FnMut(Event)) -> Result<JobReport> {
         let wall = Instant::now();
-        let work = WorkDir::open(self.cfg, &self.outputs.work_dir, &self.part.lock_name())?;
+        let o = &self.outputs;
+        let work = WorkDir::open(self.cfg, &o.inputs, &o.work_dir, &self.part.lock_name())?;
         self.part.claim(work.path())?;
         if self.part.shard.is_none() {
             work.remove_stale_temporaries()?;
@@ -388,6 +408,7 @@ impl<'a> VideoJob<'a> {
             machine: crate::device::Machine::this(),
             complete: None,
             eval: None,
+            memory: Some(self.memory),
             config: self.cfg.clone(),
         }
     }

@@ -12,6 +12,7 @@ use image::RgbImage;
 use crate::config::JobConfig;
 use crate::error::{Error, Result};
 
+use super::inputs::InputFiles;
 use super::lock::{Held, Lock};
 use crate::files::write_atomic;
 use crate::video::{load_image, write_image_atomic};
@@ -146,10 +147,10 @@ pub fn fingerprint(cfg: &JobConfig) -> String {
 }
 
 impl WorkDir {
-    /// Creates `dir`, or checks that it belongs to this job, and takes the
-    /// lock file `lock` in it (refused while a rival holds theirs: see
-    /// [`Lock::acquire_exclusive`]).
-    pub fn open(cfg: &JobConfig, dir: &Path, lock: &str) -> Result<Self> {
+    /// Creates `dir`, or checks that it belongs to this job (its settings
+    /// and its input `files`), and takes the lock file `lock` in it
+    /// (refused while a rival holds theirs: see [`Lock::acquire_exclusive`]).
+    pub fn open(cfg: &JobConfig, files: &InputFiles, dir: &Path, lock: &str) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| output_error(dir, e.to_string()))?;
         let wd = Self {
             dir: dir.to_path_buf(),
@@ -167,7 +168,7 @@ impl WorkDir {
         }
         // The same settings on other files (a clip replaced at its path)
         // would mix two clips' frames.
-        super::inputs::check(cfg, dir)?;
+        super::inputs::check(files, dir)?;
         Ok(wd)
     }
 
@@ -307,19 +308,22 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("w");
         let cfg = JobConfig::default();
-        let wd = WorkDir::open(&cfg, &dir, "lock").unwrap();
+        let wd = WorkDir::open(&cfg, &InputFiles::of(&cfg), &dir, "lock").unwrap();
         let img = RgbImage::from_pixel(4, 3, image::Rgb([9, 8, 7]));
         wd.pass(1).save(0, &img).unwrap();
         wd.pass(1).save(1, &img).unwrap();
         std::fs::write(dir.join(".vstyle-abc"), b"half").unwrap();
 
-        let e = WorkDir::open(&cfg, &dir, "lock").err().unwrap().to_string();
+        let e = WorkDir::open(&cfg, &InputFiles::of(&cfg), &dir, "lock")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             e.contains("in use by process"),
             "a second open waits its turn: {e}"
         );
         drop(wd);
-        let again = WorkDir::open(&cfg, &dir, "lock").unwrap();
+        let again = WorkDir::open(&cfg, &InputFiles::of(&cfg), &dir, "lock").unwrap();
         assert!(
             dir.join(".vstyle-abc").exists(),
             "opening alone removes nothing"
@@ -333,7 +337,7 @@ mod tests {
         drop(again);
         let mut other = cfg.clone();
         other.loss.style_weight = 1.0;
-        let e = WorkDir::open(&other, &dir, "lock")
+        let e = WorkDir::open(&other, &InputFiles::of(&other), &dir, "lock")
             .err()
             .unwrap()
             .to_string();
@@ -344,9 +348,12 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(&stamp).unwrap()).unwrap();
         old["shards"].as_object_mut().unwrap().remove("seam_window");
         std::fs::write(&stamp, old.to_string()).unwrap();
-        drop(WorkDir::open(&cfg, &dir, "lock").unwrap());
+        drop(WorkDir::open(&cfg, &InputFiles::of(&cfg), &dir, "lock").unwrap());
         std::fs::remove_file(dir.join("job.json")).unwrap();
-        let e = WorkDir::open(&cfg, &dir, "lock").err().unwrap().to_string();
+        let e = WorkDir::open(&cfg, &InputFiles::of(&cfg), &dir, "lock")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("no job.json"), "{e}");
     }
 }

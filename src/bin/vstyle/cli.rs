@@ -59,6 +59,9 @@ pub enum Command {
         /// Override a config key, e.g. --set optimizer.frame_iterations=50
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// The most memory a job may need, e.g. 3GiB (run.memory_limit).
+        #[arg(long, value_name = "SIZE")]
+        memory_limit: Option<String>,
     },
     /// Weight files: import from other formats, inspect.
     #[command(subcommand)]
@@ -116,6 +119,9 @@ pub struct JobArgs {
     /// Only errors and the final summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// The most memory a job may need, e.g. 3GiB (run.memory_limit).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
 }
 
 #[derive(Args)]
@@ -208,6 +214,10 @@ pub struct StyleFlags {
     /// Print a progress line every N iterations.
     #[arg(long)]
     pub print_every: Option<usize>,
+    /// The most memory a job may need, e.g. 3GiB, 512MiB or bytes
+    /// (default: what the device has, less a margin).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
     /// Start from this job file's settings (flags override it).
     #[arg(long)]
     pub config: Option<PathBuf>,

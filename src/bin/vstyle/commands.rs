@@ -24,7 +24,7 @@ use crate::progress::{progress_line, Progress};
 /// entry of a batch in turn (one clip for a plain job).
 pub fn run(a: &RunArgs) -> Result<()> {
     let j = &a.job;
-    let cfg = assemble(Some(&j.job), Vec::new(), &j.set)?;
+    let cfg = job_config(j)?;
     if let Some(k) = a.workers {
         return workers(a, &cfg, k);
     }
@@ -42,10 +42,26 @@ pub fn run(a: &RunArgs) -> Result<()> {
     if cfg.batch.is_none() {
         return video_job(&cfg, shard, after);
     }
+    check_budgets(&j.job, &cfg)?;
     each_entry(&cfg, |entry| {
         println!("== {}", entry.name);
         video_job(&entry.cfg, shard, after)
     })
+}
+
+/// The job file with `--memory-limit` and `--set`.
+fn job_config(j: &JobArgs) -> Result<JobConfig> {
+    let flags = crate::flags::memory_flag(j.memory_limit.as_deref());
+    assemble(Some(&j.job), flags, &j.set)
+}
+
+/// Every entry of a batch against its memory limit, before the first runs.
+fn check_budgets(job: &Path, cfg: &JobConfig) -> Result<()> {
+    for e in batch::entries(cfg)? {
+        VideoJob::budget(&e.cfg)
+            .map_err(|err| anyhow::anyhow!("{}: batch entry {}: {err}", job.display(), e.name))?;
+    }
+    Ok(())
 }
 
 /// What a command does once a clip's job (or join) finished.
@@ -128,7 +144,7 @@ fn workers(a: &RunArgs, cfg: &JobConfig, k: usize) -> Result<()> {
     let w = Workers {
         exe: std::env::current_exe().context("cannot find the vstyle executable")?,
         job: a.job.job.clone(),
-        sets: a.job.set.clone(),
+        sets: worker_sets(&a.job),
         workers: k,
         shards: a.shards.or_else(|| existing_shards(cfg)).unwrap_or(k),
         devices,
@@ -162,6 +178,14 @@ fn workers(a: &RunArgs, cfg: &JobConfig, k: usize) -> Result<()> {
     join_with(&a.job, &opts, a.eval)
 }
 
+/// A worker's `--set`s: the run's, with its `--memory-limit`.
+fn worker_sets(j: &JobArgs) -> Vec<String> {
+    let limit = j.memory_limit.iter();
+    let mut sets: Vec<String> = limit.map(|l| format!("run.memory_limit={l}")).collect();
+    sets.extend(j.set.iter().cloned());
+    sets
+}
+
 /// The shard count a single clip's work directory already records.
 fn existing_shards(cfg: &JobConfig) -> Option<usize> {
     let outputs = vstyle::job::Outputs::of(cfg).ok()?;
@@ -185,7 +209,7 @@ pub fn join(a: &JoinArgs) -> Result<()> {
 fn repair_seam(a: &JobArgs, opts: &JoinOptions, text: &str) -> Result<()> {
     let env = |v: &str| std::env::var(v).ok();
     let (i, n) = task_index("--seam", "seams", text, env).map_err(anyhow::Error::msg)?;
-    let cfg = assemble(Some(&a.job), Vec::new(), &a.set)?;
+    let cfg = job_config(a)?;
     let repair_one = |cfg: &JobConfig| -> Result<()> {
         let repaired = with_progress(a.quiet, cfg, |stop, on_event| {
             vstyle::job::join::repair_seam(cfg, opts, (i, n), stop, on_event)
@@ -214,7 +238,7 @@ fn join_with(a: &JobArgs, opts: &JoinOptions, eval: bool) -> Result<()> {
         quiet: a.quiet,
         eval,
     };
-    let cfg = assemble(Some(&a.job), Vec::new(), &a.set)?;
+    let cfg = job_config(a)?;
     let join_one = |cfg: &JobConfig| -> Result<()> {
         let report = with_progress(a.quiet, cfg, |stop, on_event| {
             vstyle::job::join::join(cfg, opts, stop, on_event)
@@ -509,11 +533,11 @@ fn report_beside(output: &Path) -> PathBuf {
 
 /// `vstyle check JOB.toml`: every entry of a batch; the first bad one is
 /// the error.
-pub fn check(job: &Path, set: &[String]) -> Result<()> {
-    let cfg = assemble(Some(job), Vec::new(), set)?;
+pub fn check(job: &Path, set: &[String], memory_limit: Option<&str>) -> Result<()> {
+    let cfg = assemble(Some(job), crate::flags::memory_flag(memory_limit), set)?;
     let entries = batch::entries(&cfg)?;
     for e in &entries {
-        let info = VideoJob::check(&e.cfg).map_err(|err| match cfg.batch {
+        let (info, memory) = VideoJob::check(&e.cfg).map_err(|err| match cfg.batch {
             Some(_) => anyhow::anyhow!("{}: batch entry {}: {err}", job.display(), e.name),
             None => err.into(),
         })?;
@@ -522,6 +546,7 @@ pub fn check(job: &Path, set: &[String]) -> Result<()> {
             None => job.display().to_string(),
         };
         print_checked(&name, &info);
+        println!("  memory: {memory}");
     }
     Ok(())
 }

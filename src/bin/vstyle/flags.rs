@@ -3,6 +3,7 @@
 use anyhow::Result;
 use serde::de::DeserializeOwned;
 use vstyle::config::{parse_override, ConfigError, Flag, InitKind, JobConfig};
+use vstyle::memory::SizeText;
 
 use crate::cli::{ImageArgs, PreviewArgs, StyleFlags, VideoArgs};
 
@@ -78,6 +79,7 @@ impl StyleFlags {
         opt(&mut f, "run.print_every", self.print_every, |c, v| {
             c.run.print_every = v
         });
+        f.extend(memory_flag(self.memory_limit.as_deref()));
         Ok(f)
     }
 
@@ -113,6 +115,18 @@ impl StyleFlags {
         flags.extend(self.flags()?);
         assemble(self.config.as_deref(), flags, &self.set)
     }
+}
+
+/// `--memory-limit`, as `run.memory_limit`.
+pub fn memory_flag(limit: Option<&str>) -> Vec<Flag> {
+    let mut f = Vec::new();
+    opt(
+        &mut f,
+        "run.memory_limit",
+        limit.map(SizeText::from),
+        |c, v| c.run.memory_limit = Some(v),
+    );
+    f
 }
 
 /// A job file (or the defaults) with typed flags and `--set` overrides.

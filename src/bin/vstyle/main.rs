@@ -63,7 +63,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Status { job, set, json } => commands::status(job, set, *json),
         Command::Video(a) => commands::video(a),
         Command::Preview(a) => commands::preview(a),
-        Command::Check { job, set } => commands::check(job, set),
+        Command::Check {
+            job,
+            set,
+            memory_limit,
+        } => commands::check(job, set, memory_limit.as_deref()),
         Command::Eval {
             input,
             output,

@@ -1,0 +1,427 @@
+//! Peak memory of a job, estimated before it allocates, and the budget it
+//! must fit: `run.memory_limit` (`--memory-limit`), or what the device has
+//! less a margin. A job that would not fit is refused with one line instead
+//! of failing deep inside libtorch (or being killed by the kernel) after
+//! its outputs were opened. The coefficients are calibrated against
+//! measured peaks; docs/memory.md has the table and how to measure again.
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{JobConfig, ModelName};
+use crate::device::{parse_device, DeviceRequest};
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+
+/// The process before any picture: libtorch, FFmpeg and their threads.
+const RUNTIME: u64 = 640 * MIB;
+
+/// Bytes per pixel of the network's forward and backward pass at a picture's
+/// size: its activations, their gradients and the loss terms' buffers.
+fn network_bytes_per_pixel(model: ModelName) -> u64 {
+    match model {
+        ModelName::Vgg19 => 4_300,
+        ModelName::Vgg16 => 4_000,
+        ModelName::Squeezenet => 1_900,
+    }
+}
+
+/// Bytes per pixel a video job keeps besides the optimiser's: decoded and
+/// stylized frames in the channels, gray planes, flow fields both ways and
+/// reliability masks, the temporal targets.
+const TEMPORAL_BYTES_PER_PIXEL: u64 = 600;
+
+/// The share of the device's memory kept free when no limit is given.
+const MARGIN_DIVISOR: u64 = 10;
+
+/// What a job is estimated to need at its peak, by part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Estimate {
+    pub runtime: u64,
+    pub weights: u64,
+    /// Forward and backward at the largest size (coarse sizes are smaller).
+    pub network: u64,
+    /// L-BFGS: `2 * history_size` tensors of the picture.
+    pub history: u64,
+    /// Flow and temporal buffers (a video job only).
+    pub temporal: u64,
+}
+
+impl Estimate {
+    pub fn total(&self) -> u64 {
+        self.runtime + self.weights + self.network + self.history + self.temporal
+    }
+}
+
+/// What a job is made of, as far as its memory goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shape {
+    pub model: ModelName,
+    /// Bytes of the weights file.
+    pub weights: u64,
+    pub width: u32,
+    pub height: u32,
+    /// The style images' size relative to the picture (`style.scale`).
+    pub style_scale: f64,
+    pub history_size: usize,
+    pub video: bool,
+}
+
+impl Shape {
+    /// The shape of `cfg`'s job at `width` x `height`; the weights by
+    /// their file's size (0 when it cannot be read: the load reports that).
+    pub fn of(cfg: &JobConfig, width: u32, height: u32, video: bool) -> Self {
+        let weights = std::fs::metadata(cfg.model.weights_path()).map_or(0, |m| m.len());
+        Self {
+            model: cfg.model.name,
+            weights,
+            width,
+            height,
+            style_scale: cfg.style.scale,
+            history_size: cfg.optimizer.history_size,
+            video,
+        }
+    }
+
+    /// The estimated peak.
+    pub fn estimate(&self) -> Estimate {
+        let pixels = self.width as u64 * self.height as u64;
+        // A style image larger than the picture runs the network larger.
+        let scale = self.style_scale.max(1.0);
+        let network_pixels = (pixels as f64 * scale * scale).ceil() as u64;
+        let picture = pixels * 3 * 4;
+        Estimate {
+            runtime: RUNTIME,
+            weights: self.weights,
+            network: network_pixels * network_bytes_per_pixel(self.model),
+            history: 2 * self.history_size as u64 * picture,
+            temporal: if self.video {
+                pixels * TEMPORAL_BYTES_PER_PIXEL
+            } else {
+                0
+            },
+        }
+    }
+}
+
+/// The budget a job must fit, and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limit {
+    pub bytes: u64,
+    /// `run.memory_limit` set, rather than the device's own.
+    pub explicit: bool,
+}
+
+/// A job's estimate and the limit it was held to, for `vstyle check` and
+/// the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    pub estimate: u64,
+    /// None: no limit was set and the device's memory is unknown.
+    pub limit: Option<u64>,
+}
+
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "about {} at peak", human(self.estimate))?;
+        match self.limit {
+            Some(l) => write!(f, " (limit {})", human(l)),
+            None => write!(f, " (no limit known)"),
+        }
+    }
+}
+
+/// A job that would not fit its budget.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {width}x{height} with {model} needs about {} of memory, more than the limit of {}{}; try a smaller input.size, or raise --memory-limit (run.memory_limit)", human(*.estimate), human(.limit.bytes), if .limit.explicit { "" } else { " (what the device has, less a margin)" })]
+pub struct MemoryError {
+    pub what: String,
+    pub width: u32,
+    pub height: u32,
+    pub model: &'static str,
+    pub estimate: u64,
+    pub limit: Limit,
+}
+
+/// Estimates `shape`'s peak and holds it to `cfg`'s limit (or the device's
+/// memory): the budget, or a one-line refusal naming `what`.
+pub fn check(cfg: &JobConfig, what: &str, shape: &Shape) -> Result<Budget, MemoryError> {
+    let estimate = shape.estimate().total();
+    let limit = limit(cfg);
+    match limit {
+        Some(l) if estimate > l.bytes => Err(MemoryError {
+            what: what.to_string(),
+            width: shape.width,
+            height: shape.height,
+            model: shape.model.as_str(),
+            estimate,
+            limit: l,
+        }),
+        _ => Ok(Budget {
+            estimate,
+            limit: limit.map(|l| l.bytes),
+        }),
+    }
+}
+
+/// `run.memory_limit`, else what `run.device` has less a margin; None when
+/// neither is known.
+pub fn limit(cfg: &JobConfig) -> Option<Limit> {
+    if let Some(text) = &cfg.run.memory_limit {
+        // Validated with the config; an unparsable one cannot get here.
+        return parse_size(&text.0).ok().map(|bytes| Limit {
+            bytes,
+            explicit: true,
+        });
+    }
+    device_memory(&cfg.run.device).map(|have| Limit {
+        bytes: have - have / MARGIN_DIVISOR,
+        explicit: false,
+    })
+}
+
+/// The memory `device` has for a job: a GPU's total, or on the CPU what
+/// can be allocated now. None when it cannot be told.
+pub fn device_memory(device: &str) -> Option<u64> {
+    match parse_device(device).ok()? {
+        DeviceRequest::Cpu => cpu_memory(),
+        DeviceRequest::Cuda(n) => gpu_memory(n),
+        DeviceRequest::Auto if tch::Cuda::is_available() => gpu_memory(0),
+        DeviceRequest::Auto => cpu_memory(),
+    }
+}
+
+/// `MemAvailable` (not `MemTotal`: other processes' memory is not ours to
+/// take, while the page cache is), capped by the cgroup's remaining limit.
+fn cpu_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let available = meminfo_field(&meminfo, "MemAvailable:")?;
+    Some(match cgroup_room(Path::new("/sys/fs/cgroup")) {
+        Some(room) => available.min(room),
+        None => available,
+    })
+}
+
+/// A `/proc/meminfo` field in bytes.
+fn meminfo_field(text: &str, key: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    let kib: u64 = line[key.len()..].split_whitespace().next()?.parse().ok()?;
+    Some(kib * KIB)
+}
+
+/// What a cgroup (v2 at `root`, else v1) still lets this process allocate.
+fn cgroup_room(root: &Path) -> Option<u64> {
+    let read = |name: &str| std::fs::read_to_string(root.join(name)).ok();
+    let number = |text: Option<String>| text?.trim().parse::<u64>().ok();
+    let (max, used) = match number(read("memory.max")) {
+        Some(max) => (max, number(read("memory.current"))),
+        None => (
+            number(read("memory/memory.limit_in_bytes"))?,
+            number(read("memory/memory.usage_in_bytes")),
+        ),
+    };
+    // v1 says "no limit" with a number near i64::MAX.
+    (max < 1 << 60).then(|| max.saturating_sub(used.unwrap_or(0)))
+}
+
+/// A GPU's total memory, from `nvidia-smi` (no CUDA bindings needed).
+fn gpu_memory(index: usize) -> Option<u64> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=memory.total", "--format=csv,noheader,nounits"])
+        .arg(format!("--id={index}"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let mib: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    Some(mib * MIB)
+}
+
+/// `run.memory_limit` as written: a size in words (`3GiB`) or bytes (a
+/// TOML integer, as `--set run.memory_limit=2000000000` gives).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SizeWritten", into = "String")]
+pub struct SizeText(pub String);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SizeWritten {
+    Bytes(u64),
+    Text(String),
+}
+
+impl From<SizeWritten> for SizeText {
+    fn from(w: SizeWritten) -> Self {
+        match w {
+            SizeWritten::Bytes(b) => Self(b.to_string()),
+            SizeWritten::Text(t) => Self(t),
+        }
+    }
+}
+
+impl From<SizeText> for String {
+    fn from(s: SizeText) -> Self {
+        s.0
+    }
+}
+
+impl From<&str> for SizeText {
+    fn from(s: &str) -> Self {
+        Self(s.to_string())
+    }
+}
+
+/// `3GiB`, `512MiB`, `1.5 GB`, `2000000` (bytes): binary and decimal units.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!("`{text}` is not a size: give bytes, or a number with KiB, MiB, GiB, TiB (or kB, MB, GB, TB)")
+    };
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let unit = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => KIB,
+        "mib" | "m" => MIB,
+        "gib" | "g" => GIB,
+        "tib" | "t" => 1024 * GIB,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => return Err(bad()),
+    };
+    let bytes = number * unit as f64;
+    if !(1.0..1e18).contains(&bytes) {
+        return Err(format!("`{text}`: must be at least one byte"));
+    }
+    Ok(bytes as u64)
+}
+
+/// Bytes as `1.5 GiB`, `640 MiB`.
+pub fn human(bytes: u64) -> String {
+    match bytes {
+        b if b >= GIB => format!("{:.1} GiB", b as f64 / GIB as f64),
+        b if b >= MIB => format!("{} MiB", b.div_ceil(MIB)),
+        b => format!("{} KiB", b.div_ceil(KIB)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(model: ModelName, side: u32) -> Shape {
+        Shape {
+            model,
+            weights: 80 * MIB,
+            width: side,
+            height: side * 3 / 4,
+            style_scale: 1.0,
+            history_size: 50,
+            video: false,
+        }
+    }
+
+    #[test]
+    fn sizes_parse_in_binary_and_decimal_units_and_nonsense_is_named() {
+        assert_eq!(parse_size("3GiB"), Ok(3 * GIB));
+        assert_eq!(parse_size("512MiB"), Ok(512 * MIB));
+        assert_eq!(parse_size(" 1.5 gib "), Ok(3 * GIB / 2));
+        assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("123456"), Ok(123_456));
+        for bad in ["3 potatoes", "", "GiB", "-1GiB", "1.2.3MiB", "0", "0.1"] {
+            let e = parse_size(bad).unwrap_err();
+            assert!(e.contains(&format!("`{bad}`")), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_estimate_grows_with_the_picture_the_network_and_the_history() {
+        let small = shape(ModelName::Vgg19, 256).estimate();
+        let big = shape(ModelName::Vgg19, 512).estimate();
+        // Four times the pixels: four times each per-pixel part.
+        assert_eq!(big.network, 4 * small.network);
+        assert_eq!(big.history, 4 * small.history);
+        assert_eq!((big.runtime, big.weights), (small.runtime, small.weights));
+        let squeeze = shape(ModelName::Squeezenet, 512).estimate();
+        assert!(squeeze.network < big.network / 2);
+        // Each L-BFGS pair holds two tensors of 3 x 384 x 512 floats.
+        assert_eq!(big.history, 2 * 50 * 3 * 384 * 512 * 4);
+        let video = Shape {
+            video: true,
+            ..shape(ModelName::Vgg19, 512)
+        };
+        assert!(video.estimate().temporal > 0 && big.temporal == 0);
+        let larger_style = Shape {
+            style_scale: 2.0,
+            ..shape(ModelName::Vgg19, 512)
+        };
+        assert_eq!(larger_style.estimate().network, 4 * big.network);
+    }
+
+    #[test]
+    fn a_job_over_its_limit_is_refused_in_one_line_naming_size_estimate_and_limit() {
+        let mut cfg = JobConfig::default();
+        cfg.run.memory_limit = Some("1GiB".into());
+        let s = shape(ModelName::Vgg19, 1024);
+        let e = check(&cfg, "clip.mp4", &s).unwrap_err().to_string();
+        let total = human(s.estimate().total());
+        assert!(
+            e.starts_with("clip.mp4: 1024x768 with vgg19 needs about ")
+                && e.contains(&total)
+                && e.contains("limit of 1.0 GiB;")
+                && e.contains("smaller input.size")
+                && e.contains("--memory-limit"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1);
+        cfg.run.memory_limit = Some("64GiB".into());
+        let b = check(&cfg, "clip.mp4", &s).unwrap();
+        assert_eq!(b.limit, Some(64 * GIB));
+        assert_eq!(b.estimate, s.estimate().total());
+    }
+
+    #[test]
+    fn the_cpu_has_what_meminfo_makes_available_within_the_cgroup() {
+        let text = "MemTotal:       24684000 kB\nMemAvailable:   23590000 kB\n";
+        assert_eq!(meminfo_field(text, "MemAvailable:"), Some(23_590_000 * KIB));
+        assert_eq!(meminfo_field(text, "MemFree:"), None);
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(cgroup_room(root.path()), None, "no cgroup files");
+        std::fs::write(root.path().join("memory.max"), "max\n").unwrap();
+        assert_eq!(cgroup_room(root.path()), None, "v2 without a limit");
+        std::fs::write(root.path().join("memory.max"), "4294967296\n").unwrap();
+        std::fs::write(root.path().join("memory.current"), "1073741824\n").unwrap();
+        assert_eq!(cgroup_room(root.path()), Some(3 * GIB));
+        let v1 = tempfile::tempdir().unwrap();
+        std::fs::create_dir(v1.path().join("memory")).unwrap();
+        let limit = v1.path().join("memory/memory.limit_in_bytes");
+        std::fs::write(&limit, "9223372036854771712\n").unwrap();
+        assert_eq!(cgroup_room(v1.path()), None, "v1 without a limit");
+        std::fs::write(&limit, "2147483648\n").unwrap();
+        assert_eq!(cgroup_room(v1.path()), Some(2 * GIB));
+        let cpu = device_memory("cpu").expect("Linux has /proc/meminfo");
+        assert!(cpu > 0);
+    }
+
+    #[test]
+    fn without_a_limit_the_device_less_a_margin_bounds_the_job() {
+        let cfg = JobConfig {
+            run: crate::config::RunConfig {
+                device: "cpu".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let l = limit(&cfg).unwrap();
+        assert!(!l.explicit && l.bytes > 0);
+        // A picture far beyond any machine's memory.
+        let e = check(&cfg, "a.png", &shape(ModelName::Vgg19, 60_000)).unwrap_err();
+        assert!(e.to_string().contains("less a margin"), "{e}");
+    }
+}
