@@ -3,39 +3,21 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
-fn vstyle(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(common::bin()).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::run::one_line_error;
+use common::{fails, stderr, succeeds, vstyle};
 
 fn p(path: &Path) -> String {
     path.display().to_string()
 }
 
 /// `vstyle COMMAND...` in starry_night's style at 40 px on the CPU, into `out`.
-fn small_run(command: &[&str], out: &Path, extra: &[&str]) -> (i32, String, String) {
+fn small_run(command: &[&str], out: &Path, extra: &[&str]) -> Output {
     let style = p(&common::data("starry_night.jpg"));
     let out = p(out);
     let common = ["-s", &style, "-o", &out, "--size", "40", "--device", "cpu"];
     vstyle(&[command, &common[..], extra].concat())
-}
-
-/// Runs a failing command: exit 2, one `error:` line containing every needle.
-fn fails(args: &[&str], needles: &[&str]) {
-    let (code, _, err) = vstyle(args);
-    assert_eq!(code, 2, "{args:?}: {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "{args:?}: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    for n in needles {
-        assert!(lines[0].contains(n), "{args:?}: `{n}` not in {err}");
-    }
 }
 
 #[test]
@@ -207,12 +189,12 @@ fn image_command_writes_the_picture_and_a_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.png");
     let content = p(&common::data("golden_gate.jpg"));
-    let (code, stdout, err) = small_run(
+    let o = small_run(
         &["image", "-c", &content],
         &out,
         &["--iterations", "3", "--print-every", "1"],
     );
-    assert_eq!(code, 0, "{err}");
+    let (stdout, err) = (succeeds(&o), stderr(&o));
     assert!(stdout.contains("3 iterations"), "{stdout}");
     assert_eq!(
         err.lines().filter(|l| l.starts_with("iter")).count(),
@@ -228,7 +210,7 @@ fn a_video_in_a_log_prints_its_iterations_every_print_every() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v.mp4");
     let clip = p(&common::data("carphone.mp4"));
-    let (code, _, err) = small_run(
+    let o = small_run(
         &["video", &clip],
         &out,
         &[
@@ -242,7 +224,8 @@ fn a_video_in_a_log_prints_its_iterations_every_print_every() {
             "2",
         ],
     );
-    assert_eq!(code, 0, "{err}");
+    succeeds(&o);
+    let err = stderr(&o);
     let lines: Vec<_> = err.lines().filter(|l| l.contains(" iter ")).collect();
     // Frame 0: iterations 2 and 4; frame 1: iteration 2 (of at most 3).
     assert_eq!(lines.len(), 3, "{err}");
@@ -264,16 +247,12 @@ fn running_out_of_memory_is_one_line_with_a_hint() {
         p(&out)
     );
     let o = Command::new("sh").arg("-c").arg(&script).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(
-        lines[0].starts_with("error: ") && lines[0].contains("golden_gate.jpg"),
-        "{err}"
-    );
-    assert!(lines[0].contains("can't allocate memory"), "{err}");
-    assert!(lines[0].contains("smaller input.size"), "{err}");
+    let needles = [
+        "golden_gate.jpg",
+        "can't allocate memory",
+        "smaller input.size",
+    ];
+    one_line_error(&o, &needles, "under ulimit -v");
     assert!(!out.exists());
 }
 
