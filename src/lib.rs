@@ -26,6 +26,7 @@ pub mod job;
 pub mod losses;
 pub mod model;
 pub mod optimizer;
+pub mod paths;
 pub mod plot;
 pub mod preview;
 pub mod stylize;

@@ -5,6 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::job;
 use common::run::one_line_error;
 use common::{fails, stderr, succeeds, vstyle};
 
@@ -387,4 +388,36 @@ fn an_image_declaring_gigapixels_is_one_line_before_it_is_decoded() {
         &["bomb.png", "declares 50000x50000"],
     );
     assert!(!Path::new(&out).exists());
+}
+
+/// Paths in a job file are taken from the file's directory and printed and
+/// recorded tidied: `configs/../out/x.mp4` reads `out/x.mp4`.
+#[test]
+fn paths_from_a_job_file_in_a_subdirectory_are_printed_and_recorded_without_dot_dot() {
+    let dir = tempfile::tempdir().unwrap();
+    let configs = dir.path().join("configs");
+    std::fs::create_dir_all(&configs).unwrap();
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    std::fs::copy(common::data("carphone.mp4"), dir.path().join("clip.mp4")).unwrap();
+    common::TinyJob::new("carphone.mp4", 2)
+        .set("input.path", job::quoted("../clip.mp4"))
+        .size(48)
+        .iterations(2, 1)
+        .output("./../out/x.mp4")
+        .write(&configs);
+    let run = common::run::command()
+        .current_dir(dir.path())
+        .args(["run", "configs/job.toml", "--quiet"])
+        .output()
+        .unwrap();
+    let said = succeeds(&run);
+    assert!(said.contains("wrote out/x.mp4 ("), "{said}");
+    assert!(said.contains("report: out/x.mp4.report.html"), "{said}");
+    let report = common::media::json(&dir.path().join("out/x.mp4.report.json"));
+    assert_eq!(report["input"], "clip.mp4", "{report}");
+    assert_eq!(report["output"], "out/x.mp4", "{report}");
+    assert_eq!(report["work_dir"], "out/x.mp4.work", "{report}");
+    assert_eq!(report["config"]["output"]["path"], "out/x.mp4", "{report}");
+    let text = std::fs::read_to_string(dir.path().join("out/x.mp4.report.json")).unwrap();
+    assert!(!text.contains("..") && !text.contains("./"), "{text}");
 }
