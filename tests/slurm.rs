@@ -9,11 +9,10 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::media::{json, probe};
-use common::run::describe as text;
 use common::TinyJob;
 
 /// Longest wait for the jobs to leave the queue.
@@ -26,6 +25,12 @@ fn say(text: &str) {
 
 fn script(name: &str) -> PathBuf {
     common::repo().join("scripts/slurm").join(name)
+}
+
+/// What a command printed, stdout then stderr: parsed (`scontrol`) as well
+/// as shown.
+fn text(out: &Output) -> String {
+    format!("{}{}", common::stdout(out), common::stderr(out))
 }
 
 /// The one-node cluster; stopped on drop, so also when an assertion fails.
