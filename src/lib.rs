@@ -27,6 +27,7 @@ pub mod losses;
 pub mod memory;
 pub mod model;
 pub mod optimizer;
+pub mod paths;
 pub mod plot;
 pub mod preview;
 pub mod stylize;

@@ -3,39 +3,22 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
-fn vstyle(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(common::bin()).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::job;
+use common::run::one_line_error;
+use common::{fails, stderr, succeeds, vstyle};
 
 fn p(path: &Path) -> String {
     path.display().to_string()
 }
 
 /// `vstyle COMMAND...` in starry_night's style at 40 px on the CPU, into `out`.
-fn small_run(command: &[&str], out: &Path, extra: &[&str]) -> (i32, String, String) {
+fn small_run(command: &[&str], out: &Path, extra: &[&str]) -> Output {
     let style = p(&common::data("starry_night.jpg"));
     let out = p(out);
     let common = ["-s", &style, "-o", &out, "--size", "40", "--device", "cpu"];
     vstyle(&[command, &common[..], extra].concat())
-}
-
-/// Runs a failing command: exit 2, one `error:` line containing every needle.
-fn fails(args: &[&str], needles: &[&str]) {
-    let (code, _, err) = vstyle(args);
-    assert_eq!(code, 2, "{args:?}: {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "{args:?}: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    for n in needles {
-        assert!(lines[0].contains(n), "{args:?}: `{n}` not in {err}");
-    }
 }
 
 #[test]
@@ -207,12 +190,12 @@ fn image_command_writes_the_picture_and_a_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.png");
     let content = p(&common::data("golden_gate.jpg"));
-    let (code, stdout, err) = small_run(
+    let o = small_run(
         &["image", "-c", &content],
         &out,
         &["--iterations", "3", "--print-every", "1"],
     );
-    assert_eq!(code, 0, "{err}");
+    let (stdout, err) = (succeeds(&o), stderr(&o));
     assert!(stdout.contains("3 iterations"), "{stdout}");
     assert_eq!(
         err.lines().filter(|l| l.starts_with("iter")).count(),
@@ -228,7 +211,7 @@ fn a_video_in_a_log_prints_its_iterations_every_print_every() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v.mp4");
     let clip = p(&common::data("carphone.mp4"));
-    let (code, _, err) = small_run(
+    let o = small_run(
         &["video", &clip],
         &out,
         &[
@@ -242,7 +225,8 @@ fn a_video_in_a_log_prints_its_iterations_every_print_every() {
             "2",
         ],
     );
-    assert_eq!(code, 0, "{err}");
+    succeeds(&o);
+    let err = stderr(&o);
     let lines: Vec<_> = err.lines().filter(|l| l.contains(" iter ")).collect();
     // Frame 0: iterations 2 and 4; frame 1: iteration 2 (of at most 3).
     assert_eq!(lines.len(), 3, "{err}");
@@ -265,16 +249,12 @@ fn running_out_of_memory_is_one_line_with_a_hint() {
         p(&out)
     );
     let o = Command::new("sh").arg("-c").arg(&script).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(
-        lines[0].starts_with("error: ") && lines[0].contains("golden_gate.jpg"),
-        "{err}"
-    );
-    assert!(lines[0].contains("can't allocate memory"), "{err}");
-    assert!(lines[0].contains("smaller input.size"), "{err}");
+    let needles = [
+        "golden_gate.jpg",
+        "can't allocate memory",
+        "smaller input.size",
+    ];
+    one_line_error(&o, &needles, "under ulimit -v");
     assert!(!out.exists());
 }
 
@@ -477,4 +457,36 @@ fn an_image_declaring_gigapixels_is_one_line_before_it_is_decoded() {
         &["bomb.png", "declares 50000x50000"],
     );
     assert!(!Path::new(&out).exists());
+}
+
+/// Paths in a job file are taken from the file's directory and printed and
+/// recorded tidied: `configs/../out/x.mp4` reads `out/x.mp4`.
+#[test]
+fn paths_from_a_job_file_in_a_subdirectory_are_printed_and_recorded_without_dot_dot() {
+    let dir = tempfile::tempdir().unwrap();
+    let configs = dir.path().join("configs");
+    std::fs::create_dir_all(&configs).unwrap();
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    std::fs::copy(common::data("carphone.mp4"), dir.path().join("clip.mp4")).unwrap();
+    common::TinyJob::new("carphone.mp4", 2)
+        .set("input.path", job::quoted("../clip.mp4"))
+        .size(48)
+        .iterations(2, 1)
+        .output("./../out/x.mp4")
+        .write(&configs);
+    let run = common::run::command()
+        .current_dir(dir.path())
+        .args(["run", "configs/job.toml", "--quiet"])
+        .output()
+        .unwrap();
+    let said = succeeds(&run);
+    assert!(said.contains("wrote out/x.mp4 ("), "{said}");
+    assert!(said.contains("report: out/x.mp4.report.html"), "{said}");
+    let report = common::media::json(&dir.path().join("out/x.mp4.report.json"));
+    assert_eq!(report["input"], "clip.mp4", "{report}");
+    assert_eq!(report["output"], "out/x.mp4", "{report}");
+    assert_eq!(report["work_dir"], "out/x.mp4.work", "{report}");
+    assert_eq!(report["config"]["output"]["path"], "out/x.mp4", "{report}");
+    let text = std::fs::read_to_string(dir.path().join("out/x.mp4.report.json")).unwrap();
+    assert!(!text.contains("..") && !text.contains("./"), "{text}");
 }

@@ -4,85 +4,17 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use vstyle::video::{FrameSource, SourceInfo, SourceOptions};
+use common::media::{json as report, probe};
+use common::run::{command, one_line_error, vstyle_env};
+use common::{fails, s, stdout, succeeds, vstyle, TinyJob};
 
-/// A job file in `dir` for `frames` frames of `clip`, with `extra` TOML.
-fn job_file(dir: &Path, clip: &str, frames: usize, extra: &str) -> PathBuf {
-    let text = format!(
-        r#"
-[input]
-path = "{clip}"
-size = 64
-max_frames = {frames}
-[style]
-images = ["{style}"]
-[model]
-name = "squeezenet"
-[optimizer]
-first_frame_iterations = 6
-frame_iterations = 3
-style_hold = 0  # warm frames run exactly frame_iterations
-[run]
-device = "cpu"
-print_every = 0
-[output]
-path = "out.mp4"
-{extra}
-"#,
-        clip = common::data(clip).display(),
-        style = common::data("starry_night.jpg").display(),
-    );
-    let path = dir.join("job.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn vstyle(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(common::bin());
-    c.args(args).arg("--quiet");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    // The scheduler's variables of the machine running the tests must not leak in.
-    c.env_remove("SLURM_ARRAY_TASK_ID")
-        .env_remove("JOB_COMPLETION_INDEX");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Exit 2 with one `error:` line, which is returned.
-fn one_line_error(out: &Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    let lines: Vec<_> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    lines[0].to_string()
-}
-
-fn probe(path: &Path) -> (SourceInfo, usize) {
-    let src = FrameSource::open(path, &SourceOptions::full_size()).unwrap();
-    let info = src.info().clone();
-    (info, src.count())
-}
-
-fn report(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+/// A job file in `dir` for `frames` frames of `clip`; warm frames run
+/// exactly their iterations.
+fn job_file(dir: &Path, clip: &str, frames: usize) -> PathBuf {
+    TinyJob::new(clip, frames).no_style_hold().write(dir)
 }
 
 /// What `vstyle status` prints for `job`, as a table or JSON.
@@ -91,20 +23,16 @@ fn status(job: &Path, json: bool) -> String {
     if json {
         args.push("--json");
     }
-    let out = Command::new(common::bin()).args(&args).output().unwrap();
-    ok(&out);
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    succeeds(&vstyle(&args))
 }
 
 /// 12 frames of a clip with audio in 3 even shards (seams at 4 and 8),
 /// repaired in windows of 2 frames each side with 2 passes.
 fn twelve_frames_in_three_shards(dir: &Path) -> PathBuf {
-    let seams = "[shards]\nseam_window = 2\nseam_passes = 2\ncut_search = 0";
-    job_file(dir, "bigbuckbunny_2s.mp4", 12, seams)
+    TinyJob::new("bigbuckbunny_2s.mp4", 12)
+        .no_style_hold()
+        .seams(2, 2)
+        .write(dir)
 }
 
 #[test]
@@ -112,13 +40,13 @@ fn a_clip_in_shards_joins_with_its_rate_audio_and_repaired_seams() {
     let dir = tempfile::tempdir().unwrap();
     let job = twelve_frames_in_three_shards(dir.path());
     // Shard 1 takes its index from Slurm's variable, shard 2 from Kubernetes'.
-    ok(&vstyle(&["run", s(&job), "--shard", "0/3"], &[]));
-    ok(&vstyle(
-        &["run", s(&job), "--shard", "3"],
+    succeeds(&vstyle(&["run", s(&job), "--shard", "0/3", "--quiet"]));
+    succeeds(&vstyle_env(
+        &["run", s(&job), "--shard", "3", "--quiet"],
         &[("SLURM_ARRAY_TASK_ID", "1")],
     ));
-    ok(&vstyle(
-        &["run", s(&job), "--shard", "3"],
+    succeeds(&vstyle_env(
+        &["run", s(&job), "--shard", "3", "--quiet"],
         &[("JOB_COMPLETION_INDEX", "2")],
     ));
     let work = dir.path().join("out.mp4.work");
@@ -145,7 +73,7 @@ fn a_clip_in_shards_joins_with_its_rate_audio_and_repaired_seams() {
         "shards leave the video to join"
     );
 
-    ok(&vstyle(&["join", s(&job)], &[]));
+    succeeds(&vstyle(&["join", s(&job), "--quiet"]));
     let (info, count) = probe(&dir.path().join("out.mp4"));
     assert_eq!(count, 12);
     assert_eq!(info.frame_rate, (25, 1));
@@ -185,7 +113,7 @@ fn a_clip_in_shards_joins_with_its_rate_audio_and_repaired_seams() {
 
     // A second join resumes the finished windows and writes the same clip again.
     std::fs::remove_file(dir.path().join("out.mp4")).unwrap();
-    ok(&vstyle(&["join", s(&job)], &[]));
+    succeeds(&vstyle(&["join", s(&job), "--quiet"]));
     let r = report(&dir.path().join("out.mp4.report.json"));
     assert!(r["seams"]
         .as_array()
@@ -199,14 +127,14 @@ fn a_clip_in_shards_joins_with_its_rate_audio_and_repaired_seams() {
 fn seams_repair_as_tasks_of_their_own_then_the_join_only_encodes() {
     let dir = tempfile::tempdir().unwrap();
     let job = twelve_frames_in_three_shards(dir.path());
-    ok(&vstyle(&["run", s(&job), "--shard", "0/3"], &[]));
-    ok(&vstyle(&["run", s(&job), "--shard", "1/3"], &[]));
-    let e = one_line_error(&vstyle(&["join", s(&job), "--seam", "0/2"], &[]));
+    succeeds(&vstyle(&["run", s(&job), "--shard", "0/3", "--quiet"]));
+    succeeds(&vstyle(&["run", s(&job), "--shard", "1/3", "--quiet"]));
+    let e = fails(&["join", s(&job), "--seam", "0/2", "--quiet"], &[]);
     assert!(
         e.contains("shards 2/3 (0 of 4 frames) are not finished"),
         "{e}"
     );
-    ok(&vstyle(&["run", s(&job), "--shard", "2/3"], &[]));
+    succeeds(&vstyle(&["run", s(&job), "--shard", "2/3", "--quiet"]));
     for (seam, want) in [
         ("0/3", "the clip's 3 shards meet at 2 seams (give I/2)"),
         (
@@ -215,7 +143,7 @@ fn seams_repair_as_tasks_of_their_own_then_the_join_only_encodes() {
         ),
         ("2", "SLURM_ARRAY_TASK_ID"),
     ] {
-        let e = one_line_error(&vstyle(&["join", s(&job), "--seam", seam], &[]));
+        let e = fails(&["join", s(&job), "--seam", seam, "--quiet"], &[]);
         assert!(e.contains(want), "{seam}: {e}");
     }
 
@@ -228,21 +156,22 @@ fn seams_repair_as_tasks_of_their_own_then_the_join_only_encodes() {
 
     // Both seams at once, as two tasks of an array job would.
     let task = |args: &[&str], env: &[(&str, &str)]| {
-        let mut c = Command::new(common::bin());
-        c.args(["join", s(&job), "--quiet"]).args(args);
-        c.env_remove("SLURM_ARRAY_TASK_ID")
-            .env_remove("JOB_COMPLETION_INDEX");
-        c.envs(env.iter().copied());
-        c.stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+        command()
+            .args(["join", s(&job), "--quiet"])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap()
     };
     let first = task(&["--seam", "2"], &[("SLURM_ARRAY_TASK_ID", "0")]);
     let second = task(&["--seam", "1/2"], &[]);
     let outs = [first, second].map(|t| t.wait_with_output().unwrap());
-    outs.iter().for_each(ok);
-    let said = |o: &Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    outs.iter().for_each(|o| {
+        succeeds(o);
+    });
+    let said = stdout;
     assert!(said(&outs[0]).contains("seam 0/2 at frame 4 (frames 2..6): repaired"));
     assert!(said(&outs[1]).contains("seam 1/2 at frame 8 (frames 6..10): repaired"));
     let work = dir.path().join("out.mp4.work");
@@ -269,12 +198,12 @@ fn seams_repair_as_tasks_of_their_own_then_the_join_only_encodes() {
         })
         .collect();
     assert_eq!(seams, [(4, true), (8, true)]);
-    let again = vstyle(&["join", s(&job), "--seam", "1/2"], &[]);
-    ok(&again);
+    let again = vstyle(&["join", s(&job), "--seam", "1/2", "--quiet"]);
+    succeeds(&again);
     assert!(said(&again).contains("repaired before"));
 
     // The join finds both windows done, keeps their passes' reports and encodes.
-    ok(&vstyle(&["join", s(&job)], &[]));
+    succeeds(&vstyle(&["join", s(&job), "--quiet"]));
     assert_eq!(probe(&dir.path().join("out.mp4")).1, 12);
     let r = report(&dir.path().join("out.mp4.report.json"));
     let seams = r["seams"].as_array().unwrap();
@@ -293,27 +222,27 @@ fn seams_repair_as_tasks_of_their_own_then_the_join_only_encodes() {
 #[test]
 fn join_names_the_unfinished_shards_and_bad_shard_requests_are_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let job = job_file(dir.path(), "carphone.mp4", 9, "");
-    ok(&vstyle(&["run", s(&job), "--shard", "1/3"], &[]));
-    let e = one_line_error(&vstyle(&["join", s(&job)], &[]));
+    let job = job_file(dir.path(), "carphone.mp4", 9);
+    succeeds(&vstyle(&["run", s(&job), "--shard", "1/3", "--quiet"]));
+    let e = fails(&["join", s(&job), "--quiet"], &[]);
     assert!(
         e.contains("shards 0/3 (0 of 3 frames), 2/3 (0 of 3 frames) are not finished"),
         "{e}"
     );
     assert!(!dir.path().join("out.mp4").exists());
 
-    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "3/3"], &[]));
+    let e = fails(&["run", s(&job), "--shard", "3/3", "--quiet"], &[]);
     assert!(e.contains("--shard 3/3: index 3 is out of range"), "{e}");
-    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "3"], &[]));
+    let e = fails(&["run", s(&job), "--shard", "3", "--quiet"], &[]);
     assert!(e.contains("SLURM_ARRAY_TASK_ID"), "{e}");
-    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "0/2"], &[]));
+    let e = fails(&["run", s(&job), "--shard", "0/2", "--quiet"], &[]);
     assert!(
         e.contains("split into 3 shards") && e.contains("out.mp4.work"),
         "{e}"
     );
-    let e = one_line_error(&vstyle(&["run", s(&job)], &[]));
+    let e = fails(&["run", s(&job), "--quiet"], &[]);
     assert!(e.contains("run each with --shard I/3"), "{e}");
-    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "0/20"], &[]));
+    let e = fails(&["run", s(&job), "--shard", "0/20", "--quiet"], &[]);
     assert!(
         e.contains("shard 0/20 has no frames") && e.contains("only 9"),
         "{e}"
@@ -326,12 +255,12 @@ fn join_names_the_unfinished_shards_and_bad_shard_requests_are_one_line() {
     }
     // A second live worker on the same shard stops at once, naming the first.
     std::fs::write(work.join("lock.shard-0-of-3"), format!("{} 1", hostname())).unwrap();
-    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "0/3"], &[]));
+    let e = fails(&["run", s(&job), "--shard", "0/3", "--quiet"], &[]);
     assert!(e.contains("in use by process 1"), "{e}");
 
     // A lock that cannot be read is refused, not taken for abandoned.
     std::fs::write(work.join("lock.shard-0-of-3"), "garbage").unwrap();
-    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "0/3"], &[]));
+    let e = fails(&["run", s(&job), "--shard", "0/3", "--quiet"], &[]);
     assert!(
         e.contains("lock.shard-0-of-3: cannot read this lock file") && e.contains("delete it"),
         "{e}"
@@ -341,10 +270,14 @@ fn join_names_the_unfinished_shards_and_bad_shard_requests_are_one_line() {
     // against a rerun of the same Slurm task; once stale it is taken over.
     let lock = work.join("lock.shard-2-of-3");
     std::fs::write(&lock, "render-node-9 4242 slurm=99_2").unwrap();
-    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "2/3"], &[]));
+    let e = fails(&["run", s(&job), "--shard", "2/3", "--quiet"], &[]);
     assert!(e.contains("process 4242 on render-node-9"), "{e}");
     let same_task = [("SLURM_ARRAY_JOB_ID", "99"), ("SLURM_ARRAY_TASK_ID", "2")];
-    let e = one_line_error(&vstyle(&["run", s(&job), "--shard", "3"], &same_task));
+    let e = one_line_error(
+        &vstyle_env(&["run", s(&job), "--shard", "3", "--quiet"], &same_task),
+        &[],
+        "a rerun of the same Slurm task",
+    );
     assert!(
         e.contains("process 4242 on render-node-9 (Slurm task 99_2)"),
         "{e}"
@@ -352,7 +285,10 @@ fn join_names_the_unfinished_shards_and_bad_shard_requests_are_one_line() {
     let silent = SystemTime::now() - Duration::from_secs(301);
     let file = std::fs::File::options().append(true).open(&lock).unwrap();
     file.set_modified(silent).unwrap();
-    ok(&vstyle(&["run", s(&job), "--shard", "3"], &same_task));
+    succeeds(&vstyle_env(
+        &["run", s(&job), "--shard", "3", "--quiet"],
+        &same_task,
+    ));
     assert!(!lock.exists(), "released after the run");
 }
 
@@ -362,13 +298,11 @@ fn join_names_the_unfinished_shards_and_bad_shard_requests_are_one_line() {
 #[test]
 fn a_second_run_in_the_same_slurm_job_stops_while_the_first_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let job = job_file(dir.path(), "carphone.mp4", 6, "");
-    let mut first = Command::new(common::bin())
+    let job = job_file(dir.path(), "carphone.mp4", 6);
+    let mut first = command()
         .args(["run", s(&job), "--quiet"])
         .env("SLURM_JOB_ID", "42")
         .env_remove("SLURM_ARRAY_JOB_ID")
-        .env_remove("SLURM_ARRAY_TASK_ID")
-        .env_remove("JOB_COMPLETION_INDEX")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -382,14 +316,14 @@ fn a_second_run_in_the_same_slurm_job_stops_while_the_first_runs() {
     }
     // Paused, so that it surely still runs while the second one tries.
     let pid = first.id().to_string();
-    let signal = |sig: &str| ok(&Command::new("kill").args([sig, &pid]).output().unwrap());
+    let signal = |sig: &str| succeeds(&Command::new("kill").args([sig, &pid]).output().unwrap());
     signal("-STOP");
-    let second = vstyle(&["run", s(&job)], &[("SLURM_JOB_ID", "42")]);
+    let second = vstyle_env(&["run", s(&job), "--quiet"], &[("SLURM_JOB_ID", "42")]);
     signal("-CONT");
-    let e = one_line_error(&second);
+    let e = one_line_error(&second, &[], "the second run");
     let named = format!("in use by process {pid} on {} (Slurm task 42)", hostname());
     assert!(e.contains(&named) && e.contains("out.mp4.work"), "{e}");
-    ok(&first.wait_with_output().unwrap());
+    succeeds(&first.wait_with_output().unwrap());
     assert_eq!(probe(&dir.path().join("out.mp4")).1, 6);
     assert!(!lock.exists(), "released after the run");
 }
@@ -404,15 +338,14 @@ fn hostname() -> String {
 #[test]
 fn workers_run_the_shards_then_join_and_status_follows_along() {
     let dir = tempfile::tempdir().unwrap();
-    let job = job_file(
-        dir.path(),
-        "carphone.mp4",
-        8,
-        "[shards]\nseam_window = 1\nseam_passes = 1",
-    );
+    let job = TinyJob::new("carphone.mp4", 8)
+        .no_style_hold()
+        .set("shards.seam_window", 1)
+        .set("shards.seam_passes", 1)
+        .write(dir.path());
     let status = |json: bool| status(&job, json);
     assert!(status(false).contains("0/8  pending"), "{}", status(false));
-    ok(&vstyle(&["run", s(&job), "--shard", "0/2"], &[]));
+    succeeds(&vstyle(&["run", s(&job), "--shard", "0/2", "--quiet"]));
     let js: serde_json::Value = serde_json::from_str(&status(true)).unwrap();
     assert_eq!(js[0]["state"], "partial");
     assert_eq!(js[0]["shards"][0]["done"], 4);
@@ -424,7 +357,7 @@ fn workers_run_the_shards_then_join_and_status_follows_along() {
     );
 
     // The workers resume the split the work directory records.
-    ok(&vstyle(&["run", s(&job), "--workers", "2"], &[]));
+    succeeds(&vstyle(&["run", s(&job), "--workers", "2", "--quiet"]));
     assert_eq!(probe(&dir.path().join("out.mp4")).1, 8);
     let js: serde_json::Value = serde_json::from_str(&status(true)).unwrap();
     assert_eq!(js[0]["state"], "done");
@@ -434,13 +367,12 @@ fn workers_run_the_shards_then_join_and_status_follows_along() {
 #[test]
 fn shards_follow_the_calm_cuts_the_work_directory_records() {
     let dir = tempfile::tempdir().unwrap();
-    let job = job_file(
-        dir.path(),
-        "carphone.mp4",
-        20,
-        "[shards]\ncut_search = 0.4\nseam_window = 1\nseam_passes = 1",
-    );
-    ok(&vstyle(&["run", s(&job), "--shard", "0/2"], &[]));
+    let job = TinyJob::new("carphone.mp4", 20)
+        .no_style_hold()
+        .seams(1, 1)
+        .set("shards.cut_search", 0.4)
+        .write(dir.path());
+    succeeds(&vstyle(&["run", s(&job), "--shard", "0/2", "--quiet"]));
     let work = dir.path().join("out.mp4.work");
     let layout = report(&work.join("shards.json"));
     let cut = layout["cuts"][0].as_u64().unwrap();
@@ -461,30 +393,19 @@ fn shards_follow_the_calm_cuts_the_work_directory_records() {
     };
     assert_eq!(indices(0), (0..cut).collect::<Vec<_>>());
     // A worker with another search keeps the recorded split.
-    ok(&vstyle(
-        &[
-            "run",
-            s(&job),
-            "--shard",
-            "1/2",
-            "--set",
-            "shards.cut_search=0",
-        ],
-        &[],
+    let set = ["--set", "shards.cut_search=0", "--quiet"];
+    succeeds(&vstyle(
+        &[&["run", s(&job), "--shard", "1/2"][..], &set].concat(),
     ));
     assert_eq!(indices(1), (cut..20).collect::<Vec<_>>());
-    let out = Command::new(common::bin())
-        .args(["status", s(&job)])
-        .output()
-        .unwrap();
-    let table = String::from_utf8(out.stdout).unwrap();
+    let table = stdout(&vstyle(&["status", s(&job)]));
     let (a, b) = (cut, 20 - cut);
     assert!(
         table.contains(&format!("{a}/{a}  shard 0/2"))
             && table.contains(&format!("{b}/{b}  shard 1/2")),
         "{table}"
     );
-    ok(&vstyle(&["join", s(&job)], &[]));
+    succeeds(&vstyle(&["join", s(&job), "--quiet"]));
     let r = report(&dir.path().join("out.mp4.report.json"));
     assert_eq!(r["seams"][0]["seam"].as_u64(), Some(cut), "{}", r["seams"]);
 }
@@ -492,14 +413,16 @@ fn shards_follow_the_calm_cuts_the_work_directory_records() {
 #[test]
 fn later_passes_alternate_direction_and_make_the_video() {
     let dir = tempfile::tempdir().unwrap();
-    let job = job_file(dir.path(), "carphone.mp4", 5, "");
+    let job = job_file(dir.path(), "carphone.mp4", 5);
     let passes = [
         "--set",
         "optimizer.passes=3",
         "--set",
         "optimizer.temporal_from_pass=2",
     ];
-    ok(&vstyle(&[&["run", s(&job)][..], &passes].concat(), &[]));
+    succeeds(&vstyle(
+        &[&["run", s(&job), "--quiet"][..], &passes].concat(),
+    ));
     assert_eq!(probe(&dir.path().join("out.mp4")).1, 5);
     let r = report(&dir.path().join("out.mp4.report.json"));
     let passes = r["passes"].as_array().unwrap();
@@ -545,29 +468,13 @@ fn later_passes_alternate_direction_and_make_the_video() {
 }
 
 /// `dir/batch.toml`: every pair of `clips` and `styles` (TOML arrays), 2
-/// frames each at `size` px into `out/`, SqueezeNet on the CPU.
+/// frames each at `size` px into `out/`.
 fn batch_job(dir: &Path, clips: &str, styles: &str, size: u32) -> PathBuf {
-    let text = format!(
-        r#"
-[batch]
-clips = {clips}
-styles = {styles}
-output = "out/{{clip}}_{{style}}.mp4"
-[input]
-size = {size}
-max_frames = 2
-[model]
-name = "squeezenet"
-[optimizer]
-first_frame_iterations = 3
-frame_iterations = 2
-[run]
-device = "cpu"
-"#
-    );
-    let job = dir.join("batch.toml");
-    std::fs::write(&job, text).unwrap();
-    job
+    TinyJob::batch(clips, styles, 2)
+        .size(size)
+        .iterations(3, 2)
+        .unset("run.print_every")
+        .write(dir)
 }
 
 #[test]
@@ -586,8 +493,8 @@ fn a_batch_runs_every_pair_skips_finished_ones_and_names_failures() {
         s2 = style2.display()
     );
     let job = batch_job(dir.path(), &clips, &styles, 64);
-    let out = vstyle(&["run", s(&job)], &[]);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let out = vstyle(&["run", s(&job), "--quiet"]);
+    let err = common::stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(
@@ -615,19 +522,12 @@ fn a_batch_runs_every_pair_skips_finished_ones_and_names_failures() {
         assert_eq!(n, 2, "{name}");
     }
     // A second run skips what is done and fails again only on the missing clip.
-    let out = vstyle(&["run", s(&job)], &[]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        stdout.matches("already done, skipped").count(),
-        4,
-        "{stdout}"
-    );
+    let out = vstyle(&["run", s(&job), "--quiet"]);
+    let said = stdout(&out);
+    assert_eq!(said.matches("already done, skipped").count(), 4, "{said}");
     assert_eq!(out.status.code(), Some(2));
 
-    let st = Command::new(common::bin())
-        .args(["status", s(&job), "--json"])
-        .output()
-        .unwrap();
+    let st = vstyle(&["status", s(&job), "--json"]);
     let js: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     let states: Vec<&str> = js
         .as_array()
@@ -645,11 +545,7 @@ fn a_batch_output_left_empty_is_made_again_and_a_complete_one_is_skipped() {
     let styles = format!(r#"["{}"]"#, common::data("starry_night.jpg").display());
     let job = batch_job(dir.path(), &clips, &styles, 48);
     let video = dir.path().join("out/carphone_starry_night.mp4");
-    let run = || {
-        let out = vstyle(&["run", s(&job)], &[]);
-        ok(&out);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let run = || succeeds(&vstyle(&["run", s(&job), "--quiet"]));
     assert!(run().contains("carphone_starry_night: done"));
     let made = std::fs::read(&video).unwrap();
     let sealed = &report(&dir.path().join("out/carphone_starry_night.mp4.report.json"))["complete"];

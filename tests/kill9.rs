@@ -5,7 +5,6 @@
 //! command until it succeeds, gives the same video as a run never
 //! interrupted, and leaves no `.part` or temporary file behind.
 mod common;
-mod harness;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -13,52 +12,32 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use harness::vstyle;
-use vstyle::video::{FrameSource, SourceOptions};
+use common::media::{decode, json};
+use common::run::command;
+use common::{fault, job, TinyJob};
 
 const FRAMES: usize = 8;
 /// Longest a single run may take before it counts as a hang.
 const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
+/// VGG on a few layers with the temporal loss, every frame its full budget
+/// (frame times are steady), into `dir/out.mp4`.
 fn job_file(dir: &Path) -> PathBuf {
-    let job = dir.join("job.toml");
-    std::fs::write(
-        &job,
-        format!(
-            r#"[input]
-path = "{clip}"
-size = 64
-max_frames = {FRAMES}
-
-[output]
-path = "{out}"
-
-[style]
-images = ["{style}"]
-
-[model]
-style_layers = ["relu1_1", "relu2_1", "relu3_1"]
-content_layers = ["relu3_1"]
-
-[loss]
-temporal_weight = 1e3
-
-[optimizer]
-first_frame_iterations = 12
-frame_iterations = 8
-stop_tolerance = 0.0   # every frame runs its full budget: frame times are steady
-
-[run]
-device = "cpu"
-frame_init = "prev_warped"
-"#,
-            clip = common::data("carphone.mp4").display(),
-            out = dir.join("out.mp4").display(),
-            style = common::data("starry_night.jpg").display(),
-        ),
-    )
-    .unwrap();
-    job
+    let layers = |names: &[&str]| format!("{names:?}");
+    TinyJob::new("carphone.mp4", FRAMES)
+        .unset("model.name")
+        .set(
+            "model.style_layers",
+            layers(&["relu1_1", "relu2_1", "relu3_1"]),
+        )
+        .set("model.content_layers", layers(&["relu3_1"]))
+        .temporal(1e3)
+        .iterations(12, 8)
+        .set("optimizer.stop_tolerance", "0.0")
+        .unset("run.print_every")
+        .set("run.frame_init", job::quoted("prev_warped"))
+        .output(dir.join("out.mp4"))
+        .write(dir)
 }
 
 /// A running `vstyle run`, its stderr collected line by line as it comes.
@@ -75,7 +54,7 @@ impl Live {
 
     /// `vstyle run JOB ARGS...`.
     fn run(job: &Path, args: &[&str]) -> Self {
-        let mut child = vstyle()
+        let mut child = command()
             .arg("run")
             .arg(job)
             .args(args)
@@ -159,13 +138,6 @@ fn frames_done(dir: &Path) -> usize {
     (0..FRAMES).filter(|&i| frame_file(dir, i).exists()).count()
 }
 
-fn decode(path: &Path) -> Vec<image::RgbImage> {
-    FrameSource::open(path, &SourceOptions::default())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .map(|f| f.unwrap().image)
-        .collect()
-}
-
 fn work_images(dir: &Path) -> Vec<image::RgbImage> {
     (0..FRAMES)
         .map(|i| image::open(frame_file(dir, i)).unwrap().to_rgb8())
@@ -199,7 +171,7 @@ fn rerun_to_success(job: &Path, problems: &mut Vec<String>, what: &str) -> bool 
         }
         problems.push(format!(
             "{what}: rerun {attempt} exited {code:?}:\n{}",
-            harness::excerpt(&err)
+            fault::excerpt(&err)
         ));
     }
     false
@@ -234,12 +206,10 @@ fn a_job_killed_with_sigkill_anywhere_resumes_to_the_same_video() {
     std::fs::create_dir_all(&whole).unwrap();
     let (code, err) = Live::start(&job_file(&whole)).finish();
     assert_eq!(code, Some(0), "the uninterrupted run fails:\n{err}");
-    let reference = decode(&whole.join("out.mp4"));
+    let reference = decode(&whole.join("out.mp4")).1;
     assert_eq!(reference.len(), FRAMES);
     let reference_work = work_images(&whole);
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(whole.join("out.mp4.report.json")).unwrap())
-            .unwrap();
+    let report = json(&whole.join("out.mp4.report.json"));
     let seconds: Vec<f64> = report["frames"]
         .as_array()
         .unwrap()
@@ -401,7 +371,7 @@ fn compare(
     problems: &mut Vec<String>,
     what: &str,
 ) {
-    let video = decode(&dir.join("out.mp4"));
+    let video = decode(&dir.join("out.mp4")).1;
     if video.len() != reference.len() {
         problems.push(format!(
             "{what}: {} frames, the uninterrupted run has {}",

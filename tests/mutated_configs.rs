@@ -8,13 +8,13 @@
 //! The mutations come from a fixed seed; a failure names the mutation and
 //! shows the file's text, so it can be reproduced.
 mod common;
-mod harness;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use harness::{excerpt, parallel_map, run_with_deadline, vstyle, Checked, Rng};
+use common::fault::{excerpt, parallel_map, run_with_deadline, Checked, Rng};
+use common::run::command;
 
 const SEED: u64 = 0x5EED_0007_0204;
 const MUTATIONS_PER_FILE: usize = 15;
@@ -511,7 +511,7 @@ fn run_case(dir: &Path, index: usize, case: &Case) -> Checked {
     std::fs::create_dir_all(&folder).unwrap();
     let job = folder.join("job.toml");
     std::fs::write(&job, &case.job).unwrap();
-    let mut cmd = vstyle();
+    let mut cmd = command();
     cmd.arg("check").arg(&job);
     for s in &case.sets {
         cmd.arg("--set").arg(s);
@@ -582,7 +582,7 @@ fn mutated_job_files_and_overrides_are_checked_cleanly() {
         all.len(),
         cases.len()
     );
-    harness::summarise("checks", &table, &failures, all.len());
+    common::fault::summarise("checks", &table, &failures, all.len());
 }
 
 #[test]

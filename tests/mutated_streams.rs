@@ -7,13 +7,13 @@
 //! The variants come from a fixed seed, and each has a name that says what
 //! was done to which bytes, so a failure can be reproduced from its name.
 mod common;
-mod harness;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use harness::{excerpt, parallel_map, run_with_deadline, vstyle, Checked, Rng};
+use common::fault::{excerpt, parallel_map, run_with_deadline, Checked, Rng};
+use common::run::command;
 use vstyle::video::{FrameSource, SourceOptions};
 
 const SEED: u64 = 0x5EED_0007_0004;
@@ -463,7 +463,7 @@ fn run_variant(dir: &Path, index: usize, v: &Variant) -> Checked {
     std::fs::write(&input, &v.bytes).unwrap();
     let output = dir.join(format!("out{index:03}.mp4"));
     let style = common::data("starry_night.jpg");
-    let mut cmd = vstyle();
+    let mut cmd = command();
     cmd.arg("video")
         .arg(&input)
         .arg("-s")
@@ -558,7 +558,7 @@ fn damaged_clips_fail_cleanly_or_play() {
         "mutated streams: {} variants (seed {SEED:#x}) in {wall:.0} s on {THREADS} threads, slowest run {slowest:.1} s",
         variants.len()
     );
-    harness::summarise("damaged clips", &table, &failures, variants.len());
+    common::fault::summarise("damaged clips", &table, &failures, variants.len());
 }
 
 #[test]

@@ -7,6 +7,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::media::{count_frames, ffprobe_fields, first_frame, frame_times, mean_abs_diff};
+use common::run::{command, one_line_error};
+use common::{stderr, succeeds};
 use ffmpeg_next as ffmpeg;
 use image::RgbImage;
 use vstyle::video::{FrameSource, Orientation, SourceOptions};
@@ -34,54 +37,6 @@ fn from_carphone(args: &[&str], out: &Path) {
     ffmpeg_tool(&all);
 }
 
-/// One field of every video (or audio) stream, or of every packet, as ffprobe prints it.
-fn probe(path: &Path, entries: &str, stream: &str) -> Vec<String> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            stream,
-            "-show_entries",
-            entries,
-        ])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/setup.sh installs it)");
-    assert!(out.status.success(), "ffprobe {}", path.display());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim_end_matches(',').to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
-}
-
-/// Video frames in a file, counted by decoding it.
-fn count_frames(path: &Path) -> usize {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v"])
-        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.trim()
-        .trim_end_matches(',')
-        .parse()
-        .unwrap_or_else(|_| panic!("{text}"))
-}
-
-/// Presentation times of a file's video frames, in seconds, in display order.
-fn frame_times(path: &Path) -> Vec<f64> {
-    let mut t: Vec<f64> = probe(path, "packet=pts_time", "v")
-        .iter()
-        .map(|s| s.parse().expect("a time"))
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t
-}
-
 /// `vstyle video` with tiny settings: SqueezeNet, two iterations, no style weight (so the
 /// output is the content, and where its pixels went can be checked).
 fn stylize(input: &Path, output: &Path, extra: &[&str]) -> Output {
@@ -89,7 +44,7 @@ fn stylize(input: &Path, output: &Path, extra: &[&str]) -> Output {
 }
 
 fn stylize_at(size: u32, input: &Path, output: &Path, extra: &[&str]) -> Output {
-    Command::new(common::bin())
+    command()
         .arg("video")
         .arg(input)
         .arg("-o")
@@ -107,32 +62,7 @@ fn stylize_ok(input: &Path, output: &Path, extra: &[&str]) {
 }
 
 fn stylize_ok_at(size: u32, input: &Path, output: &Path, extra: &[&str]) {
-    let out = stylize_at(size, input, output, extra);
-    assert!(
-        out.status.success(),
-        "vstyle video {}: {}",
-        input.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn first_frame(path: &Path, size: Option<u32>) -> RgbImage {
-    let opts = SourceOptions {
-        size,
-        ..SourceOptions::full_size()
-    };
-    let mut src = FrameSource::open(path, &opts).expect("opens");
-    src.next().expect("a frame").expect("decodes").image
-}
-
-fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
-    let sum: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| (*x as i64 - *y as i64).unsigned_abs())
-        .sum();
-    sum as f64 / a.as_raw().len() as f64
+    succeeds(&stylize_at(size, input, output, extra));
 }
 
 /// Copies the first `frames` frames of carphone into an MP4 whose video stream carries the
@@ -192,7 +122,7 @@ fn rotated_and_mirrored_phone_clips_are_stylized_and_written_upright() {
         with_display_matrix(&clip, degrees, hflip, 4);
         let out = dir.path().join(format!("{name}_out.mp4"));
         stylize_ok(&clip, &out, &["--style-weight", "0"]);
-        let dims = probe(&out, "stream=width,height", "v");
+        let dims = ffprobe_fields(&out, "stream=width,height", "v");
         let portrait = turns % 2 == 1;
         assert_eq!(
             dims,
@@ -201,7 +131,7 @@ fn rotated_and_mirrored_phone_clips_are_stylized_and_written_upright() {
         );
         // Written upright: no display matrix left for a player to apply twice.
         assert!(
-            probe(&out, "stream_side_data=side_data_type", "v").is_empty(),
+            ffprobe_fields(&out, "stream_side_data=side_data_type", "v").is_empty(),
             "{name}: the output carries a display matrix"
         );
         // Where the pixels went: the output matches the input turned as a viewer sees it,
@@ -289,7 +219,7 @@ fn variable_frame_rate_keeps_each_frames_time_and_the_audio() {
     }
     // The pause is kept: 1.1 s between frames 9 and 10.
     assert!((output[10] - output[9] - 1.1).abs() < 0.002, "{output:?}");
-    let audio = probe(&out, "stream=codec_name,duration", "a");
+    let audio = ffprobe_fields(&out, "stream=codec_name,duration", "a");
     assert_eq!(audio.len(), 1, "one audio stream: {audio:?}");
 
     // input.step keeps the kept frames' times.
@@ -309,7 +239,7 @@ fn constant_rate_clips_keep_their_exact_rate() {
     let out = dir.path().join("cfr.mp4");
     stylize_ok(&common::data("carphone.mp4"), &out, &["--max-frames", "6"]);
     assert_eq!(
-        probe(&out, "stream=r_frame_rate,avg_frame_rate,nb_frames", "v"),
+        ffprobe_fields(&out, "stream=r_frame_rate,avg_frame_rate,nb_frames", "v"),
         vec!["30000/1001,30000/1001,6"]
     );
 }
@@ -340,9 +270,12 @@ fn colour_tags_are_read_and_written_and_codecs_can_be_chosen() {
     let tags = "stream=color_range,color_space,color_primaries,color_transfer";
     let out = dir.path().join("out.mp4");
     stylize_ok(&clip, &out, &["--style-weight", "0"]);
-    assert_eq!(probe(&out, tags, "v"), probe(&clip, tags, "v"));
     assert_eq!(
-        probe(&out, tags, "v"),
+        ffprobe_fields(&out, tags, "v"),
+        ffprobe_fields(&clip, tags, "v")
+    );
+    assert_eq!(
+        ffprobe_fields(&out, tags, "v"),
         vec!["pc,smpte170m,smpte170m,smpte170m"]
     );
     // Read with its own matrix and range: the picture is the same as the limited-range
@@ -370,7 +303,7 @@ fn colour_tags_are_read_and_written_and_codecs_can_be_chosen() {
         let pix_set = format!("output.pix_fmt={pix}");
         stylize_ok_at(128, &clip, &out, &["--set", &codec_set, "--set", &pix_set]);
         assert_eq!(
-            probe(&out, "stream=codec_name,pix_fmt", "v"),
+            ffprobe_fields(&out, "stream=codec_name,pix_fmt", "v"),
             vec![expected]
         );
         assert_eq!(count_frames(&out), 4, "{name}");
@@ -401,10 +334,7 @@ fn colour_tags_are_read_and_written_and_codecs_can_be_chosen() {
     for (name, a, b, key) in bad {
         let out = dir.path().join(name);
         let run = stylize(&clip, &out, &["--set", a, "--set", b]);
-        let err = String::from_utf8_lossy(&run.stderr);
-        assert_eq!(run.status.code(), Some(2), "{name}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "{err}");
-        assert!(err.contains(key), "{name}: {err}");
+        one_line_error(&run, &[key], name);
         assert!(!out.exists(), "{name} written");
     }
 }
@@ -464,7 +394,7 @@ fn ten_bit_input_is_read_without_banding() {
     ]);
     let out = dir.path().join("hevc_out.mp4");
     stylize_ok_at(128, &hevc, &out, &[]);
-    assert_eq!(probe(&out, "stream=nb_frames", "v"), vec!["2"]);
+    assert_eq!(ffprobe_fields(&out, "stream=nb_frames", "v"), vec!["2"]);
 }
 
 #[test]
@@ -489,7 +419,7 @@ fn every_container_reads_and_writes() {
         assert_eq!(count_frames(&out), 5, "{name}");
     }
     assert_eq!(
-        probe(&dir.path().join("out_in.webm"), "stream=codec_name", "v"),
+        ffprobe_fields(&dir.path().join("out_in.webm"), "stream=codec_name", "v"),
         vec!["vp9"],
         "WebM takes VP9 by default"
     );
@@ -520,11 +450,13 @@ fn audio_the_container_cannot_hold_is_re_encoded_to_aac_and_said() {
     );
     let out = dir.path().join("camera.mp4");
     stylize_ok(&clip, &out, &[]);
-    let audio = probe(&out, "stream=codec_name,duration", "a");
+    let audio = ffprobe_fields(&out, "stream=codec_name,duration", "a");
     assert_eq!(audio.len(), 1, "{audio:?}");
     let (codec, duration) = audio[0].split_once(',').unwrap();
     assert_eq!(codec, "aac");
-    let video: f64 = probe(&out, "stream=duration", "v")[0].parse().unwrap();
+    let video: f64 = ffprobe_fields(&out, "stream=duration", "v")[0]
+        .parse()
+        .unwrap();
     let duration: f64 = duration.parse().unwrap();
     assert!(
         (duration - video).abs() < 0.05,
@@ -567,7 +499,7 @@ fn interlaced_clips_are_deinterlaced_before_stylizing() {
         ],
         &clip,
     );
-    assert_eq!(probe(&clip, "stream=field_order", "v"), vec!["tt"]);
+    assert_eq!(ffprobe_fields(&clip, "stream=field_order", "v"), vec!["tt"]);
     // The frame as stored (the ffmpeg tool does not deinterlace unless asked)...
     let woven = dir.path().join("woven.png");
     ffmpeg_tool(&[
@@ -651,7 +583,7 @@ fn cmyk_grey_and_transparent_images_read_as_they_look() {
     // The three as an image sequence at 12 fps, with the CMYK one as the style.
     let out = dir.path().join("seq.mp4");
     let pattern = dir.path().to_str().unwrap().to_string();
-    let run = Command::new(common::bin())
+    let run = command()
         .args(["video", &pattern, "-o", out.to_str().unwrap()])
         .args([
             "-s",
@@ -671,11 +603,14 @@ fn cmyk_grey_and_transparent_images_read_as_they_look() {
         ])
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{err}");
+    succeeds(&run);
+    let err = stderr(&run);
     assert!(err.contains("image sequence shown at 12/1 fps"), "{err}");
     assert_eq!(count_frames(&out), 3);
-    assert_eq!(probe(&out, "stream=r_frame_rate", "v"), vec!["12/1"]);
+    assert_eq!(
+        ffprobe_fields(&out, "stream=r_frame_rate", "v"),
+        vec!["12/1"]
+    );
 }
 
 #[test]
@@ -696,12 +631,15 @@ fn odd_sized_clips_come_out_even_and_say_so() {
         ],
         &clip,
     );
-    assert_eq!(probe(&clip, "stream=width,height", "v"), vec!["75,61"]);
+    assert_eq!(
+        ffprobe_fields(&clip, "stream=width,height", "v"),
+        vec!["75,61"]
+    );
     let out = dir.path().join("odd_out.mp4");
     stylize_ok(&clip, &out, &[]);
     // 48 px on the long side: 48x39 kept even as 48x40, in 4:2:0.
     assert_eq!(
-        probe(&out, "stream=width,height,pix_fmt", "v"),
+        ffprobe_fields(&out, "stream=width,height,pix_fmt", "v"),
         vec!["48,40,yuv420p"]
     );
     assert_eq!(count_frames(&out), 4);

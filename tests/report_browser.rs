@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{job, s, succeeds, vstyle, TinyJob};
+
 fn say(text: &str) {
     let _ = writeln!(std::io::stderr(), "{text}");
 }
@@ -121,31 +123,9 @@ fn install_browser() {
 }
 
 fn batch_file(dir: &Path) -> PathBuf {
-    let text = format!(
-        r#"
-[input]
-size = 64
-max_frames = 4
-[model]
-name = "squeezenet"
-[optimizer]
-first_frame_iterations = 6
-frame_iterations = 3
-[run]
-device = "cpu"
-print_every = 0
-[batch]
-clips = ["{clip}"]
-styles = ["{starry}", "{scream}"]
-output = "out/{{clip}}_{{style}}.mp4"
-"#,
-        clip = common::data("carphone.mp4").display(),
-        starry = common::data("starry_night.jpg").display(),
-        scream = common::data("the_scream.jpg").display(),
-    );
-    let path = dir.join("batch.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    let clips = job::paths(&[common::data("carphone.mp4")]);
+    let styles = ["starry_night.jpg", "the_scream.jpg"].map(common::data);
+    TinyJob::batch(&clips, &job::paths(&styles), 4).write(dir)
 }
 
 /// Grey levels of the screenshot: white page background is most of it,
@@ -168,16 +148,7 @@ fn job_and_batch_reports_load_every_picture_in_chromium() {
     install_browser();
     let dir = tempfile::tempdir().unwrap();
     let job = batch_file(dir.path());
-    let o = Command::new(common::bin())
-        .args(["run", job.to_str().unwrap(), "--eval", "--quiet"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let stdout = succeeds(&vstyle(&["run", s(&job), "--eval", "--quiet"]));
     let out = dir.path().join("out");
     let page = out.join("carphone_starry_night.mp4.report.html");
     let index = out.join("batch.index.html");

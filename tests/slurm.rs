@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use vstyle::video::{FrameSource, SourceOptions};
+use common::media::{json, probe};
+use common::TinyJob;
 
 /// Longest wait for the jobs to leave the queue.
 const DEADLINE: Duration = Duration::from_secs(240);
@@ -26,12 +27,10 @@ fn script(name: &str) -> PathBuf {
     common::repo().join("scripts/slurm").join(name)
 }
 
+/// What a command printed, stdout then stderr: parsed (`scontrol`) as well
+/// as shown.
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    format!("{}{}", common::stdout(out), common::stderr(out))
 }
 
 /// The one-node cluster; stopped on drop, so also when an assertion fails.
@@ -169,35 +168,11 @@ fn job_states(cluster: &Cluster, id: u64) -> Vec<(String, String, String)> {
 }
 
 fn write_job(dir: &Path) -> PathBuf {
-    let job = dir.join("job.toml");
-    let toml = format!(
-        r#"[input]
-path = "{input}"
-size = 64
-max_frames = 12
-
-[output]
-path = "{output}"
-
-[style]
-images = ["{style}"]
-
-[model]
-name = "squeezenet"
-
-[optimizer]
-first_frame_iterations = 3
-frame_iterations = 2
-
-[run]
-device = "cpu"
-"#,
-        input = common::data("bigbuckbunny_2s.mp4").display(),
-        output = dir.join("out.mp4").display(),
-        style = common::data("starry_night.jpg").display(),
-    );
-    std::fs::write(&job, toml).unwrap();
-    job
+    TinyJob::new("bigbuckbunny_2s.mp4", 12)
+        .iterations(3, 2)
+        .unset("run.print_every")
+        .output(dir.join("out.mp4"))
+        .write(dir)
 }
 
 /// The ids in "submitted array job N (...), seam job S (...) and join job M ...".
@@ -315,17 +290,11 @@ fn a_job_sharded_over_a_slurm_array_joins_into_the_whole_clip() {
 
     let video = outputs.video.clone().unwrap();
     assert!(video.is_file(), "no joined video at {}", video.display());
-    let src = FrameSource::open(&video, &SourceOptions::full_size()).unwrap();
-    let info = src.info().clone();
-    let frames: Vec<_> = src.collect::<Result<_, _>>().unwrap();
-    assert_eq!(frames.len(), 12, "frames in {}", video.display());
+    let (info, frames) = probe(&video);
+    assert_eq!(frames, 12, "frames in {}", video.display());
     assert_eq!(info.frame_rate, (25, 1));
     assert!(info.has_audio, "the AAC track was not kept");
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&outputs.report)
-            .unwrap_or_else(|e| panic!("no report at {}: {e}", outputs.report.display())),
-    )
-    .unwrap();
+    let report = json(&outputs.report);
     assert_eq!(report["frames"].as_array().map(Vec::len), Some(12));
     // The seam tasks repaired both windows; the join found them done.
     let seams = report["seams"].as_array().unwrap();

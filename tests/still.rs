@@ -5,7 +5,7 @@ mod common;
 use std::ops::ControlFlow;
 
 use tch::{Device, Kind, Tensor};
-use vstyle::config::{parse_override, JobConfig, ModelName};
+use vstyle::config::{JobConfig, ModelName};
 use vstyle::imaging::{resize_longest, to_tensor};
 use vstyle::video::load_image as read_image;
 
@@ -16,10 +16,7 @@ fn job(sets: &[&str]) -> JobConfig {
         "run.device=\"cpu\"".to_string(),
     ];
     o.extend(sets.iter().map(|s| s.to_string()));
-    let o: Vec<_> = o.iter().map(|s| parse_override(s).unwrap()).collect();
-    let cfg = JobConfig::from_toml_str("", "test", &o).unwrap();
-    cfg.validate("test").unwrap();
-    cfg
+    common::job::config(&o)
 }
 
 /// Pearson correlation of two blurred luminance maps: the layout of a picture.

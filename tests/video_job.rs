@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use vstyle::config::{parse_override, JobConfig};
+use common::media::decode;
+use common::run::{command, one_line_error};
+use common::{fails_last, stderr, succeeds, vstyle};
+use vstyle::config::JobConfig;
 use vstyle::job::{Event, JobReport, VideoJob};
 use vstyle::video::{FrameSource, SourceOptions};
 
@@ -26,10 +29,7 @@ fn job(input: &Path, output: &Path, sets: &[&str]) -> JobConfig {
         "optimizer.style_hold=0".into(),
     ];
     o.extend(sets.iter().map(|s| s.to_string()));
-    let o: Vec<_> = o.iter().map(|s| parse_override(s).unwrap()).collect();
-    let cfg = JobConfig::from_toml_str("", "test", &o).unwrap();
-    cfg.validate("test").unwrap();
-    cfg
+    common::job::config(&o)
 }
 
 fn run(
@@ -38,13 +38,6 @@ fn run(
     on_event: impl FnMut(Event),
 ) -> vstyle::Result<JobReport> {
     VideoJob::new(cfg, None)?.run(stop, on_event)
-}
-
-fn decode_all(path: &Path) -> (vstyle::video::SourceInfo, Vec<image::RgbImage>) {
-    let src = FrameSource::open(path, &SourceOptions::full_size()).unwrap();
-    let info = src.info().clone();
-    let frames = src.map(|f| f.unwrap().image).collect();
-    (info, frames)
 }
 
 /// `got` equals `want` frame for frame; a failure names the frames that
@@ -100,7 +93,7 @@ fn clip_keeps_rate_and_count_and_writes_a_report() {
     assert_eq!(iterates, report.totals.iterations);
     assert_eq!(report.frames[0].init, "content");
     assert_eq!(report.frames[1].init, "prev_warped");
-    let (info, decoded) = decode_all(&out);
+    let (info, decoded) = decode(&out);
     assert_eq!(decoded.len(), 5);
     assert_eq!(info.frame_rate, (30000, 1001));
     assert_eq!((info.width, info.height), (48, 40));
@@ -108,10 +101,7 @@ fn clip_keeps_rate_and_count_and_writes_a_report() {
     for i in 0..5 {
         assert!(dir.path().join(format!("seq/f_{i:03}.png")).exists());
     }
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out.mp4.report.json")).unwrap(),
-    )
-    .unwrap();
+    let json = common::media::json(&dir.path().join("out.mp4.report.json"));
     assert_eq!(json["frames"].as_array().unwrap().len(), 5);
     assert_eq!(json["config"]["input"]["max_frames"], 5);
     assert!(json["frames"][0]["losses"]["style"].as_f64().unwrap() > 0.0);
@@ -142,7 +132,7 @@ fn audio_track_is_copied_and_frame_rate_kept() {
         ],
     );
     run(&cfg, &AtomicBool::new(false), |_| {}).unwrap();
-    let (info, decoded) = decode_all(&out);
+    let (info, decoded) = decode(&out);
     assert_eq!(decoded.len(), 10);
     assert_eq!(info.frame_rate, (25, 1));
     assert!(info.has_audio, "the AAC track was copied");
@@ -211,8 +201,8 @@ fn an_interrupted_job_resumes_to_the_same_video() {
         "the resumed job's work frames (PNG bytes)",
     );
     assert_same(
-        &decode_all(&whole).1,
-        &decode_all(&parts).1,
+        &decode(&whole).1,
+        &decode(&parts).1,
         "the resumed job's video frames",
     );
 
@@ -229,25 +219,6 @@ fn an_interrupted_job_resumes_to_the_same_video() {
         e.contains("parts.mp4.work") && e.contains("other settings"),
         "{e}"
     );
-}
-
-fn vstyle(args: &[&str]) -> (i32, String) {
-    let out = Command::new(common::bin()).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn fails(args: &[&str], needles: &[&str]) -> String {
-    let (code, err) = vstyle(args);
-    assert_eq!(code, 2, "{args:?}: {err}");
-    let last = err.lines().last().unwrap_or_default().to_string();
-    assert!(last.starts_with("error: "), "{err}");
-    for n in needles {
-        assert!(last.contains(n), "{args:?}: `{n}` not in {err}");
-    }
-    last
 }
 
 #[test]
@@ -270,7 +241,7 @@ fn bad_video_inputs_are_named_and_nothing_finished_is_lost() {
         let mut a = vec!["video", input, "-s", &style, "-o", out];
         a.extend_from_slice(&base);
         a.extend_from_slice(extra);
-        fails(&a, needles)
+        fails_last(&a, needles)
     };
     video(&d("absent.mp4"), &d("o1.mp4"), &[], &["absent.mp4"]);
     std::fs::write(dir.path().join("text.mp4"), "hello, not a video").unwrap();
@@ -357,7 +328,7 @@ fn bad_video_inputs_are_named_and_nothing_finished_is_lost() {
     writer.finish().unwrap();
     let bytes = std::fs::read(&full).unwrap();
     std::fs::write(dir.path().join("cut.mp4"), &bytes[..bytes.len() * 2 / 5]).unwrap();
-    let (code, err) = vstyle(&[
+    let o = vstyle(&[
         "video",
         &d("cut.mp4"),
         "-s",
@@ -378,9 +349,7 @@ fn bad_video_inputs_are_named_and_nothing_finished_is_lost() {
         "--content-layers",
         "relu3_1",
     ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("cut.mp4") && err.contains("frame"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let err = one_line_error(&o, &["cut.mp4", "frame"], "a clip cut short");
     let kept = work_frames(&dir.path().join("cut_out.mp4.work")).len();
     assert!(kept > 0 && kept < 120, "{kept} frames kept: {err}");
     assert!(
@@ -404,21 +373,12 @@ fn job_files_check_and_override() {
         ),
     )
     .unwrap();
-    let out = Command::new(common::bin())
-        .args(["check", &job.display().to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = succeeds(&vstyle(&["check", &job.display().to_string()]));
     assert!(
         stdout.contains("ok") && stdout.contains("120 frames") && stdout.contains("48x40"),
         "{stdout}"
     );
-    fails(
+    fails_last(
         &[
             "check",
             &job.display().to_string(),
@@ -427,7 +387,7 @@ fn job_files_check_and_override() {
         ],
         &["optimizer.frame_iterations"],
     );
-    fails(
+    fails_last(
         &[
             "check",
             &job.display().to_string(),
@@ -436,12 +396,12 @@ fn job_files_check_and_override() {
         ],
         &["nothing.mp4"],
     );
-    fails(
+    fails_last(
         &["run", &job.display().to_string(), "--set", "loss.bogus=1"],
         &["bogus"],
     );
     std::fs::write(&job, "[input]\npath = 3 3\n").unwrap();
-    fails(&["run", &job.display().to_string()], &["job.toml:2:"]);
+    fails_last(&["run", &job.display().to_string()], &["job.toml:2:"]);
 }
 
 /// `vstyle video` of `frames` frames of `clip` at 48 px, 3 iterations a
@@ -478,18 +438,8 @@ fn sigint_saves_finished_frames_and_says_how_to_resume() {
     let work = dir.path().join("o.mp4.work");
     let child = start_until_frame(&args, &work, 17);
     // A second worker on the same job is turned away while the first runs.
-    let second = Command::new(common::bin()).args(&args).output().unwrap();
-    let err2 = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(2), "{err2}");
-    let last = err2.lines().last().unwrap_or_default();
-    assert!(
-        last.starts_with("error: ") && last.contains("o.mp4.work"),
-        "{err2}"
-    );
-    assert!(
-        last.contains(&format!("in use by process {}", child.id())),
-        "{err2}"
-    );
+    let in_use = format!("in use by process {}", child.id());
+    fails_last(&args, &["o.mp4.work", &in_use]);
     let err = interrupt(child);
     assert!(
         err.contains("run the same command again to resume"),
@@ -501,14 +451,14 @@ fn sigint_saves_finished_frames_and_says_how_to_resume() {
     // Running it again finishes the job from there: from the last frame
     // where the carried L-BFGS memory started afresh.
     let loaded = kept - kept % vstyle::job::CARRY_SPAN;
-    let out2 = Command::new(common::bin()).args(&args).output().unwrap();
-    let err2 = String::from_utf8_lossy(&out2.stderr);
-    assert!(out2.status.success(), "{err2}");
+    let out2 = vstyle(&args);
+    succeeds(&out2);
+    let err2 = stderr(&out2);
     assert!(
         err2.contains(&format!("resuming after {loaded} finished frames")),
         "{err2}"
     );
-    assert_eq!(decode_all(&out).1.len(), 60);
+    assert_eq!(decode(&out).1.len(), 60);
 }
 
 fn frame_exists(work: &Path, index: usize) -> bool {
@@ -517,7 +467,7 @@ fn frame_exists(work: &Path, index: usize) -> bool {
 
 /// Starts the binary with `args` and returns once frame `index` is in `work`.
 fn start_until_frame(args: &[String], work: &Path, index: usize) -> std::process::Child {
-    let child = Command::new(common::bin())
+    let child = command()
         .args(args)
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -563,18 +513,15 @@ fn a_clip_replaced_by_another_of_the_same_size_is_refused_not_resumed() {
     other.resize(size, 0);
     std::fs::write(&clip, &other).unwrap();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, err) = vstyle(&args);
-    assert_eq!(code, 2, "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line: {err}");
+    let err = one_line_error(&vstyle(&args), &[], "a changed clip");
     let want = format!(
         "error: {} changed since the frames in {} were made",
         clip.display(),
         work.display()
     );
-    assert!(lines[0].starts_with(&want), "{err}");
+    assert!(err.starts_with(&want), "{err}");
     assert!(
-        lines[0].ends_with(&format!("delete {} to start over", work.display())),
+        err.ends_with(&format!("delete {} to start over", work.display())),
         "{err}"
     );
     assert_eq!(work_frames(&work), kept, "the finished frames are kept");
@@ -582,14 +529,15 @@ fn a_clip_replaced_by_another_of_the_same_size_is_refused_not_resumed() {
 
     // The first clip copied back (a new time, the same bytes) resumes.
     std::fs::copy(common::data("carphone.mp4"), &clip).unwrap();
-    let (code, err) = vstyle(&args);
-    assert_eq!(code, 0, "{err}");
+    let o = vstyle(&args);
+    succeeds(&o);
+    let err = stderr(&o);
     let loaded = kept.len() - kept.len() % vstyle::job::CARRY_SPAN;
     assert!(
         err.contains(&format!("resuming after {loaded} finished frames")),
         "{err}"
     );
-    assert_eq!(decode_all(&out).1.len(), 40);
+    assert_eq!(decode(&out).1.len(), 40);
 }
 
 #[test]
@@ -628,7 +576,7 @@ fn eval_reports_warping_error_as_json_and_plot() {
     let cfg = job(&common::data("carphone.mp4"), &out, &["input.max_frames=4"]);
     run(&cfg, &AtomicBool::new(false), |_| {}).unwrap();
     let (json, plot) = (dir.path().join("e.json"), dir.path().join("e.png"));
-    let res = Command::new(common::bin())
+    let res = command()
         .args([
             "eval",
             "--input",
@@ -643,18 +591,12 @@ fn eval_reports_warping_error_as_json_and_plot() {
         .args(["--plot", &plot.display().to_string()])
         .output()
         .unwrap();
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    assert!(String::from_utf8_lossy(&res.stdout).contains("warping error"));
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(succeeds(&res).contains("warping error"));
+    let v = common::media::json(&json);
     assert_eq!(v[0]["per_frame"].as_array().unwrap().len(), 3);
     assert!(v[0]["mean"].as_f64().unwrap() > 0.0);
     assert_eq!(image::open(&plot).unwrap().width(), 720);
-    fails(
+    fails_last(
         &[
             "eval",
             "--input",
@@ -704,7 +646,7 @@ fn a_nan_loss_is_retried_from_the_content_and_recorded() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let json = std::fs::read_to_string(dir.path().join("nan.mp4.report.json")).unwrap();
     assert!(json.contains("\"retries\""), "the report records the retry");
-    let (_, decoded) = decode_all(&out);
+    let (_, decoded) = decode(&out);
     assert_eq!(decoded.len(), 3);
 }
 
@@ -758,7 +700,7 @@ fn coarse_first_frame_and_carried_pairs_run_in_a_clip() {
     for f in &report.frames[1..] {
         assert!(f.iterations <= 3 && f.losses.total.is_finite(), "{f:?}");
     }
-    assert_eq!(decode_all(&out).1.len(), 3);
+    assert_eq!(decode(&out).1.len(), 3);
 }
 
 /// Writes `frames` as a numbered PNG sequence in `dir` and returns the pattern.

@@ -104,7 +104,7 @@ impl JobConfig {
     fn resolve_paths(&mut self, base: &Path, skip: &[&str]) {
         let fix = |key: &str, p: &mut PathBuf| {
             if !skip.contains(&key) && !p.as_os_str().is_empty() && p.is_relative() {
-                *p = base.join(&*p);
+                *p = crate::paths::tidy(&base.join(&*p));
             }
         };
         fix("input.path", &mut self.input.path);
@@ -119,7 +119,7 @@ impl JobConfig {
         }
         if let Some(f) = self.output.frames.as_mut() {
             if !skip.contains(&"output.frames") && Path::new(f).is_relative() {
-                *f = base.join(&*f).display().to_string();
+                *f = crate::paths::tidy(&base.join(&*f)).display().to_string();
             }
         }
         for p in &mut self.style.images {
@@ -134,7 +134,9 @@ impl JobConfig {
                 }
             }
             if !skip.contains(&"batch.output") && Path::new(&b.output).is_relative() {
-                b.output = base.join(&b.output).display().to_string();
+                b.output = crate::paths::tidy(&base.join(&b.output))
+                    .display()
+                    .to_string();
             }
         }
         if let Some(p) = self.model.weights.as_mut() {

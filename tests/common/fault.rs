@@ -1,7 +1,6 @@
-//! Shared by the fault-injection tests (mutated streams, mutated configs,
+//! For the fault-injection tests (mutated streams, mutated configs,
 //! kill -9): a seeded PRNG, running the binary under a deadline, and the
 //! checks every run must pass.
-#![allow(dead_code)]
 use std::io::Read;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Mutex;
@@ -43,15 +42,6 @@ impl Rng {
     pub fn chance(&mut self, percent: usize) -> bool {
         self.below(100) < percent
     }
-}
-
-/// The binary, set to run its tensor maths on one thread: the tests run
-/// several at once, and OpenMP's spinning threads on a busy 2-core machine
-/// make a run ten times slower.
-pub fn vstyle() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vstyle"));
-    c.env("OMP_NUM_THREADS", "1");
-    c
 }
 
 /// What one run of the binary did.
