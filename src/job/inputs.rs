@@ -152,6 +152,12 @@ fn read(file: &Path) -> Result<Option<Inputs>> {
 
 /// Checks every input against `old`; files touched but unchanged get their
 /// new times recorded, so the next resume is a stat again.
+/// Paths recorded before job-file paths were tidied (`configs/../x`) still
+/// name the same input.
+fn same_path(a: &Path, b: &Path) -> bool {
+    crate::paths::tidy(a) == crate::paths::tidy(b)
+}
+
 fn verify(old: &Inputs, paths: &[(PathBuf, u64)], work_dir: &Path) -> Result<()> {
     let changed = |file: &Path, how: String| Error::InputChanged {
         file: file.to_path_buf(),
@@ -161,13 +167,13 @@ fn verify(old: &Inputs, paths: &[(PathBuf, u64)], work_dir: &Path) -> Result<()>
     if let Some(gone) = old
         .files
         .iter()
-        .find(|i| !paths.iter().any(|(p, _)| *p == i.path))
+        .find(|i| !paths.iter().any(|(p, _)| same_path(p, &i.path)))
     {
         return Err(changed(&gone.path, "no longer among the inputs".into()));
     }
     let mut now = old.clone();
     for (path, blocks) in paths {
-        let Some(rec) = now.files.iter_mut().find(|i| i.path == *path) else {
+        let Some(rec) = now.files.iter_mut().find(|i| same_path(&i.path, path)) else {
             return Err(changed(path, "not among the inputs then".into()));
         };
         let size = rec.id.size;

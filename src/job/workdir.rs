@@ -140,6 +140,12 @@ pub fn fingerprint(cfg: &JobConfig) -> String {
     c.run.threads = 0;
     c.optimizer.passes = 1;
     c.shards = Default::default();
+    // Work directories made before paths were tidied stay this job's.
+    c.input.path = crate::paths::tidy(&c.input.path);
+    for image in &mut c.style.images {
+        *image = crate::paths::tidy(image);
+    }
+    c.model.weights = c.model.weights.as_deref().map(crate::paths::tidy);
     // The network's defaults and the same values named paint alike.
     c.model.pooling = Some(cfg.model.pooling());
     c.optimizer.scale_iterations = Some(cfg.optimizer.scale_iterations(cfg.model.name));
@@ -301,6 +307,20 @@ mod tests {
         assert_eq!(fingerprint(&a), fingerprint(&b), "the coarse budget named");
         a.loss.style_weight = 1.0;
         assert_ne!(fingerprint(&a), fingerprint(&b));
+    }
+
+    #[test]
+    fn a_work_dir_recorded_with_untidied_paths_is_the_same_job() {
+        let mut old = JobConfig::default();
+        old.input.path = "configs/../tests/data/carphone.mp4".into();
+        old.style.images = vec!["configs/./../tests/data/starry_night.jpg".into()];
+        let mut now = old.clone();
+        now.input.path = "tests/data/carphone.mp4".into();
+        now.style.images = vec!["tests/data/starry_night.jpg".into()];
+        let recorded = serde_json::to_string(&old).unwrap();
+        assert!(same_settings(&recorded, &fingerprint(&now)));
+        now.input.path = "tests/data/other.mp4".into();
+        assert!(!same_settings(&recorded, &fingerprint(&now)));
     }
 
     #[test]
