@@ -259,16 +259,15 @@ fn running_out_of_memory_is_one_line_with_a_hint() {
 }
 
 /// A job file in `dir` for two frames of carphone at `size`, with `run` keys.
-fn memory_job(dir: &Path, size: u32, run: &str) -> std::path::PathBuf {
-    let text = format!(
-        "[input]\npath = \"{}\"\nsize = {size}\nmax_frames = 2\n[style]\nimages = [\"{}\"]\n[run]\ndevice = \"cpu\"\n{run}\n[output]\npath = \"{}\"\n",
-        p(&common::data("carphone.mp4")),
-        p(&common::data("starry_night.jpg")),
-        p(&dir.join("out.mp4")),
-    );
-    let job = dir.join("job.toml");
-    std::fs::write(&job, text).unwrap();
-    job
+fn memory_job(dir: &Path, size: u32, limit: Option<&str>) -> std::path::PathBuf {
+    let job = common::TinyJob::new("carphone.mp4", 2)
+        .size(size)
+        .unset("model.name");
+    match limit {
+        Some(l) => job.set("run.memory_limit", common::job::quoted(l)),
+        None => job,
+    }
+    .write(dir)
 }
 
 #[test]
@@ -287,39 +286,36 @@ fn a_job_estimated_over_its_memory_limit_is_refused_before_writing() {
     let needles = [&needles[..], &["golden_gate.jpg"]].concat();
     refused_untouched(d, &[&args[..], &limit].concat(), &needles);
     let needles = ["needs about", "limit of 700 MiB", "carphone.mp4"];
-    let job = memory_job(d, 512, "memory_limit = \"700MiB\"");
+    let job = memory_job(d, 512, Some("700MiB"));
     let job = p(&job);
     refused_untouched(d, &["run", &job], &needles);
     // The flag overrides the job file's limit.
-    let (code, _, err) = vstyle(&["check", &job, "--memory-limit", "64GiB"]);
-    assert_eq!(code, 0, "{err}");
+    succeeds(&vstyle(&["check", &job, "--memory-limit", "64GiB"]));
 }
 
 #[test]
 fn check_prints_the_memory_estimate_and_its_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let job = p(&memory_job(dir.path(), 64, ""));
-    let (code, out, err) = vstyle(&["check", &job, "--memory-limit", "3GiB"]);
-    assert_eq!(code, 0, "{err}");
+    let job = p(&memory_job(dir.path(), 64, None));
+    let out = succeeds(&vstyle(&["check", &job, "--memory-limit", "3GiB"]));
     let line = out.lines().find(|l| l.contains("memory:")).unwrap_or("");
     assert!(
         line.contains("memory: about") && line.ends_with("MiB at peak (limit 3.0 GiB)"),
         "{out}"
     );
-    let (code, small, err) = vstyle(&["check", &job]);
-    assert_eq!(code, 0, "{err}");
+    let small = succeeds(&vstyle(&["check", &job]));
     assert!(small.contains("memory: about"), "{small}");
 }
 
 #[test]
 fn a_memory_limit_that_is_not_a_size_is_one_line_naming_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    let job = p(&memory_job(dir.path(), 64, "memory_limit = \"3 potatoes\""));
+    let job = p(&memory_job(dir.path(), 64, Some("3 potatoes")));
     fails(
         &["check", &job],
         &["job.toml", "run.memory_limit", "`3 potatoes` is not a size"],
     );
-    let job = p(&memory_job(dir.path(), 64, ""));
+    let job = p(&memory_job(dir.path(), 64, None));
     fails(
         &["check", &job, "--memory-limit", "lots"],
         &["run.memory_limit", "`lots`"],

@@ -42,7 +42,7 @@ struct Painted {
     out: std::path::PathBuf,
     content_path: std::path::PathBuf,
     cfg: JobConfig,
-    summary: vstyle::job::still::ImageSummary,
+    summary: vstyle::job::pipeline::still::ImageSummary,
 }
 
 fn paint(sets: &[&str], mut on_iter: impl FnMut(&vstyle::stylize::IterateRecord)) -> Painted {
@@ -52,7 +52,7 @@ fn paint(sets: &[&str], mut on_iter: impl FnMut(&vstyle::stylize::IterateRecord)
     let mut all = vec!["input.size=64", "optimizer.first_frame_iterations=40"];
     all.extend_from_slice(sets);
     let cfg = job(&all);
-    let summary = vstyle::job::still::stylize_image(&cfg, &content_path, &out, |r| {
+    let summary = vstyle::job::pipeline::still::stylize_image(&cfg, &content_path, &out, |r| {
         on_iter(r);
         ControlFlow::Continue(())
     })
@@ -68,7 +68,9 @@ fn paint(sets: &[&str], mut on_iter: impl FnMut(&vstyle::stylize::IterateRecord)
 
 /// Paints golden_gate.jpg at 64 px with 40 iterations and checks that the
 /// style loss falls by a large factor while the photo's layout survives.
-fn paints_the_style_and_keeps_the_layout(sets: &[&str]) -> vstyle::job::still::ImageSummary {
+fn paints_the_style_and_keeps_the_layout(
+    sets: &[&str],
+) -> vstyle::job::pipeline::still::ImageSummary {
     let mut seen = Vec::new();
     let p = paint(sets, |r| seen.push(r.losses.total));
     let (s, out, content_path) = (p.summary, p.out, p.content_path);
@@ -164,7 +166,7 @@ fn original_colors_and_blends_and_noise_init_run() {
         "run.init=\"noise\"",
         "style.scale=1.5",
     ]);
-    let s = vstyle::job::still::stylize_image(&cfg, &content_path, &out_a, |_| {
+    let s = vstyle::job::pipeline::still::stylize_image(&cfg, &content_path, &out_a, |_| {
         ControlFlow::Continue(())
     })
     .unwrap();
@@ -202,7 +204,7 @@ fn coarse_to_fine_paints_small_sizes_first_and_ends_lower() {
         all.extend_from_slice(sets);
         let mut records = 0;
         let out = dir.path().join("out.png");
-        let s = vstyle::job::still::stylize_image(&job(&all), &content, &out, |_| {
+        let s = vstyle::job::pipeline::still::stylize_image(&job(&all), &content, &out, |_| {
             records += 1;
             ControlFlow::Continue(())
         })

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::config::{ConfigError, JobConfig, StyleChoice};
 use crate::error::Result;
-use crate::job::collisions::{Claims, Target};
+use crate::job::store::collisions::{Claims, Target};
 use crate::job::{verified_done, Outputs};
 
 /// One (clip, style) pair of a batch, or the one clip of a plain job.

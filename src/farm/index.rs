@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::config::JobConfig;
 use crate::error::Result;
 use crate::files::write_atomic;
-use crate::job::html::{escape, files_dir, html_path, link, IMAGE_CHECK, STYLE};
+use crate::job::report::html::{escape, files_dir, html_path, link, IMAGE_CHECK, STYLE};
 use crate::job::{JobReport, Outputs};
 
 use super::batch::{Entry, Outcome};

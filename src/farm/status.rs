@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::config::JobConfig;
-use crate::job::join::{done_marker, seam_lock, seam_windows};
-use crate::job::lock::live_holder;
+use crate::job::seams::join::{done_marker, seam_lock, seam_windows};
+use crate::job::store::lock::live_holder;
 use crate::job::{pass_dir, verified_done, Layout, Outputs};
 use crate::video::FrameSource;
 

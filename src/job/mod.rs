@@ -1,46 +1,30 @@
 //! Jobs: what a user asks vstyle to do, from a config to files on disk.
+//! Five folders, each one concern, each using only those listed before it:
 //!
-//! * [`VideoJob`] (`video_job`): a clip, streamed through decoder, flow,
-//!   optimiser and encoder stages (`stages`), one frame at a time (`frame`),
-//!   holding warm frames to their shot's style level (`hold`),
-//!   with a resumable, locked work directory (`workdir`, `lock`, `inputs`), its output paths
-//!   (`outputs`), a JSON report (`report`) and an HTML one beside it
-//!   (`html`, with its pictures from `report_files`).
-//! * [`still`]: one picture.
-//! * [`eval`]: the warping error of a finished clip against its input.
-//! * `setup`: what every job loads first (device, network, style images)
-//!   and the L-BFGS schedule; `scales`: coarse to fine for a first picture.
-mod assemble;
-pub mod collisions;
-mod crossfade;
-mod cuts;
-pub mod eval;
-mod frame;
-mod frame_loop;
-mod hold;
-pub mod html;
-pub mod inputs;
-pub mod join;
-pub mod lock;
-mod outputs;
-mod passes;
-mod report;
-mod report_files;
-pub mod scales;
-mod setup;
-pub mod shard;
-mod stages;
-pub mod still;
-mod video_job;
-mod workdir;
+//! * [`report`]: the JSON report, the HTML page beside it with its
+//!   pictures, and `vstyle eval`'s warping error.
+//! * [`store`]: the work on disk: output paths and their collisions with
+//!   inputs, the work directory with its lock and its inputs' identity.
+//! * [`shards`]: how a clip is split for parallel runs (`plan`: shards,
+//!   their layout and the part one run covers; `cuts`: where they meet).
+//! * [`pipeline`]: one run: a clip through decoder, flow, optimiser and
+//!   encoder stages ([`VideoJob`]), a still ([`pipeline::still`]), passes,
+//!   coarse to fine and the set-up every job loads first.
+//! * [`seams`]: `vstyle join`: shards joined, their seams repaired.
+pub mod pipeline;
+pub mod report;
+pub mod seams;
+pub mod shards;
+pub mod store;
 
-pub use frame::{StartFault, CARRY_SPAN};
-pub use outputs::{inputs, part_path, Outputs};
-pub use passes::Direction;
+pub use pipeline::event::Event;
+pub use pipeline::frame::{StartFault, CARRY_SPAN};
+pub use pipeline::setup::{initial_image, schedule, Setup};
+pub use pipeline::video_job::VideoJob;
 pub use report::{
-    verified_done, Complete, FrameReport, JobReport, PassReport, Retry, SeamReport, Totals,
+    verified_done, Complete, Direction, FrameReport, JobReport, PassReport, Retry, SeamReport,
+    Totals,
 };
-pub use setup::{initial_image, schedule, Setup};
-pub use shard::{Layout, Shard};
-pub use video_job::{Event, VideoJob};
-pub use workdir::{fingerprint, pass_dir, FrameDir, WorkDir};
+pub use shards::plan::{Layout, Shard};
+pub use store::outputs::{inputs, part_path, Outputs};
+pub use store::workdir::{fingerprint, pass_dir, FrameDir, WorkDir};

@@ -17,7 +17,7 @@ pub use vary::{parse_vary, Vary, MAX_VALUES};
 
 use crate::config::{ConfigError, InitKind, JobConfig};
 use crate::error::Result;
-use crate::job::collisions::Target;
+use crate::job::store::collisions::Target;
 use crate::job::{inputs, pass_dir, VideoJob};
 use crate::video::{load_image, FrameSource};
 

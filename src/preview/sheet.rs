@@ -79,7 +79,7 @@ pub struct CellInfo {
 }
 
 /// Pixel geometry of a sheet.
-struct Layout {
+struct Geometry {
     frame: (u32, u32),
     strip: u32,
     runs: u32,
@@ -88,7 +88,7 @@ struct Layout {
     top: u32,
 }
 
-impl Layout {
+impl Geometry {
     /// The geometry of `cells`, with the runs' labels `run_text` at the left.
     fn new(cells: &[Cell], run_text: &[String]) -> Self {
         let frame = cells[0].runs[0][0].dimensions();
@@ -179,7 +179,7 @@ pub fn compose(
         .iter()
         .map(|(a, b)| format!("frames {a}-{b}"))
         .collect();
-    let l = Layout::new(cells, &run_text);
+    let l = Geometry::new(cells, &run_text);
     let mut img = l.canvas(title, rows, cols);
     let names: Vec<String> = cells.iter().map(Cell::label).collect();
     let mut labels = vec![label(title, (PAD, PAD))];
@@ -202,7 +202,7 @@ fn label(text: &str, (x, y): (u32, u32)) -> Label<'_> {
     }
 }
 
-fn paste_frames(img: &mut RgbImage, l: &Layout, cell: &Cell) {
+fn paste_frames(img: &mut RgbImage, l: &Geometry, cell: &Cell) {
     for (k, run) in cell.runs.iter().enumerate() {
         for (i, f) in run.iter().enumerate().take(l.strip as usize) {
             let (x, y) = l.frame_origin(cell.row, cell.col, k, i);

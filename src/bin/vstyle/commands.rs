@@ -10,8 +10,8 @@ use vstyle::farm::batch::{self, Entry, Outcome};
 use vstyle::farm::slurm::SlurmPlan;
 use vstyle::farm::status;
 use vstyle::farm::workers::Workers;
-use vstyle::job::join::JoinOptions;
-use vstyle::job::shard::task_index;
+use vstyle::job::seams::join::JoinOptions;
+use vstyle::job::shards::plan::task_index;
 use vstyle::job::{Event, JobReport, Layout, Shard, VideoJob};
 
 use crate::cli::{
@@ -76,15 +76,15 @@ impl After {
     /// Prints where the HTML report is; with `eval`, measures first.
     fn report(&self, cfg: &JobConfig, report: &JobReport) -> Result<()> {
         let json = vstyle::job::Outputs::of(cfg)?.report;
-        let mut page = vstyle::job::html::html_path(&json);
+        let mut page = vstyle::job::report::html::html_path(&json);
         if self.eval {
-            let e = vstyle::job::eval::of_report(report)?;
+            let e = vstyle::job::report::eval::of_report(report)?;
             println!(
                 "warping error {:.6} over {} frames",
                 e.mean,
                 e.per_frame.len() + 1
             );
-            page = vstyle::job::eval::attach(&json, e)?;
+            page = vstyle::job::report::eval::attach(&json, e)?;
         }
         if page.exists() {
             println!("report: {}", page.display());
@@ -131,7 +131,7 @@ fn report_outcomes(outcomes: &[(String, Outcome)]) -> Result<()> {
 
 /// `--workers K`: the shards as worker processes, then the join.
 fn workers(a: &RunArgs, cfg: &JobConfig, k: usize) -> Result<()> {
-    let max = vstyle::job::shard::MAX_SHARDS;
+    let max = vstyle::job::shards::plan::MAX_SHARDS;
     anyhow::ensure!(
         (1..=max).contains(&k),
         "--workers {k}: must be in 1..={max}"
@@ -212,7 +212,7 @@ fn repair_seam(a: &JobArgs, opts: &JoinOptions, text: &str) -> Result<()> {
     let cfg = job_config(a)?;
     let repair_one = |cfg: &JobConfig| -> Result<()> {
         let repaired = with_progress(a.quiet, cfg, |stop, on_event| {
-            vstyle::job::join::repair_seam(cfg, opts, (i, n), stop, on_event)
+            vstyle::job::seams::join::repair_seam(cfg, opts, (i, n), stop, on_event)
         })?;
         match repaired {
             Some(r) => println!(
@@ -241,7 +241,7 @@ fn join_with(a: &JobArgs, opts: &JoinOptions, eval: bool) -> Result<()> {
     let cfg = job_config(a)?;
     let join_one = |cfg: &JobConfig| -> Result<()> {
         let report = with_progress(a.quiet, cfg, |stop, on_event| {
-            vstyle::job::join::join(cfg, opts, stop, on_event)
+            vstyle::job::seams::join::join(cfg, opts, stop, on_event)
         })?;
         summary(cfg, &report);
         after.report(cfg, &report)
@@ -286,7 +286,7 @@ pub fn image(a: &ImageArgs) -> Result<()> {
     let cfg = a.job()?;
     let every = cfg.run.print_every;
     let quiet = a.flags.quiet;
-    let s = vstyle::job::still::stylize_image(&cfg, &a.content, &a.output, |r| {
+    let s = vstyle::job::pipeline::still::stylize_image(&cfg, &a.content, &a.output, |r| {
         if !quiet && every > 0 && (r.iteration % every == 0 || r.iteration == 1) {
             eprintln!("{}", progress_line("", r));
         }
@@ -483,7 +483,7 @@ pub fn eval(
 ) -> Result<()> {
     let mut results = Vec::new();
     for (i, o) in outputs.iter().enumerate() {
-        let r = vstyle::job::eval::warping_error(input, o, max_frames)?;
+        let r = vstyle::job::report::eval::warping_error(input, o, max_frames)?;
         let colour = if outputs.len() > 1 && plot.is_some() {
             format!(
                 "  (plot colour rgb{:?})",
@@ -504,7 +504,7 @@ pub fn eval(
         // Beside a job's report (default name), the result joins it.
         let json = report_beside(o);
         if json.exists() {
-            let page = vstyle::job::eval::attach(&json, r.clone())?;
+            let page = vstyle::job::report::eval::attach(&json, r.clone())?;
             eprintln!("added to {}", page.display());
         }
         results.push(r);

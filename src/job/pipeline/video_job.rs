@@ -10,7 +10,9 @@ use std::time::Instant;
 use crate::config::{ConfigError, JobConfig};
 use crate::error::{Error, Result};
 use crate::memory::{Budget, Shape};
-use crate::stylize::{IterateRecord, Stylizer};
+use crate::stylize::Stylizer;
+
+use super::event::Event;
 use crate::temporal::{History, TemporalPlan};
 use crate::video::{FrameSource, SourceInfo};
 
@@ -18,39 +20,14 @@ use super::assemble;
 use super::frame::{Curvature, FrameOptimiser, StartFault};
 use super::frame_loop::{FrameLoop, LoopEnd};
 use super::hold::StyleHold;
-use super::outputs::Outputs;
-use super::passes::{Direction, Pass, PassRunner};
-use super::report::{Complete, FrameReport, JobReport, PassReport, Totals};
+use super::passes::{Pass, PassRunner};
 use super::scales::Coarse;
 use super::setup::Setup;
-use super::shard::{Part, Shard};
 use super::stages::{self, Encoder, Sinks};
-use super::workdir::{FrameDir, WorkDir};
-
-/// What a running job tells its front end.
-pub enum Event<'a> {
-    Start {
-        total: Option<usize>,
-        resumed: usize,
-        width: u32,
-        height: u32,
-        device: String,
-        /// How the input is read (turns, timing, colours, padding).
-        notes: Vec<String>,
-    },
-    Iterate {
-        frame: usize,
-        record: &'a IterateRecord,
-    },
-    FrameDone(&'a FrameReport),
-    /// A later pass begins.
-    Pass {
-        number: usize,
-        direction: Direction,
-        frames: usize,
-    },
-    Warning(String),
-}
+use crate::job::report::{html, Complete, Direction, FrameReport, JobReport, PassReport, Totals};
+use crate::job::shards::plan::{Part, Shard};
+use crate::job::store::outputs::Outputs;
+use crate::job::store::workdir::{FrameDir, WorkDir};
 
 /// A video job, set up and ready to run.
 pub struct VideoJob<'a> {
@@ -76,7 +53,7 @@ pub struct VideoJob<'a> {
 /// Whether the shard's first frame is already in the work directory (then
 /// its lead-in is not needed).
 fn resumable(outputs: &Outputs, part: &Part) -> bool {
-    super::workdir::pass_dir(&outputs.work_dir, 1).has(part.frames.start)
+    crate::job::store::workdir::pass_dir(&outputs.work_dir, 1).has(part.frames.start)
 }
 
 /// What a run produced, for its report.
@@ -377,7 +354,7 @@ impl<'a> VideoJob<'a> {
         }
         let json = self.part.report_file(&self.outputs.report, &work_dir);
         if self.html && self.part.shard.is_none() {
-            write_html(&mut report, &json);
+            html::write_or_warn(&mut report, &json);
         }
         report.write(&json)?;
         match failure {
@@ -411,13 +388,5 @@ impl<'a> VideoJob<'a> {
             memory: Some(self.memory),
             config: self.cfg.clone(),
         }
-    }
-}
-
-/// Writes the HTML report; failing to (a thumbnail that cannot be decoded)
-/// costs the job nothing but becomes a warning in the JSON report.
-pub(super) fn write_html(report: &mut JobReport, json: &std::path::Path) {
-    if let Err(e) = super::html::write(report, json) {
-        report.warnings.push(format!("no HTML report: {e}"));
     }
 }

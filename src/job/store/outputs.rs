@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use super::collisions::{Claims, Target};
-use super::html;
 use super::inputs::InputFiles;
 use crate::config::{ConfigError, JobConfig};
 use crate::error::Result;
 use crate::files::check_writable;
+use crate::job::report::html;
 use crate::video::pattern::Pattern;
 
 pub struct Outputs {

@@ -12,8 +12,6 @@ use crate::error::Result;
 use crate::temporal::metric::WarpingMeter;
 use crate::video::FrameSource;
 
-use super::shard::Shard;
-
 /// Frames are scored at most this size: the choice needs the motion, not
 /// the detail.
 const SCORE_SIZE: u32 = 128;
@@ -26,14 +24,18 @@ const FAR: f64 = 4.0;
 /// held: the input repeats it, while a moving frame scores far above it.
 const HELD: f64 = 0.1;
 
+/// Where shard `i` of `count` starts in a clip of `total` frames when the
+/// clip is split evenly (`i == count`: the end).
+pub fn even_bound(i: usize, count: usize, total: usize) -> usize {
+    // In u128: a container may declare any count.
+    (i as u128 * total as u128 / count as u128) as usize
+}
+
 /// The first frame of every shard but the first, for `shards` shards of a
 /// clip of `frames` frames. Deterministic, so workers that lay out a clip
 /// at once agree.
 pub fn calm_cuts(cfg: &JobConfig, shards: usize, frames: usize) -> Result<Vec<usize>> {
-    let even: Vec<usize> = Shard::all(shards)
-        .skip(1)
-        .map(|s| s.range(frames).start)
-        .collect();
+    let even: Vec<usize> = (1..shards).map(|i| even_bound(i, shards, frames)).collect();
     let per_shard = frames as f64 / shards as f64;
     let near = (cfg.shards.cut_search * per_shard) as usize;
     let far = ((cfg.shards.cut_search * FAR).min(MAX_CUT_SEARCH) * per_shard) as usize;

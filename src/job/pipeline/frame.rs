@@ -18,11 +18,11 @@ use crate::optimizer::Lbfgs;
 use crate::stylize::{IterateRecord, Schedule, Stylized, Stylizer};
 use crate::temporal::{short_pair, FlowPair, History, TemporalTarget};
 
+use super::event::Event;
 use super::hold::StyleHold;
-use super::report::{FrameReport, Retry};
 use super::scales::{Coarse, Spent};
 use super::setup::{initial_image, schedule, schedule_for};
-use super::video_job::Event;
+use crate::job::report::{FrameReport, Retry};
 
 /// The attempts at a frame: its own start, then the content frame, then the
 /// content frame with a first step a tenth as long.

@@ -18,8 +18,8 @@ use crate::video::pattern::Pattern;
 use crate::video::write_image_atomic;
 use crate::video::{Frame, FrameSource, VideoError, VideoWriter};
 
-use super::lock::Held;
-use super::outputs::part_path;
+use crate::job::store::lock::Held;
+use crate::job::store::outputs::part_path;
 
 /// Frames decoded ahead of the optimiser, and finished frames waiting for the encoder.
 const QUEUE: usize = 4;

@@ -8,8 +8,7 @@ use crate::charts::{LineChart, Series};
 use crate::error::Result;
 use crate::video::{write_image_atomic, FrameSource, SourceOptions};
 
-use super::eval::WarpingError;
-use super::report::{FrameReport, JobReport};
+use super::{FrameReport, JobReport, WarpingError};
 
 /// Thumbnails wider than this are scaled down (the page shows them smaller).
 const THUMB_WIDTH: u32 = 320;

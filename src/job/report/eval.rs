@@ -2,26 +2,11 @@
 //! stylized clip against the clip it was made from, read from files.
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
 use crate::temporal::metric::WarpingMeter;
 use crate::video::{FrameSource, SourceOptions};
 
-use super::report::JobReport;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WarpingError {
-    pub input: String,
-    pub output: String,
-    pub width: u32,
-    pub height: u32,
-    /// Per frame t >= 1, in [0, 1] pixel units squared.
-    pub per_frame: Vec<f64>,
-    pub mean: f64,
-    /// Mean fraction of pixels the reliability mask kept.
-    pub reliable_fraction: f64,
-}
+use super::{JobReport, WarpingError};
 
 /// Measures the warping error of `output` (a stylized version of `input`;
 /// the input is resized to the output's size). At most `max_frames` frames.
@@ -36,7 +21,7 @@ pub fn warping_error(
 /// The warping error of a finished job's output, against its input read
 /// with the job's own frame selection.
 pub fn of_report(report: &JobReport) -> Result<WarpingError> {
-    let output = super::report_files::output_source(report).ok_or_else(|| Error::Mismatch {
+    let output = super::pictures::output_source(report).ok_or_else(|| Error::Mismatch {
         file: report.input.display().to_string(),
         message: "the job wrote no output to measure".into(),
     })?;

@@ -688,12 +688,16 @@ mod tests {
             let exe = std::env::current_exe().unwrap();
             let spawn = |_| {
                 let mut c = Command::new(&exe);
-                c.args(["--exact", "job::lock::tests::contender", "--nocapture"])
-                    .env(CONTENDER, format!("{}|{rounds}", root.display()))
-                    .env_remove("SLURM_ARRAY_JOB_ID")
-                    .env_remove("SLURM_ARRAY_TASK_ID")
-                    .env_remove("SLURM_JOB_ID")
-                    .stdout(Stdio::null());
+                c.args([
+                    "--exact",
+                    "job::store::lock::tests::contender",
+                    "--nocapture",
+                ])
+                .env(CONTENDER, format!("{}|{rounds}", root.display()))
+                .env_remove("SLURM_ARRAY_JOB_ID")
+                .env_remove("SLURM_ARRAY_TASK_ID")
+                .env_remove("SLURM_JOB_ID")
+                .stdout(Stdio::null());
                 c.envs(env.iter().copied());
                 c.spawn().unwrap()
             };

@@ -13,34 +13,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use image::RgbImage;
-use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::imaging::to_tensor;
 use crate::temporal::{pair_between, FlowPair, History, TemporalPlan};
 
+use super::event::Event;
 use super::frame::{iteration_hook, FrameOptimiser, Start, Task};
-use super::report::{FrameReport, PassReport};
-use super::video_job::Event;
-use super::workdir::FrameDir;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    Forward,
-    Backward,
-}
-
-impl Direction {
-    /// Pass 1 runs forward; later passes alternate.
-    pub fn of_pass(number: usize) -> Self {
-        if number % 2 == 1 {
-            Direction::Forward
-        } else {
-            Direction::Backward
-        }
-    }
-}
+use crate::job::report::{Direction, FrameReport, PassReport};
+use crate::job::store::workdir::FrameDir;
 
 /// One pass over `frames`.
 pub struct Pass<'d> {

@@ -23,18 +23,20 @@ use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::video::FrameSource;
 
-use super::assemble;
 use super::crossfade::crossfade;
-use super::frame::FrameOptimiser;
-use super::hold::StyleHold;
-use super::lock::Lock;
-use super::outputs::Outputs;
-use super::passes::{Direction, Pass, PassRunner};
-use super::report::{Complete, FrameReport, JobReport, PassReport, SeamReport, Totals};
-use super::setup::Setup;
-use super::shard::{Layout, Shard};
-use super::video_job::Event;
-use super::workdir::{FrameDir, WorkDir};
+use crate::job::pipeline::assemble;
+use crate::job::pipeline::event::Event;
+use crate::job::pipeline::frame::FrameOptimiser;
+use crate::job::pipeline::hold::StyleHold;
+use crate::job::pipeline::passes::{Pass, PassRunner};
+use crate::job::pipeline::setup::Setup;
+use crate::job::report::{
+    Complete, Direction, FrameReport, JobReport, PassReport, SeamReport, Totals,
+};
+use crate::job::shards::plan::{Layout, Shard};
+use crate::job::store::lock::Lock;
+use crate::job::store::outputs::Outputs;
+use crate::job::store::workdir::{FrameDir, WorkDir};
 
 /// The frames re-optimised around one seam.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +141,7 @@ pub fn join(
     if let Some(video) = &outputs.video {
         report.complete = Some(Complete::of(video)?);
     }
-    super::video_job::write_html(&mut report, &outputs.report);
+    crate::job::report::html::write_or_warn(&mut report, &outputs.report);
     report.write(&outputs.report)?;
     Ok(report)
 }

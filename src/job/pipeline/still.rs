@@ -2,13 +2,13 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use super::collisions::Target;
 use super::scales::Coarse;
 use super::setup::{initial_image, schedule, Setup};
 use crate::config::JobConfig;
 use crate::error::{catch_torch, Result};
 use crate::files::check_writable;
 use crate::imaging::{self, to_image, to_tensor};
+use crate::job::store::collisions::Target;
 use crate::losses::LossValues;
 use crate::memory::Shape;
 use crate::optimizer::StopReason;
@@ -38,7 +38,7 @@ pub fn stylize_image(
     output: &Path,
     mut on_iter: impl FnMut(&IterateRecord) -> ControlFlow<()>,
 ) -> Result<ImageSummary> {
-    let mut claims = super::outputs::inputs(cfg);
+    let mut claims = crate::job::store::outputs::inputs(cfg);
     claims
         .read("content image", content)
         .write("output image", Target::File(output.to_path_buf()))

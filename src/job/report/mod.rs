@@ -11,8 +11,42 @@ use crate::files::{compare, write_atomic, FileId};
 use crate::losses::LossValues;
 use crate::memory::Budget;
 
-use super::eval::WarpingError;
-use super::passes::Direction;
+pub mod eval;
+pub mod html;
+pub mod pictures;
+
+/// A finished clip's warping error against its input (`vstyle eval`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WarpingError {
+    pub input: String,
+    pub output: String,
+    pub width: u32,
+    pub height: u32,
+    /// Per frame t >= 1, in [0, 1] pixel units squared.
+    pub per_frame: Vec<f64>,
+    pub mean: f64,
+    /// Mean fraction of pixels the reliability mask kept.
+    pub reliable_fraction: f64,
+}
+
+/// The direction a pass runs over its frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Forward,
+    Backward,
+}
+
+impl Direction {
+    /// Pass 1 runs forward; later passes alternate.
+    pub fn of_pass(number: usize) -> Self {
+        if number % 2 == 1 {
+            Direction::Forward
+        } else {
+            Direction::Backward
+        }
+    }
+}
 
 /// One frame in the report.
 #[derive(Debug, Clone, Serialize, Deserialize)]

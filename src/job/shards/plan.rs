@@ -12,7 +12,8 @@ use crate::config::{ConfigError, InputConfig, JobConfig};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 
-use super::workdir::FrameDir;
+use super::cuts::{calm_cuts, even_bound};
+use crate::job::store::workdir::FrameDir;
 
 /// Environment variables a scheduler sets to a task's index: Slurm's array
 /// tasks, then Kubernetes' Indexed Jobs.
@@ -38,9 +39,7 @@ impl Shard {
 
     /// Its frames (indices in the clip) out of `total`.
     pub fn range(&self, total: usize) -> Range<usize> {
-        // In u128: a container may declare any count.
-        let at = |i: usize| (i as u128 * total as u128 / self.count as u128) as usize;
-        at(self.index)..at(self.index + 1)
+        even_bound(self.index, self.count, total)..even_bound(self.index + 1, self.count, total)
     }
 
     /// The lock file a worker on this shard holds.
@@ -104,7 +103,7 @@ impl Layout {
             _ => Ok(Self {
                 shards,
                 frames,
-                cuts: super::cuts::calm_cuts(cfg, shards, frames)?,
+                cuts: calm_cuts(cfg, shards, frames)?,
             }),
         }
     }

@@ -9,8 +9,8 @@ use crate::config::{ConfigError, JobConfig};
 use crate::error::{Error, Result};
 use crate::video::{EncoderOptions, EncoderProblem, SourceInfo, VideoWriter};
 
-use super::outputs::{part_path, Outputs};
 use super::stages::{Encoder, Sinks};
+use crate::job::store::outputs::{part_path, Outputs};
 
 /// The video writer (through `<video>.part`, with the input's audio over
 /// `audio_span` seconds) and the image sequence the job asks for.

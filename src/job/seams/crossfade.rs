@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::temporal::flow::warp_lanczos;
 use crate::temporal::{pair_between, rgb_to_f32};
 
-use super::workdir::FrameDir;
+use crate::job::store::workdir::FrameDir;
 
 /// Writes the crossfaded start of every frame of `frames` (around a seam)
 /// to `out`, from the shards' results `finals` in a clip of `total`

@@ -13,11 +13,11 @@ use crate::imaging::to_tensor;
 use crate::temporal::History;
 use crate::video::VideoError;
 
+use super::event::Event;
 use super::frame::{iteration_hook, FrameOptimiser, Start, Task};
-use super::report::FrameReport;
 use super::stages::{Encoder, Prepared};
-use super::video_job::Event;
-use super::workdir::WorkDir;
+use crate::job::report::FrameReport;
+use crate::job::store::workdir::WorkDir;
 
 /// How a loop over frames ended.
 pub enum LoopEnd {

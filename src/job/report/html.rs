@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 
-use super::report::JobReport;
-use super::report_files::{charts, thumbnails, Chart, Thumbs};
+use super::pictures::{charts, thumbnails, Chart, Thumbs};
+use super::JobReport;
 
 /// `<stem>.html` for the JSON report `<stem>.json`.
 pub fn html_path(json: &Path) -> PathBuf {
@@ -321,10 +321,18 @@ impl Page<'_> {
     }
 }
 
+/// Writes the HTML report; failing to (a thumbnail that cannot be decoded)
+/// costs the job nothing but becomes a warning in the JSON report.
+pub fn write_or_warn(report: &mut JobReport, json: &Path) {
+    if let Err(e) = write(report, json) {
+        report.warnings.push(format!("no HTML report: {e}"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::report_files::Thumb;
     use super::*;
+    use crate::job::report::pictures::Thumb;
 
     #[test]
     fn paths_beside_the_json_report() {
@@ -347,7 +355,7 @@ mod tests {
             frames: Vec::new(),
             passes: Vec::new(),
             seams: Vec::new(),
-            totals: super::super::Totals {
+            totals: crate::job::report::Totals {
                 frames: 7,
                 ..Default::default()
             },
