@@ -41,6 +41,23 @@ pub fn to_image(t: &Tensor) -> RgbImage {
     RgbImage::from_raw(w as u32, h as u32, raw).expect("buffer size matches")
 }
 
+/// Mean absolute difference of two same-sized pictures per channel value,
+/// on the 0..255 scale: how far apart two decodes or renders are.
+pub fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
+    assert_eq!(
+        a.dimensions(),
+        b.dimensions(),
+        "pictures of different sizes"
+    );
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| x.abs_diff(*y) as u64)
+        .sum();
+    sum as f64 / a.as_raw().len() as f64
+}
+
 /// Dimensions with the longest side `longest`, aspect ratio kept.
 pub fn fit_longest(w: u32, h: u32, longest: u32) -> (u32, u32) {
     let s = longest as f64 / w.max(h) as f64;

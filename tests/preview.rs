@@ -4,11 +4,12 @@ mod common;
 
 use std::path::Path;
 
-use common::media::{json, mean_abs_diff};
+use common::media::json;
 use common::run::describe;
 use common::{succeeds, vstyle, TinyJob};
 use image::RgbImage;
 use serde_json::Value;
+use vstyle::imaging::mean_abs_diff;
 
 fn job_file(dir: &Path) -> std::path::PathBuf {
     TinyJob::new("carphone.mp4", 6).iterations(5, 2).write(dir)

@@ -7,11 +7,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::media::{count_frames, ffprobe_fields, first_frame, frame_times, mean_abs_diff};
+use common::media::{count_frames, ffprobe_fields, first_frame, frame_times};
 use common::run::{command, one_line_error};
 use common::{stderr, succeeds};
 use ffmpeg_next as ffmpeg;
 use image::RgbImage;
+use vstyle::imaging::mean_abs_diff;
 use vstyle::video::{FrameSource, Orientation, SourceOptions};
 
 /// Runs the ffmpeg tool quietly; a missing tool fails the test naming the set-up.

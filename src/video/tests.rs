@@ -1,5 +1,6 @@
 //! Tests of the media layer on shipped clips and generated images.
 use super::*;
+use crate::imaging::mean_abs_diff;
 use ffmpeg::{codec, encoder, format, media, Dictionary, Rational};
 use ffmpeg_next as ffmpeg;
 use std::fs;
@@ -21,18 +22,6 @@ fn rate(fps: i32) -> Timeline {
 
 fn collect_ok(src: FrameSource) -> Vec<Frame> {
     src.map(|f| f.expect("frame decodes")).collect()
-}
-
-/// Mean absolute difference per channel value, on a 0..255 scale.
-fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let sum: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| (*x as i64 - *y as i64).unsigned_abs())
-        .sum();
-    sum as f64 / a.as_raw().len() as f64
 }
 
 fn gradient(w: u32, h: u32, seed: u32) -> RgbImage {

@@ -35,22 +35,6 @@ pub fn first_frame(path: &Path, size: Option<u32>) -> RgbImage {
     src.next().expect("a frame").expect("decodes").image
 }
 
-/// Mean absolute difference of two pictures of one size, per channel value.
-pub fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
-    assert_eq!(
-        a.dimensions(),
-        b.dimensions(),
-        "pictures of different sizes"
-    );
-    let sum: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| (*x as i64 - *y as i64).unsigned_abs())
-        .sum();
-    sum as f64 / a.as_raw().len() as f64
-}
-
 /// A JSON file, such as a job's report.
 pub fn json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

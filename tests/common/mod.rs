@@ -5,7 +5,8 @@
 //! * [`job`]: [`job::TinyJob`], the small job file the binary's tests run;
 //! * [`run`]: running the binary ([`run::vstyle`], [`run::command`]) and
 //!   asserting how it ended ([`run::succeeds`], [`run::fails`]);
-//! * [`media`]: decoding and probing what a run wrote, comparing pictures;
+//! * [`media`]: decoding and probing what a run wrote (pictures are compared
+//!   with the library's `vstyle::imaging::mean_abs_diff`);
 //! * [`fault`]: the fault-injection tests' seeded PRNG, deadline runs and
 //!   the contract every run on bad input keeps.
 #![allow(dead_code)]
