@@ -73,11 +73,17 @@ fn a_clip_in_shards_joins_with_its_rate_audio_and_repaired_seams() {
         "shards leave the video to join"
     );
 
+    // The join holds its seam windows to the memory budget first.
+    let args = ["join", s(&job), "--quiet", "--memory-limit", "1MiB"];
+    fails(&args, &["needs about", "limit of 1 MiB"]);
+    assert!(!dir.path().join("out.mp4").exists());
     succeeds(&vstyle(&["join", s(&job), "--quiet"]));
     let (info, count) = probe(&dir.path().join("out.mp4"));
     assert_eq!(count, 12);
     assert_eq!(info.frame_rate, (25, 1));
     assert!(info.has_audio, "the input's audio is kept");
+    let joined = report(&dir.path().join("out.mp4.report.json"));
+    assert!(joined["memory"]["estimate"].as_u64() > Some(0), "{joined}");
     let r = report(&dir.path().join("out.mp4.report.json"));
     assert_eq!(r["frames"].as_array().unwrap().len(), 12);
     let size = std::fs::metadata(dir.path().join("out.mp4")).unwrap().len();

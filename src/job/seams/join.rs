@@ -37,6 +37,7 @@ use crate::job::shards::plan::{Layout, Shard};
 use crate::job::store::lock::Lock;
 use crate::job::store::outputs::Outputs;
 use crate::job::store::workdir::{FrameDir, WorkDir};
+use crate::memory::{Budget, Shape};
 
 /// The frames re-optimised around one seam.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +127,7 @@ pub fn join(
         .collect::<Result<Vec<_>>>()?;
     work.remove_stale_temporaries()?;
     check_complete(&layout, &finals, dir)?;
+    let memory = budget(cfg, &finals)?;
     let all: Vec<&Window> = joiner.windows.iter().collect();
     let seams = joiner.repair(&all, opts, stop, on_event)?;
     let source = FrameSource::open(&cfg.input.path, &cfg.input)?;
@@ -138,6 +140,7 @@ pub fn join(
         &cfg.input.path,
     )?;
     let mut report = joiner.report(&outputs, &layout, seams, source.info(), wall)?;
+    report.memory = Some(memory);
     if let Some(video) = &outputs.video {
         report.complete = Some(Complete::of(video)?);
     }
@@ -165,6 +168,7 @@ pub fn repair_seam(
     let work = WorkDir::open(cfg, &outputs.inputs, dir, &seam_lock(index))?;
     let finals = work.pass(cfg.optimizer.passes);
     check_complete(&layout, &finals, dir)?;
+    budget(cfg, &finals)?;
     let joiner = Joiner::new(cfg, &work, &finals, &layout);
     if joiner.windows.is_empty() {
         return Ok(None);
@@ -185,6 +189,18 @@ pub fn repair_seam(
         });
     };
     Ok(joiner.repair(&[window], opts, stop, on_event)?.pop())
+}
+
+/// The memory a seam window's frames are estimated to need, held to the
+/// limit before any network is loaded.
+fn budget(cfg: &JobConfig, finals: &FrameDir) -> Result<Budget> {
+    let (w, h) = finals.get(0)?.dimensions();
+    let what = cfg.input.path.display().to_string();
+    Ok(crate::memory::check(
+        cfg,
+        &what,
+        &Shape::of(cfg, w, h, true),
+    )?)
 }
 
 /// Where window `w`'s passes, report and done marker live.

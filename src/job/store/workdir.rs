@@ -138,6 +138,7 @@ pub fn fingerprint(cfg: &JobConfig) -> String {
     c.run.print_every = 0;
     c.run.device = String::new();
     c.run.threads = 0;
+    c.run.memory_limit = None;
     c.optimizer.passes = 1;
     c.shards = Default::default();
     // Work directories made before paths were tidied stay this job's.
@@ -289,11 +290,12 @@ mod tests {
     }
 
     #[test]
-    fn fingerprint_ignores_output_and_device() {
+    fn fingerprint_ignores_output_device_and_memory_limit() {
         let mut a = JobConfig::default();
         let mut b = a.clone();
         b.output.crf = 30;
         b.run.device = "cuda".into();
+        b.run.memory_limit = Some(crate::memory::SizeText("3GiB".into()));
         assert_eq!(fingerprint(&a), fingerprint(&b));
         b.model.pooling = Some(a.model.pooling());
         assert_eq!(fingerprint(&a), fingerprint(&b), "the default named");
