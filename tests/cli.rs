@@ -291,23 +291,20 @@ fn a_job_estimated_over_its_memory_limit_is_refused_before_writing() {
     let job = p(&job);
     refused_untouched(d, &["run", &job], &needles);
     // The flag overrides the job file's limit.
-    let (code, _, err) = vstyle(&["check", &job, "--memory-limit", "64GiB"]);
-    assert_eq!(code, 0, "{err}");
+    succeeds(&vstyle(&["check", &job, "--memory-limit", "64GiB"]));
 }
 
 #[test]
 fn check_prints_the_memory_estimate_and_its_limit() {
     let dir = tempfile::tempdir().unwrap();
     let job = p(&memory_job(dir.path(), 64, ""));
-    let (code, out, err) = vstyle(&["check", &job, "--memory-limit", "3GiB"]);
-    assert_eq!(code, 0, "{err}");
+    let out = succeeds(&vstyle(&["check", &job, "--memory-limit", "3GiB"]));
     let line = out.lines().find(|l| l.contains("memory:")).unwrap_or("");
     assert!(
         line.contains("memory: about") && line.ends_with("MiB at peak (limit 3.0 GiB)"),
         "{out}"
     );
-    let (code, small, err) = vstyle(&["check", &job]);
-    assert_eq!(code, 0, "{err}");
+    let small = succeeds(&vstyle(&["check", &job]));
     assert!(small.contains("memory: about"), "{small}");
 }
 

@@ -417,7 +417,7 @@ impl<'a> Joiner<'a> {
             write_atomic(&self.report_file(window), |w| {
                 serde_json::to_writer(&mut *w, &report).map_err(|e| e.to_string())
             })?;
-            write_atomic(&self.done_marker(window), |_| Ok(()))?;
+            write_atomic(&self.done_marker(window), |_| Ok::<_, std::io::Error>(()))?;
             out.push(report);
         }
         Ok(out)

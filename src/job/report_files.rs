@@ -99,7 +99,7 @@ fn side(
     match read.and_then(|source| frames_at(source, positions)) {
         Ok(frames) => frames,
         Err(e) => {
-            problems.push(e.to_string());
+            problems.push(crate::error::chain(&e));
             vec![None; positions.len()]
         }
     }

@@ -31,7 +31,7 @@ impl Shard {
     pub fn parse(
         text: &str,
         env: impl Fn(&str) -> Option<String>,
-    ) -> std::result::Result<Self, String> {
+    ) -> std::result::Result<Self, TaskError> {
         let (index, count) = task_index("--shard", "shards", text, env)?;
         Ok(Self { index, count })
     }
@@ -310,6 +310,15 @@ impl Part {
     }
 }
 
+/// A `--shard` or `--seam` value that names no task.
+#[derive(Debug, thiserror::Error)]
+#[error("{flag} {text}: {why}")]
+pub struct TaskError {
+    pub flag: String,
+    pub text: String,
+    pub why: String,
+}
+
 /// Task `I/N` of a flag (`--shard`, `--seam`), or `N` alone with the index
 /// from the scheduler's environment (`env` looks a variable up). `what`
 /// names the tasks in the message.
@@ -318,8 +327,12 @@ pub fn task_index(
     what: &str,
     text: &str,
     env: impl Fn(&str) -> Option<String>,
-) -> std::result::Result<(usize, usize), String> {
-    let bad = |why: String| format!("{flag} {text}: {why}");
+) -> std::result::Result<(usize, usize), TaskError> {
+    let bad = |why: String| TaskError {
+        flag: flag.to_string(),
+        text: text.to_string(),
+        why,
+    };
     let number = |s: &str, what: &str| {
         s.trim()
             .parse::<usize>()
@@ -377,7 +390,7 @@ mod tests {
             ("a/2", "index `a`"),
             ("4", "SLURM_ARRAY_TASK_ID"),
         ] {
-            let e = Shard::parse(text, no_env).unwrap_err();
+            let e = Shard::parse(text, no_env).unwrap_err().to_string();
             assert!(e.contains(want) && e.starts_with("--shard"), "{text}: {e}");
         }
     }

@@ -383,7 +383,7 @@ impl<'a> VideoJob<'a> {
         match failure {
             None => Ok(report),
             Some(e) => Err(Error::Partial {
-                source: Box::new(e),
+                cause: Box::new(e),
                 kept: report.frames.len(),
                 work_dir,
             }),
@@ -418,6 +418,8 @@ impl<'a> VideoJob<'a> {
 /// costs the job nothing but becomes a warning in the JSON report.
 pub(super) fn write_html(report: &mut JobReport, json: &std::path::Path) {
     if let Err(e) = super::html::write(report, json) {
-        report.warnings.push(format!("no HTML report: {e}"));
+        report
+            .warnings
+            .push(format!("no HTML report: {}", crate::error::chain(&e)));
     }
 }

@@ -47,11 +47,11 @@ impl AudioSource {
 }
 
 /// An error about the audio that `out_path` takes from `source`.
-pub(super) fn audio_error(out_path: &Path, source: &Path, e: impl std::fmt::Display) -> VideoError {
+pub(super) fn audio_error(out_path: &Path, source: &Path, e: impl Into<Cause>) -> VideoError {
     VideoError::Audio {
         path: out_path.to_path_buf(),
         source_path: source.to_path_buf(),
-        reason: one_line(e),
+        reason: e.into(),
     }
 }
 
@@ -230,7 +230,7 @@ impl AudioCopy {
         until: f64,
     ) -> Result<(), VideoError> {
         let source = self.source_path.clone();
-        let err = |reason: String| audio_error(out_path, &source, reason);
+        let err = |reason: Cause| audio_error(out_path, &source, reason);
         let until = until.min(self.span);
         while !self.done {
             let mut packet = match self.pending.take() {
@@ -244,7 +244,7 @@ impl AudioCopy {
                             self.done = true;
                             break;
                         }
-                        Err(e) => return Err(err(one_line(e))),
+                        Err(e) => return Err(err(e.into())),
                     }
                 }
             };
@@ -269,9 +269,7 @@ impl AudioCopy {
             packet.rescale_ts(self.in_tb, self.out_tb);
             packet.set_stream(self.out_index);
             packet.set_position(-1);
-            packet
-                .write_interleaved(octx)
-                .map_err(|e| err(one_line(e)))?;
+            packet.write_interleaved(octx).map_err(|e| err(e.into()))?;
         }
         Ok(())
     }
