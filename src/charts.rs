@@ -19,16 +19,20 @@ pub const COLORS: [[u8; 3]; 6] = [
 ];
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot draw {what}: {message}")]
+#[error("cannot draw {what}")]
 pub struct ChartError {
     pub what: String,
-    pub message: String,
+    #[source]
+    pub source: Cause,
 }
 
-fn fail(what: &str) -> impl Fn(&dyn std::fmt::Display) -> ChartError + '_ {
-    move |e| ChartError {
+/// What plotters reported beneath a [`ChartError`].
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+fn fail(what: &str) -> impl Fn(Cause) -> ChartError + '_ {
+    move |source| ChartError {
         what: what.to_string(),
-        message: e.to_string(),
+        source,
     }
 }
 
@@ -88,7 +92,7 @@ impl LineChart<'_> {
             let series = self.drawn();
             self.draw(&plot, &series)?;
             self.legend(&side, &series)?;
-            root.present().map_err(|e| fail(self.title)(&e))?;
+            root.present().map_err(|e| fail(self.title)(e.into()))?;
         }
         Ok(RgbImage::from_raw(w, h, buf).expect("a buffer of w*h*3 bytes"))
     }
@@ -110,7 +114,7 @@ impl LineChart<'_> {
             .x_label_area_size(40)
             .y_label_area_size(70)
             .build_cartesian_2d(x0..x1, y0..y1 + pad)
-            .map_err(|e| err(&e))?;
+            .map_err(|e| err(e.into()))?;
         // Frame numbers are whole: a fractional tick gets no text.
         let x_text = |v: &f64| match v.fract() == 0.0 {
             true => format!("{v}"),
@@ -132,16 +136,16 @@ impl LineChart<'_> {
             .y_label_formatter(&y_text)
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
-            .map_err(|e| err(&e))?;
+            .map_err(|e| err(e.into()))?;
         for (i, points) in series {
             let style = colour(*i).stroke_width(2);
             // Dots mark the frames while they can be told apart.
             if points.len() <= 60 {
                 let dots = points.iter().map(|&p| Circle::new(p, 3, style.filled()));
-                chart.draw_series(dots).map_err(|e| err(&e))?;
+                chart.draw_series(dots).map_err(|e| err(e.into()))?;
             }
             let line = LineSeries::new(points.clone(), style);
-            chart.draw_series(line).map_err(|e| err(&e))?;
+            chart.draw_series(line).map_err(|e| err(e.into()))?;
         }
         Ok(())
     }
@@ -153,10 +157,10 @@ impl LineChart<'_> {
             let y = 44 + 20 * k as i32;
             let style = colour(*i).stroke_width(2);
             area.draw(&PathElement::new(vec![(4, y), (24, y)], style))
-                .map_err(|e| err(&e))?;
+                .map_err(|e| err(e.into()))?;
             let text = (FAMILY, 12).into_font().color(&BLACK);
             area.draw(&Text::new(self.series[*i].name.as_str(), (30, y - 7), text))
-                .map_err(|e| err(&e))?;
+                .map_err(|e| err(e.into()))?;
         }
         Ok(())
     }
@@ -217,9 +221,9 @@ pub fn draw_labels(img: &mut RgbImage, labels: &[Label]) -> Result<(), ChartErro
     for l in labels {
         let style = (FAMILY, l.size).into_font().color(&BLACK);
         root.draw(&Text::new(l.text, l.at, style))
-            .map_err(|e| fail(l.text)(&e))?;
+            .map_err(|e| fail(l.text)(e.into()))?;
     }
-    root.present().map_err(|e| fail("labels")(&e))
+    root.present().map_err(|e| fail("labels")(e.into()))
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
 //! The library's error type. Each variant's message is one line that names
-//! the file (and key, tensor or frame) at fault; the binary picks the exit
-//! code by matching on the variant.
+//! the file (and key, tensor or frame) at fault; an error it wraps is its
+//! source, printed after it by [`chain`] (or anyhow's `{:#}`), never inside
+//! its own message. The binary picks the exit code by matching on the variant.
 use std::path::PathBuf;
 
 use crate::charts::ChartError;
 use crate::config::ConfigError;
 use crate::device::DeviceError;
+use crate::farm::slurm::SlurmError;
+use crate::farm::workers::WorkerError;
 use crate::memory::MemoryError;
 use crate::model::ModelError;
 use crate::video::VideoError;
@@ -27,13 +30,45 @@ pub enum Error {
     /// A job whose estimated peak memory exceeds its limit.
     #[error(transparent)]
     Memory(#[from] MemoryError),
-    #[error("{file}: {message}")]
-    Image { file: String, message: String },
+    /// Slurm scripts that cannot be written or submitted.
+    #[error(transparent)]
+    Slurm(#[from] SlurmError),
+    /// The worker processes of `--workers`.
+    #[error(transparent)]
+    Workers(#[from] WorkerError),
+    /// A picture a job needs (a style image, a saved frame) that cannot be read.
+    #[error("{file}")]
+    Image {
+        file: String,
+        #[source]
+        source: crate::video::Cause,
+    },
     /// A job report that cannot be read back (`vstyle eval`, `--eval`, a batch index).
-    #[error("{file}: {message}")]
-    Report { file: String, message: String },
+    #[error("{}: {what}", .file.display())]
+    Report {
+        file: PathBuf,
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A record in a work directory (split, shard report, inputs) that
+    /// cannot be parsed: never guessed at.
+    #[error("{}: damaged (delete the work directory {} to start over)", .file.display(), .work_dir.display())]
+    Damaged {
+        file: PathBuf,
+        work_dir: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("{file}: cannot write: {message}")]
     Output { file: String, message: String },
+    /// A file that could not be written or put in place.
+    #[error("{}: cannot write", .file.display())]
+    Write {
+        file: PathBuf,
+        #[source]
+        source: crate::files::WriteError,
+    },
     /// An output that is one of the inputs, or another output.
     #[error("{}: {message}", .output.display())]
     Collision { output: PathBuf, message: String },
@@ -41,8 +76,12 @@ pub enum Error {
     #[error("{}: {message}", .dir.display())]
     WorkDir { dir: PathBuf, message: String },
     /// A lock file that cannot be read or parsed: never taken for abandoned.
-    #[error("{}: cannot read this lock file ({message}); if no worker holds it any more, delete it", .file.display())]
-    LockUnreadable { file: PathBuf, message: String },
+    #[error("{}: cannot read this lock file (if no worker holds it any more, delete it)", .file.display())]
+    LockUnreadable {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// Another process took this one's lock: it stops before writing more.
     #[error("{}: this process no longer holds the lock ({by}); stopped without writing", .file.display())]
     LockLost { file: PathBuf, by: String },
@@ -55,8 +94,12 @@ pub enum Error {
         how: String,
     },
     /// An input whose identity cannot be read (size, time, content).
-    #[error("{}: cannot identify the input: {message}", .file.display())]
-    Input { file: PathBuf, message: String },
+    #[error("{}: cannot identify the input", .file.display())]
+    Input {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// Stopped by a signal after saving the finished frames.
     #[error("interrupted after {frames} finished frames (kept in {}); run the same command again to resume", .work_dir.display())]
     Interrupted { frames: usize, work_dir: PathBuf },
@@ -86,11 +129,11 @@ pub enum Error {
     #[error("{}: no frames to process", .input.display())]
     NoFrames { input: PathBuf },
     /// The clip broke off: the frames before the break are kept in the work
-    /// directory, but no output that looks complete is written.
-    #[error("{source}; the {kept} frames before it are kept in {}", .work_dir.display())]
+    /// directory, but no output that looks complete is written. The cause
+    /// leads the line (with its whole chain), so it is no source of this one.
+    #[error("{}; the {kept} frames before it are kept in {}", chain(.cause.as_ref()), .work_dir.display())]
     Partial {
-        #[source]
-        source: Box<Error>,
+        cause: Box<Error>,
         kept: usize,
         work_dir: PathBuf,
     },
@@ -100,9 +143,26 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the job stopped on request rather than failing.
+    /// The record `file` of `work_dir` that does not parse.
+    pub fn damaged(
+        file: &std::path::Path,
+        work_dir: &std::path::Path,
+        source: serde_json::Error,
+    ) -> Self {
+        Error::Damaged {
+            file: file.to_path_buf(),
+            work_dir: work_dir.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Whether the job (or the workers running its shards) stopped on
+    /// request rather than failing.
     pub fn is_interrupted(&self) -> bool {
-        matches!(self, Error::Interrupted { .. })
+        matches!(
+            self,
+            Error::Interrupted { .. } | Error::Workers(WorkerError::Interrupted)
+        )
     }
 
     /// A libtorch error as one line: its first line, plus a hint when it is
@@ -138,6 +198,19 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// `e` and every error beneath it on one line, `a: b: c`, as the binary
+/// prints it: for a message that embeds another error.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    line
+}
+
 /// Runs `f`, turning a panic (tch panics on libtorch errors such as out of
 /// memory) into a one-line [`Error::Torch`] about `what`.
 pub fn catch_torch<T>(what: &str, f: impl FnOnce() -> T) -> Result<T> {
@@ -152,6 +225,11 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panicked".into());
+    one_line(&text)
+}
+
+/// `text`'s non-empty lines, trimmed, joined by spaces.
+pub fn one_line(text: &str) -> String {
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
@@ -208,9 +286,43 @@ mod tests {
     }
 
     #[test]
+    fn a_written_file_prints_its_cause_once() {
+        let e = Error::Write {
+            file: "out/a.json".into(),
+            source: crate::files::WriteError::SyncDir(std::io::Error::other("disk gone")),
+        };
+        let want = "out/a.json: cannot write: cannot sync the directory: disk gone";
+        assert_eq!(chain(&e), want);
+        assert_eq!(format!("{:#}", anyhow::Error::from(e)), want);
+    }
+
+    #[test]
+    fn partial_carries_its_cause_chain_once() {
+        let inner = Error::Write {
+            file: "a.png".into(),
+            source: std::io::Error::other("full").into(),
+        };
+        let e = Error::Partial {
+            cause: Box::new(inner),
+            kept: 2,
+            work_dir: "w".into(),
+        };
+        let want = "a.png: cannot write: full; the 2 frames before it are kept in w";
+        assert_eq!(format!("{:#}", anyhow::Error::from(e)), want);
+    }
+
+    #[test]
+    fn the_workers_interrupt_is_an_interrupt() {
+        let e = Error::from(crate::farm::workers::WorkerError::Interrupted);
+        assert!(e.is_interrupted());
+        let failed = crate::farm::workers::WorkerError::Failed { list: "0/2".into() };
+        assert!(!Error::from(failed).is_interrupted());
+    }
+
+    #[test]
     fn partial_names_the_cause_and_the_kept_frames() {
         let e = Error::Partial {
-            source: Box::new(Error::NoFrames {
+            cause: Box::new(Error::NoFrames {
                 input: "a.mp4".into(),
             }),
             kept: 4,

@@ -5,33 +5,66 @@
 //! from another file at the same path.
 use std::io::Write;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 
+/// Why a file could not be written; it sits beneath [`Error::Write`].
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("cannot create directory {}", .dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot sync the directory")]
+    SyncDir(#[source] std::io::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// What the content's fill returned (serialising, encoding), or the
+    /// encoder's error for a video.
+    #[error(transparent)]
+    Fill(Box<dyn std::error::Error + Send + Sync>),
+    /// The file just published cannot be read back to record it.
+    #[error("cannot read it back")]
+    ReadBack(#[source] std::io::Error),
+}
+
+/// `source` as the error of writing `file`.
+pub fn write_error(file: &Path, source: impl Into<WriteError>) -> Error {
+    Error::Write {
+        file: file.to_path_buf(),
+        source: source.into(),
+    }
+}
+
 /// Fails early when `path` cannot be written, so that a long run does not
 /// end in an unwritable output. With `create`, a missing directory is made
 /// (as a batch job expects); without, only an existing one is probed.
 pub fn check_writable(path: &Path, create: bool) -> Result<(), Error> {
     let dir = parent(path);
-    let err = |message: String| Error::Output {
-        file: path.display().to_string(),
-        message,
-    };
+    let err = |e: WriteError| write_error(path, e);
     if !dir.is_dir() {
         if !create {
             return match dir.ancestors().find(|a| a.exists()) {
-                Some(a) if !a.is_dir() => Err(err(format!("{} is not a directory", a.display()))),
+                Some(a) if !a.is_dir() => Err(err(WriteError::NotADirectory(a.to_path_buf()))),
                 _ => Ok(()),
             };
         }
-        std::fs::create_dir_all(dir)
-            .map_err(|e| err(format!("cannot create directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|source| {
+            err(WriteError::CreateDir {
+                dir: dir.to_path_buf(),
+                source,
+            })
+        })?;
     }
-    tempfile::NamedTempFile::new_in(dir).map_err(|e| err(e.to_string()))?;
+    tempfile::NamedTempFile::new_in(dir).map_err(|e| err(e.into()))?;
     Ok(())
 }
 
@@ -39,21 +72,28 @@ pub fn check_writable(path: &Path, create: bool) -> Result<(), Error> {
 pub type Writer<'a> = std::io::BufWriter<&'a mut std::fs::File>;
 
 /// Writes a file through a temporary file beside `path` that is renamed into
-/// place, so a reader (or a resumed run) never sees half a file.
-pub fn write_atomic(
+/// place, so a reader (or a resumed run) never sees half a file. The fill's
+/// error becomes the source of the [`Error::Write`].
+pub fn write_atomic<E>(
     path: &Path,
-    fill: impl FnOnce(&mut Writer) -> Result<(), String>,
-) -> Result<(), Error> {
+    fill: impl FnOnce(&mut Writer) -> Result<(), E>,
+) -> Result<(), Error>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     write_via_temp(path, fill, true).map(|_| ())
 }
 
 /// Like [`write_atomic`], but only when `path` does not exist yet: of
 /// several processes writing it at once, exactly one succeeds. `false`
 /// when another file was there first (this one is then discarded).
-pub fn write_new_atomic(
+pub fn write_new_atomic<E>(
     path: &Path,
-    fill: impl FnOnce(&mut Writer) -> Result<(), String>,
-) -> Result<bool, Error> {
+    fill: impl FnOnce(&mut Writer) -> Result<(), E>,
+) -> Result<bool, Error>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     write_via_temp(path, fill, false)
 }
 
@@ -65,36 +105,36 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-fn write_via_temp(
+fn write_via_temp<E>(
     path: &Path,
-    fill: impl FnOnce(&mut Writer) -> Result<(), String>,
+    fill: impl FnOnce(&mut Writer) -> Result<(), E>,
     clobber: bool,
-) -> Result<bool, Error> {
+) -> Result<bool, Error>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     use std::os::unix::fs::PermissionsExt;
-    let err = |message: String| Error::Output {
-        file: path.display().to_string(),
-        message,
-    };
+    let err = |e: std::io::Error| write_error(path, e);
     let dir = parent(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".vstyle-")
         .permissions(std::fs::Permissions::from_mode(0o644))
         .tempfile_in(dir)
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(err)?;
     {
         let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-        fill(&mut w).map_err(err)?;
-        w.flush().map_err(|e| err(e.to_string()))?;
+        fill(&mut w).map_err(|e| write_error(path, WriteError::Fill(e.into())))?;
+        w.flush().map_err(err)?;
     }
     // On disk before the rename: a finished frame must survive a crash.
-    tmp.as_file().sync_all().map_err(|e| err(e.to_string()))?;
+    tmp.as_file().sync_all().map_err(err)?;
     if clobber {
-        tmp.persist(path).map_err(|e| err(e.error.to_string()))?;
+        tmp.persist(path).map_err(|e| err(e.error))?;
     } else {
         match tmp.persist_noclobber(path) {
             Ok(_) => {}
             Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
-            Err(e) => return Err(err(e.error.to_string())),
+            Err(e) => return Err(err(e.error)),
         }
     }
     sync_dir(path)?;
@@ -107,10 +147,7 @@ pub fn sync_dir(path: &Path) -> Result<(), Error> {
     let dir = parent(path);
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| Error::Output {
-            file: dir.display().to_string(),
-            message: format!("cannot sync the directory: {e}"),
-        })
+        .map_err(|e| write_error(dir, WriteError::SyncDir(e)))
 }
 
 /// Bytes per sampled block of [`FileId::sampled_hash`].
@@ -228,6 +265,7 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::chain;
     use crate::video::{load_image as read_image, write_image_atomic};
     use image::RgbImage;
 
@@ -250,13 +288,9 @@ mod tests {
             .to_string();
         assert!(e.contains("bad.jpg") && !e.contains('\n'), "{e}");
         let file = dir.path().join("a.png");
-        let e = check_writable(&file.join("sub/out.png"), true)
-            .unwrap_err()
-            .to_string();
+        let e = chain(&check_writable(&file.join("sub/out.png"), true).unwrap_err());
         assert!(e.contains("out.png") && e.contains("cannot create"), "{e}");
-        let e = check_writable(&file.join("sub/out.png"), false)
-            .unwrap_err()
-            .to_string();
+        let e = chain(&check_writable(&file.join("sub/out.png"), false).unwrap_err());
         assert!(e.contains("not a directory"), "{e}");
         check_writable(&dir.path().join("new/dir/out.png"), false).unwrap();
         assert!(!dir.path().join("new").exists(), "a check creates nothing");

@@ -272,11 +272,20 @@ impl From<&str> for SizeText {
     }
 }
 
+/// A memory size that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error(
+        "`{0}` is not a size: give bytes, or a number with KiB, MiB, GiB, TiB (or kB, MB, GB, TB)"
+    )]
+    NotASize(String),
+    #[error("`{0}`: must be at least one byte")]
+    TooSmall(String),
+}
+
 /// `3GiB`, `512MiB`, `1.5 GB`, `2000000` (bytes): binary and decimal units.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let bad = || {
-        format!("`{text}` is not a size: give bytes, or a number with KiB, MiB, GiB, TiB (or kB, MB, GB, TB)")
-    };
+pub fn parse_size(text: &str) -> Result<u64, SizeError> {
+    let bad = || SizeError::NotASize(text.to_string());
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -297,7 +306,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     };
     let bytes = number * unit as f64;
     if !(1.0..1e18).contains(&bytes) {
-        return Err(format!("`{text}`: must be at least one byte"));
+        return Err(SizeError::TooSmall(text.to_string()));
     }
     Ok(bytes as u64)
 }
@@ -335,7 +344,7 @@ mod tests {
         assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
         assert_eq!(parse_size("123456"), Ok(123_456));
         for bad in ["3 potatoes", "", "GiB", "-1GiB", "1.2.3MiB", "0", "0.1"] {
-            let e = parse_size(bad).unwrap_err();
+            let e = parse_size(bad).unwrap_err().to_string();
             assert!(e.contains(&format!("`{bad}`")), "{bad}: {e}");
         }
     }

@@ -21,6 +21,11 @@ fn small_run(command: &[&str], out: &Path, extra: &[&str]) -> Output {
     vstyle(&[command, &common[..], extra].concat())
 }
 
+/// `vstyle image` arguments: the content and style images, the output, then more.
+fn image_args<'a>(out: &'a str, (c, s): (&'a str, &'a str), more: &[&'a str]) -> Vec<&'a str> {
+    [&["-c", c, "-s", s, "-o", out], more].concat()
+}
+
 #[test]
 fn image_command_bad_inputs() {
     let dir = tempfile::tempdir().unwrap();
@@ -30,53 +35,34 @@ fn image_command_bad_inputs() {
     let style = p(&common::data("starry_night.jpg"));
     let small = ["--size", "32", "--iterations", "2", "--device", "cpu"];
     let run = |extra: &[&str], needles: &[&str]| {
-        let mut a = vec!["image"];
-        a.extend_from_slice(extra);
-        a.extend_from_slice(&small);
-        fails(&a, needles);
+        fails(&[&["image"], extra, &small[..]].concat(), needles);
         assert!(!out.exists(), "{extra:?} left an output");
     };
+    let good = (content.as_str(), style.as_str());
     run(
-        &["-c", "nope.jpg", "-s", &style, "-o", &outs],
+        &image_args(&outs, ("nope.jpg", &style), &[]),
         &["nope.jpg", "not found"],
     );
     run(
-        &["-c", &content, "-s", "missing_style.jpg", "-o", &outs],
+        &image_args(&outs, (&content, "missing_style.jpg"), &[]),
         &["missing_style.jpg"],
     );
     let bad = dir.path().join("bad.jpg");
     std::fs::write(&bad, "not an image").unwrap();
+    let bad = p(&bad);
     run(
-        &["-c", &p(&bad), "-s", &style, "-o", &outs],
+        &image_args(&outs, (&bad, &style), &[]),
         &["bad.jpg", "not a readable image"],
     );
+    let layers = ["--style-layers", "relu1_1,relu9_9"];
     run(
-        &[
-            "-c",
-            &content,
-            "-s",
-            &style,
-            "-o",
-            &outs,
-            "--style-layers",
-            "relu1_1,relu9_9",
-        ],
+        &image_args(&outs, good, &layers),
         &["relu9_9", "unknown layer"],
     );
     let v16 = p(&common::default_weights("vgg16"));
+    let wrong = ["--model", "vgg19", "--weights", &v16];
     run(
-        &[
-            "-c",
-            &content,
-            "-s",
-            &style,
-            "-o",
-            &outs,
-            "--model",
-            "vgg19",
-            "--weights",
-            &v16,
-        ],
+        &image_args(&outs, good, &wrong),
         &["vgg16.safetensors", "holds vgg16 weights"],
     );
     let under_file = format!("{content}/x.png");
@@ -84,67 +70,32 @@ fn image_command_bad_inputs() {
         &["-c", &content, "-s", &style, "-o", &under_file],
         &["x.png", "cannot create directory"],
     );
+    let tiny_style = ["--style-scale", "0.2"];
     run(
-        &[
-            "-c",
-            &content,
-            "-s",
-            &style,
-            "-o",
-            &outs,
-            "--style-scale",
-            "0.2",
-        ],
+        &image_args(&outs, good, &tiny_style),
         &["style image 1", "relu5_1", "16 px"],
     );
+    let negative = ["--style-weight", "-3"];
     run(
-        &[
-            "-c",
-            &content,
-            "-s",
-            &style,
-            "-o",
-            &outs,
-            "--style-weight",
-            "-3",
-        ],
+        &image_args(&outs, good, &negative),
         &["loss.style_weight", ">= 0"],
     );
-    run(
-        &[
-            "-c",
-            &content,
-            "-s",
-            &style,
-            "-o",
-            &outs,
-            "--style-weights",
-            "1,2",
-        ],
-        &["style.blend_weights"],
-    );
+    let blend = ["--style-weights", "1,2"];
+    run(&image_args(&outs, good, &blend), &["style.blend_weights"]);
     if !tch::Cuda::is_available() {
-        let mut a = vec![
-            "image", "-c", &content, "-s", &style, "-o", &outs, "--size", "32", "--device",
-            "cuda:0",
-        ];
-        a.extend_from_slice(&["--iterations", "2"]);
-        fails(&a, &["cuda:0", "CUDA is not available"]);
+        let gpu = [
+            &["image"],
+            &image_args(&outs, good, &["--device", "cuda:0"])[..],
+        ]
+        .concat();
+        fails(&gpu, &["cuda:0", "CUDA is not available"]);
     }
-    fails(
-        &[
-            "image",
-            "-c",
-            &content,
-            "-s",
-            &style,
-            "-o",
-            &outs,
-            "--iterations",
-            "0",
-        ],
-        &["optimizer.first_frame_iterations"],
-    );
+    let none = [
+        &["image"],
+        &image_args(&outs, good, &["--iterations", "0"])[..],
+    ]
+    .concat();
+    fails(&none, &["optimizer.first_frame_iterations"]);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! clips at small size with few iterations.
 mod common;
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -278,15 +279,33 @@ fn join_names_the_unfinished_shards_and_bad_shard_requests_are_one_line() {
     std::fs::write(&lock, "render-node-9 4242 slurm=99_2").unwrap();
     let e = fails(&["run", s(&job), "--shard", "2/3", "--quiet"], &[]);
     assert!(e.contains("process 4242 on render-node-9"), "{e}");
+    // A rerun of the same Slurm task (a requeue) waits for it to go
+    // silent, saying so; a heartbeat meanwhile shows it alive: it stops.
     let same_task = [("SLURM_ARRAY_JOB_ID", "99"), ("SLURM_ARRAY_TASK_ID", "2")];
-    let e = one_line_error(
-        &vstyle_env(&["run", s(&job), "--shard", "3", "--quiet"], &same_task),
-        &[],
-        "a rerun of the same Slurm task",
-    );
+    let mut rerun = command()
+        .args(["run", s(&job), "--shard", "3", "--quiet"])
+        .envs(same_task)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(rerun.stderr.take().unwrap());
+    let mut waiting = String::new();
+    err.read_line(&mut waiting).unwrap();
     assert!(
-        e.contains("process 4242 on render-node-9 (Slurm task 99_2)"),
-        "{e}"
+        waiting.contains("lock.shard-2-of-3: waiting for render-node-9 4242 slurm=99_2 (this Slurm task's earlier run)"),
+        "{waiting}"
+    );
+    let beat = std::fs::File::options().append(true).open(&lock).unwrap();
+    beat.set_modified(SystemTime::now() + Duration::from_secs(1))
+        .unwrap();
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert_eq!(rerun.wait().unwrap().code(), Some(2), "{rest}");
+    assert_eq!(rest.lines().count(), 1, "one line: {rest}");
+    assert!(
+        rest.contains("process 4242 on render-node-9 (Slurm task 99_2)"),
+        "{rest}"
     );
     let silent = SystemTime::now() - Duration::from_secs(301);
     let file = std::fs::File::options().append(true).open(&lock).unwrap();

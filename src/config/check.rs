@@ -377,7 +377,8 @@ impl Checker<'_> {
             ));
         }
         if let Some(limit) = &run.memory_limit {
-            crate::memory::parse_size(&limit.0).map_err(|e| self.bad("run.memory_limit", e))?;
+            crate::memory::parse_size(&limit.0)
+                .map_err(|e| self.bad("run.memory_limit", e.to_string()))?;
         }
         self.fraction("run.new_shot", run.new_shot)
     }

@@ -39,7 +39,7 @@ pub enum SlurmError {
         template: &'static str,
         name: String,
     },
-    #[error("{}: cannot write: {source}", .path.display())]
+    #[error("{}: cannot write", .path.display())]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -48,19 +48,29 @@ pub enum SlurmError {
     SbatchNotFound,
     #[error("`{command}` failed: {message}")]
     Sbatch { command: String, message: String },
+    #[error("cannot run `{command}`")]
+    SbatchStart {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("`{command}` printed {output:?}, not a job id")]
     JobId { command: String, output: String },
-    /// Jobs are queued but the next one is not: say how to recover.
-    #[error("job(s) {queued} are queued but {script} is not ({source}); cancel them with `scancel {queued}` and submit again")]
+    /// Jobs are queued but the next one is not: say how to recover. The
+    /// recovery ends the line, so the cause is inside it, not a source.
+    #[error("job(s) {queued} are queued but {script} is not ({}); cancel them with `scancel {queued}` and submit again", chain(.cause.as_ref()))]
     NotSubmitted {
         /// The queued ids, space-separated.
         queued: String,
         script: String,
-        source: Box<SlurmError>,
+        cause: Box<SlurmError>,
     },
 }
 
-pub type Result<T, E = SlurmError> = std::result::Result<T, E>;
+use crate::error::{chain, Result};
+
+/// What this module's helpers return; the public functions return [`crate::Result`].
+type SlurmResult<T> = std::result::Result<T, SlurmError>;
 
 /// What to render: one job file split into `shards` array tasks.
 #[derive(Debug, Clone)]
@@ -116,10 +126,10 @@ impl SlurmPlan {
     /// early or start a new one.
     pub fn validate(&self) -> Result<()> {
         if !(1..=MAX_SHARDS).contains(&self.shards) {
-            return Err(SlurmError::Shards(self.shards));
+            return Err(SlurmError::Shards(self.shards).into());
         }
         if self.cpus_per_task == 0 {
-            return Err(SlurmError::Cpus(self.cpus_per_task));
+            return Err(SlurmError::Cpus(self.cpus_per_task).into());
         }
         for path in [&self.job, &self.vstyle, &self.script_dir] {
             check_path(path)?;
@@ -135,7 +145,8 @@ impl SlurmPlan {
             return Err(SlurmError::Path {
                 path: logs,
                 reason: "the log directory must not contain whitespace or % (Slurm reads them in --output); pass another --script-dir",
-            });
+            }
+            .into());
         }
         let options = [
             ("--gres", &self.gres),
@@ -240,7 +251,7 @@ impl SlurmPlan {
             path: log_dir.clone(),
             source,
         })?;
-        let write = |name: &str, text: &str| -> Result<PathBuf> {
+        let write = |name: &str, text: &str| -> SlurmResult<PathBuf> {
             let path = self.script_dir.join(name);
             write_script(&path, text)?;
             Ok(path)
@@ -272,7 +283,7 @@ struct ArrayJob {
 }
 
 impl ArrayJob {
-    fn render(self, common: &[(&'static str, String)]) -> Result<String> {
+    fn render(self, common: &[(&'static str, String)]) -> SlurmResult<String> {
         let mut values = common.to_vec();
         values.extend([
             ("step", self.step.to_string()),
@@ -289,7 +300,7 @@ impl ArrayJob {
 
 /// Fills `{{name}}` placeholders in one pass. A placeholder alone on its
 /// line whose value is empty takes its line with it.
-fn fill(template: &'static str, text: &str, values: &[(&str, String)]) -> Result<String> {
+fn fill(template: &'static str, text: &str, values: &[(&str, String)]) -> SlurmResult<String> {
     let mut out = String::with_capacity(text.len() + 512);
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
@@ -321,7 +332,7 @@ fn fill(template: &'static str, text: &str, values: &[(&str, String)]) -> Result
     Ok(out)
 }
 
-fn write_script(path: &Path, text: &str) -> Result<()> {
+fn write_script(path: &Path, text: &str) -> SlurmResult<()> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
     let err = |source| SlurmError::Write {
@@ -411,7 +422,7 @@ impl Scripts {
                         .collect::<Vec<_>>()
                         .join(" "),
                     script: shell_quote(script.as_os_str()),
-                    source: Box::new(e),
+                    cause: Box::new(e),
                 }
             })?;
             queued.push(id);
@@ -425,16 +436,16 @@ impl Scripts {
 }
 
 /// Runs `sbatch --parsable ...` and reads the job id it prints.
-fn run_sbatch(program: &OsStr, args: &[OsString]) -> Result<u64> {
+fn run_sbatch(program: &OsStr, args: &[OsString]) -> SlurmResult<u64> {
     let command = command_line(program, args);
     let out = Command::new(program)
         .args(args)
         .output()
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => SlurmError::SbatchNotFound,
-            _ => SlurmError::Sbatch {
+            _ => SlurmError::SbatchStart {
                 command: command.clone(),
-                message: e.to_string(),
+                source: e,
             },
         })?;
     if !out.status.success() {
@@ -461,7 +472,7 @@ fn parse_job_id(stdout: &str) -> Option<u64> {
 
 /// A path a script names: absolute (the tasks may start elsewhere) and
 /// without control characters.
-fn check_path(path: &Path) -> Result<()> {
+fn check_path(path: &Path) -> SlurmResult<()> {
     let reason = if !path.is_absolute() {
         "must be absolute (the tasks may start in another directory)"
     } else if path.to_string_lossy().chars().any(char::is_control) {
@@ -476,7 +487,7 @@ fn check_path(path: &Path) -> Result<()> {
 }
 
 /// An `#SBATCH` option's value: one word, and a Slurm time for `--time`.
-fn check_option(option: &'static str, v: &str) -> Result<()> {
+fn check_option(option: &'static str, v: &str) -> SlurmResult<()> {
     let time = |v: &str| {
         v.chars()
             .all(|c| c.is_ascii_digit() || c == ':' || c == '-')

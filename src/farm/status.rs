@@ -78,7 +78,7 @@ pub fn of(entry: &Entry) -> ClipStatus {
     };
     if let Err(e) = fill(cfg, &mut s) {
         s.state = State::Error;
-        s.error = Some(e.to_string());
+        s.error = Some(crate::error::chain(&e));
     }
     s
 }

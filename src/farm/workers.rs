@@ -34,8 +34,12 @@ pub struct Workers {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
-    #[error("cannot start {exe}: {message}")]
-    Spawn { exe: String, message: String },
+    #[error("cannot start {exe}")]
+    Spawn {
+        exe: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("shards {list} failed (their finished frames are kept; run again to resume)")]
     Failed { list: String },
     #[error("interrupted; the workers saved their finished frames (run again to resume)")]
@@ -87,7 +91,7 @@ impl Workers {
         &self,
         stop: &AtomicBool,
         on_line: impl Fn(&str) + Sync,
-    ) -> Result<Vec<Exit>, WorkerError> {
+    ) -> crate::Result<Vec<Exit>> {
         let slots = self.workers.clamp(1, self.shards.max(1));
         let pool = Pool {
             next: AtomicUsize::new(0),
@@ -105,12 +109,12 @@ impl Workers {
             pool.pass_on_stop(&busy, stop);
         });
         if let Some(e) = pool.spawn_error.into_inner().expect("no slot panics") {
-            return Err(e);
+            return Err(e.into());
         }
         let mut exits = pool.exits.into_inner().expect("no slot panics");
         exits.sort_by_key(|e| e.shard.index);
         if stop.load(Ordering::SeqCst) || exits.iter().any(|e| e.code == Some(130)) {
-            return Err(WorkerError::Interrupted);
+            return Err(WorkerError::Interrupted.into());
         }
         let failed: Vec<String> = exits
             .iter()
@@ -125,7 +129,8 @@ impl Workers {
         } else {
             Err(WorkerError::Failed {
                 list: failed.join(", "),
-            })
+            }
+            .into())
         }
     }
 
@@ -146,7 +151,7 @@ impl Workers {
                 Err(e) => {
                     *pool.spawn_error.lock().expect("no slot panics") = Some(WorkerError::Spawn {
                         exe: self.exe.display().to_string(),
-                        message: e.to_string(),
+                        source: e,
                     });
                     return;
                 }

@@ -192,10 +192,8 @@ impl Plan {
         stop: &AtomicBool,
         on_cell: &mut dyn FnMut(CellDone),
     ) -> Result<Vec<Cell>> {
-        let tmp = tempfile::tempdir().map_err(|e| crate::Error::Output {
-            file: std::env::temp_dir().display().to_string(),
-            message: e.to_string(),
-        })?;
+        let tmp =
+            tempfile::tempdir().map_err(|e| crate::files::write_error(&std::env::temp_dir(), e))?;
         let total = self.cells.len() * self.runs.len();
         let mut done = Vec::new();
         for (k, settings) in self.cells.iter().enumerate() {

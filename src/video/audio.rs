@@ -47,11 +47,11 @@ impl AudioSource {
 }
 
 /// An error about the audio that `out_path` takes from `source`.
-pub(super) fn audio_error(out_path: &Path, source: &Path, e: impl std::fmt::Display) -> VideoError {
+pub(super) fn audio_error(out_path: &Path, source: &Path, e: impl Into<Cause>) -> VideoError {
     VideoError::Audio {
         path: out_path.to_path_buf(),
         source_path: source.to_path_buf(),
-        reason: one_line(e),
+        reason: e.into(),
     }
 }
 
@@ -101,29 +101,19 @@ impl AudioOut {
         }
     }
 
-    /// Writes the audio up to `until` seconds of output time.
+    /// Writes the audio up to `until` seconds of output time; `last` also
+    /// flushes an encoder (the video ends at `until`).
     pub(super) fn pump(
         &mut self,
         octx: &mut format::context::Output,
         out_path: &Path,
         until: f64,
+        last: bool,
     ) -> Result<(), VideoError> {
         match self {
             AudioOut::Copy(c) => c.pump(octx, out_path, until),
+            AudioOut::Encode(e) if last => e.finish(octx, out_path, until),
             AudioOut::Encode(e) => e.pump(octx, out_path, until),
-        }
-    }
-
-    /// Writes the rest of the audio, up to `until`.
-    pub(super) fn finish(
-        &mut self,
-        octx: &mut format::context::Output,
-        out_path: &Path,
-        until: f64,
-    ) -> Result<(), VideoError> {
-        match self {
-            AudioOut::Copy(c) => c.pump(octx, out_path, until),
-            AudioOut::Encode(e) => e.finish(octx, out_path, until),
         }
     }
 }
@@ -230,7 +220,7 @@ impl AudioCopy {
         until: f64,
     ) -> Result<(), VideoError> {
         let source = self.source_path.clone();
-        let err = |reason: String| audio_error(out_path, &source, reason);
+        let err = |reason: Cause| audio_error(out_path, &source, reason);
         let until = until.min(self.span);
         while !self.done {
             let mut packet = match self.pending.take() {
@@ -244,7 +234,7 @@ impl AudioCopy {
                             self.done = true;
                             break;
                         }
-                        Err(e) => return Err(err(one_line(e))),
+                        Err(e) => return Err(err(e.into())),
                     }
                 }
             };
@@ -269,9 +259,7 @@ impl AudioCopy {
             packet.rescale_ts(self.in_tb, self.out_tb);
             packet.set_stream(self.out_index);
             packet.set_position(-1);
-            packet
-                .write_interleaved(octx)
-                .map_err(|e| err(one_line(e)))?;
+            packet.write_interleaved(octx).map_err(|e| err(e.into()))?;
         }
         Ok(())
     }

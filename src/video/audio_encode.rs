@@ -40,7 +40,7 @@ pub(super) struct AudioEncode {
 type Opened = (encoder::Audio, resampling::Context);
 
 /// An AAC encoder and a resampler to its sample format, for audio like `dec`'s.
-fn open_aac(dec: &ffmpeg::decoder::Audio, global_header: bool) -> Result<Opened, String> {
+fn open_aac(dec: &ffmpeg::decoder::Audio, global_header: bool) -> Result<Opened, Cause> {
     let codec = encoder::find(codec::Id::AAC).ok_or("no AAC encoder in this FFmpeg build")?;
     let layout = match dec.channel_layout() {
         l if l.is_empty() => ChannelLayout::default(dec.channels() as i32),
@@ -48,8 +48,7 @@ fn open_aac(dec: &ffmpeg::decoder::Audio, global_header: bool) -> Result<Opened,
     };
     let mut enc = codec::context::Context::new_with_codec(codec)
         .encoder()
-        .audio()
-        .map_err(one_line)?;
+        .audio()?;
     enc.set_rate(dec.rate() as i32);
     enc.set_channel_layout(layout);
     enc.set_channels(layout.channels());
@@ -59,7 +58,7 @@ fn open_aac(dec: &ffmpeg::decoder::Audio, global_header: bool) -> Result<Opened,
     if global_header {
         enc.set_flags(codec::Flags::GLOBAL_HEADER);
     }
-    let enc = enc.open_as(codec).map_err(one_line)?;
+    let enc = enc.open_as(codec)?;
     let resampler = resampling::Context::get(
         dec.format(),
         layout,
@@ -67,8 +66,7 @@ fn open_aac(dec: &ffmpeg::decoder::Audio, global_header: bool) -> Result<Opened,
         enc.format(),
         layout,
         enc.rate(),
-    )
-    .map_err(one_line)?;
+    )?;
     Ok((enc, resampler))
 }
 
@@ -80,20 +78,20 @@ impl AudioEncode {
         audio: AudioSource,
         span: (f64, f64),
     ) -> Result<AudioEncode, VideoError> {
-        let err = |reason: String| audio_error(out_path, &audio.path, reason);
+        let err = |reason: Cause| audio_error(out_path, &audio.path, reason);
         let (in_index, in_tb, params) = {
             let ist = audio.stream();
             (ist.index(), ist.time_base(), ist.parameters())
         };
         let decoder = codec::context::Context::from_parameters(params)
             .and_then(|c| c.decoder().audio())
-            .map_err(|e| err(format!("cannot decode the audio: {}", one_line(e))))?;
+            .map_err(|e| err(Cause::from(e).within("cannot decode the audio")))?;
         let global = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
         let (encoder, resampler) =
-            open_aac(&decoder, global).map_err(|e| err(format!("cannot encode AAC: {e}")))?;
+            open_aac(&decoder, global).map_err(|e| err(e.within("cannot encode AAC")))?;
         let mut ost = octx
             .add_stream(encoder::find(codec::Id::AAC))
-            .map_err(|e| err(one_line(e)))?;
+            .map_err(|e| err(e.into()))?;
         let input = audio.input;
         ost.set_parameters(&encoder);
         ost.set_time_base(Rational::new(1, encoder.rate() as i32));
@@ -118,7 +116,7 @@ impl AudioEncode {
         })
     }
 
-    fn error(&self, out_path: &Path, e: impl std::fmt::Display) -> VideoError {
+    fn error(&self, out_path: &Path, e: impl Into<Cause>) -> VideoError {
         audio_error(out_path, &self.source_path, e)
     }
 
@@ -148,24 +146,24 @@ impl AudioEncode {
         self.pump(octx, out_path, until)?;
         let flushed = self
             .encode_queued(octx, true)
-            .and_then(|()| self.encoder.send_eof().map_err(one_line))
+            .and_then(|()| self.encoder.send_eof().map_err(Cause::from))
             .and_then(|()| self.write_packets(octx));
         flushed.map_err(|e| self.error(out_path, e))
     }
 
     /// Reads one packet of the stream and queues its samples that fall in the span.
-    fn read_some(&mut self) -> Result<(), String> {
+    fn read_some(&mut self) -> Result<(), Cause> {
         let mut packet = Packet::empty();
         match packet.read(&mut self.input) {
             Ok(()) if packet.stream() == self.in_index => {
-                self.decoder.send_packet(&packet).map_err(one_line)?;
+                self.decoder.send_packet(&packet)?;
             }
             Ok(()) => return Ok(()),
             Err(ffmpeg::Error::Eof) => {
                 self.input_done = true;
                 let _ = self.decoder.send_eof();
             }
-            Err(e) => return Err(one_line(e)),
+            Err(e) => return Err(e.into()),
         }
         let mut decoded = frame::Audio::empty();
         while self.decoder.receive_frame(&mut decoded).is_ok() {
@@ -175,13 +173,13 @@ impl AudioEncode {
     }
 
     /// Resamples a decoded frame and queues the samples inside the span.
-    fn queue_frame(&mut self, decoded: &frame::Audio) -> Result<(), String> {
+    fn queue_frame(&mut self, decoded: &frame::Audio) -> Result<(), Cause> {
         let rate = self.encoder.rate() as f64;
         let start = decoded.pts().map_or(self.decoded_until, |p| {
             p as f64 * f64::from(self.in_tb) - self.origin
         });
         let mut planar = frame::Audio::empty();
-        self.resampler.run(decoded, &mut planar).map_err(one_line)?;
+        self.resampler.run(decoded, &mut planar)?;
         let n = planar.samples();
         // Samples before the span are dropped; those after it end the stream.
         let first = ((-start * rate).ceil().max(0.0) as usize).min(n);
@@ -202,7 +200,7 @@ impl AudioEncode {
         &mut self,
         octx: &mut format::context::Output,
         last: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), Cause> {
         let size = (self.encoder.frame_size() as usize).max(1);
         while self.queue[0].len() >= size || (last && !self.queue[0].is_empty()) {
             let n = self.queue[0].len().min(size);
@@ -214,19 +212,19 @@ impl AudioEncode {
             }
             f.set_pts(Some(self.encoded));
             self.encoded += n as i64;
-            self.encoder.send_frame(&f).map_err(one_line)?;
+            self.encoder.send_frame(&f)?;
             self.write_packets(octx)?;
         }
         Ok(())
     }
 
-    fn write_packets(&mut self, octx: &mut format::context::Output) -> Result<(), String> {
+    fn write_packets(&mut self, octx: &mut format::context::Output) -> Result<(), Cause> {
         let mut packet = Packet::empty();
         while self.encoder.receive_packet(&mut packet).is_ok() {
             packet.set_stream(self.out_index);
             packet.rescale_ts(self.encoder.time_base(), self.out_tb);
             packet.set_position(-1);
-            packet.write_interleaved(octx).map_err(one_line)?;
+            packet.write_interleaved(octx)?;
         }
         Ok(())
     }

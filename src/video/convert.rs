@@ -113,7 +113,7 @@ impl RgbConverter {
         }
     }
 
-    pub(super) fn convert(&mut self, f: &frame::Video) -> Result<RgbImage, String> {
+    pub(super) fn convert(&mut self, f: &frame::Video) -> Result<RgbImage, Cause> {
         let key = (
             f.format(),
             f.width(),
@@ -139,13 +139,13 @@ impl RgbConverter {
                 filter | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
             )
             .map_err(|e| {
-                format!(
-                    "cannot convert {:?} {}x{} to RGB: {}",
+                let step = format!(
+                    "cannot convert {:?} {}x{} to RGB",
                     f.format(),
                     f.width(),
-                    f.height(),
-                    one_line(e)
-                )
+                    f.height()
+                );
+                Cause::from(e).within(step)
             })?;
             let mut scaler = Scaler(ctx);
             let space = ffmpeg::ffi::AVColorSpace::from(guessed_space(f)) as c_int;
@@ -154,7 +154,7 @@ impl RgbConverter {
             self.key = Some(key);
         }
         let scaler = self.scaler.as_mut().expect("scaler set above");
-        scaler.0.run(f, &mut self.rgb).map_err(one_line)?;
+        scaler.0.run(f, &mut self.rgb)?;
         let (w, h) = (self.width as usize, self.height as usize);
         let stride = self.rgb.stride(0);
         let data = self.rgb.data(0);
@@ -167,8 +167,7 @@ impl RgbConverter {
         } else {
             dither_rgb48(data, stride, w, h)
         };
-        RgbImage::from_raw(self.width, self.height, buf)
-            .ok_or_else(|| "bad RGB buffer size".to_string())
+        RgbImage::from_raw(self.width, self.height, buf).ok_or_else(|| "bad RGB buffer size".into())
     }
 
     /// RGB24, or 16-bit RGB for sources of more than 8 bits (dithered down afterwards).

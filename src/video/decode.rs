@@ -1,5 +1,4 @@
 //! Decoding the best video stream of a file with FFmpeg, and noticing a file that ends early.
-use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 use ffmpeg::{codec, format, frame, media, Packet, Rational};
@@ -20,7 +19,7 @@ pub(super) struct Decoder {
     pub(super) finished: bool,
     /// A read / decode error, reported (at the index of the first frame not decoded) once the
     /// frames still buffered in the decoder have been returned.
-    pub(super) pending_error: Option<String>,
+    pub(super) pending_error: Option<Cause>,
     /// Whether the last packet of the stream read so far was flagged corrupt (a partial packet
     /// at the end means the file is truncated).
     pub(super) last_packet_corrupt: bool,
@@ -95,26 +94,25 @@ fn declared_count(
 }
 
 /// A frame-threaded decoder for the stream (up to 4 threads).
-fn open_video_decoder(stream: &format::stream::Stream) -> Result<ffmpeg::decoder::Video, String> {
-    let mut ctx =
-        codec::context::Context::from_parameters(stream.parameters()).map_err(one_line)?;
+fn open_video_decoder(stream: &format::stream::Stream) -> Result<ffmpeg::decoder::Video, Cause> {
+    let mut ctx = codec::context::Context::from_parameters(stream.parameters())?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let mut threading = ffmpeg::threading::Config::kind(ffmpeg::threading::Type::Frame);
     threading.count = threads;
     ctx.set_threading(threading);
     ctx.decoder()
         .video()
-        .map_err(|e| format!("cannot open video decoder: {}", one_line(e)))
+        .map_err(|e| Cause::from(e).within("cannot open video decoder"))
 }
 
 impl Decoder {
     pub(super) fn open(path: &Path) -> Result<(Self, StreamFacts), VideoError> {
         init();
-        let open_err = |reason: String| VideoError::Open {
+        let open_err = |reason: Cause| VideoError::Open {
             path: path.to_path_buf(),
             reason,
         };
-        let input = format::input(&path).map_err(|e| open_err(one_line(e)))?;
+        let input = format::input(&path).map_err(|e| open_err(e.into()))?;
         let has_audio = input
             .streams()
             .any(|s| s.parameters().medium() == media::Type::Audio);
@@ -167,11 +165,11 @@ impl Decoder {
         Ok((dec, facts))
     }
 
-    pub(super) fn decode_error(&self, e: impl Display) -> VideoError {
+    pub(super) fn decode_error(&self, e: impl Into<Cause>) -> VideoError {
         VideoError::Decode {
             path: self.path.clone(),
             frame: self.decoded,
-            reason: one_line(e),
+            reason: e.into(),
         }
     }
 
@@ -214,7 +212,7 @@ impl Decoder {
     }
 
     /// Sends the decoded frame (or, with `frame` false, the end of the stream) to yadif.
-    fn feed_yadif(&mut self, frame: bool) -> Result<(), String> {
+    fn feed_yadif(&mut self, frame: bool) -> Result<(), Cause> {
         if self.yadif.is_none() {
             if !frame {
                 return Ok(());
@@ -282,7 +280,7 @@ impl Decoder {
                     match self.decoder.send_packet(&packet) {
                         Ok(()) => return,
                         Err(e) => {
-                            self.pending_error = Some(one_line(e));
+                            self.pending_error = Some(e.into());
                             break;
                         }
                     }
@@ -295,15 +293,15 @@ impl Decoder {
                         (self.declared, self.packets_end)
                     {
                         if end + slack < secs {
-                            self.pending_error = Some(format!(
+                            self.pending_error = Some(Cause::from(format!(
                                 "the video ends after {end:.2} s but the file declares {secs:.2} s (truncated?)"
-                            ));
+                            )));
                         }
                     }
                     break;
                 }
                 Err(e) => {
-                    self.pending_error = Some(one_line(e));
+                    self.pending_error = Some(e.into());
                     break;
                 }
             }

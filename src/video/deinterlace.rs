@@ -26,7 +26,7 @@ pub(super) struct Deinterlacer {
 
 impl Deinterlacer {
     /// A graph for frames like `first` (its size and pixel format).
-    pub(super) fn new(first: &frame::Video, time_base: (i32, i32)) -> Result<Self, String> {
+    pub(super) fn new(first: &frame::Video, time_base: (i32, i32)) -> Result<Self, Cause> {
         let mut graph = filter::Graph::new();
         let pix_fmt: ffmpeg::ffi::AVPixelFormat = first.format().into();
         let args = format!(
@@ -38,29 +38,26 @@ impl Deinterlacer {
             time_base.1.max(1)
         );
         let find = |name| filter::find(name).ok_or(format!("FFmpeg has no {name} filter"));
-        graph.add(&find("buffer")?, "in", &args).map_err(one_line)?;
-        graph
-            .add(&find("buffersink")?, "out", "")
-            .map_err(one_line)?;
+        graph.add(&find("buffer")?, "in", &args)?;
+        graph.add(&find("buffersink")?, "out", "")?;
         // Only frames flagged interlaced are filtered; parity comes from each frame.
         graph
             .output("in", 0)
             .and_then(|p| p.input("out", 0))
-            .and_then(|p| p.parse("yadif=mode=send_frame:parity=auto:deint=interlaced"))
-            .map_err(one_line)?;
-        graph.validate().map_err(one_line)?;
+            .and_then(|p| p.parse("yadif=mode=send_frame:parity=auto:deint=interlaced"))?;
+        graph.validate()?;
         Ok(Deinterlacer { graph })
     }
 
     /// Sends a decoded frame in (`None`: the stream has ended).
-    pub(super) fn push(&mut self, f: Option<&frame::Video>) -> Result<(), String> {
+    pub(super) fn push(&mut self, f: Option<&frame::Video>) -> Result<(), Cause> {
         let mut src = self.graph.get("in").ok_or("yadif graph has no input")?;
         let mut src = src.source();
         match f {
             Some(f) => src.add(f),
             None => src.flush(),
         }
-        .map_err(one_line)
+        .map_err(Cause::from)
     }
 
     /// The next progressive frame, if one is ready.

@@ -12,7 +12,7 @@ use crate::files::write_atomic;
 /// shows it; grey replicated; CMYK JPEGs converted). PNG and JPEG are decoded with the
 /// `image` crate; other formats (BMP, ...) with FFmpeg.
 pub fn read_image(path: &Path) -> Result<RgbImage, VideoError> {
-    let err = |reason: String| VideoError::Image {
+    let err = |reason: Cause| VideoError::Image {
         path: path.to_path_buf(),
         reason,
     };
@@ -23,9 +23,9 @@ pub fn read_image(path: &Path) -> Result<RgbImage, VideoError> {
     }
     check_file_size(path)?;
     let mut reader = image::ImageReader::open(path)
-        .map_err(|e| err(one_line(e)))?
+        .map_err(|e| err(e.into()))?
         .with_guessed_format()
-        .map_err(|e| err(one_line(e)))?;
+        .map_err(|e| err(e.into()))?;
     if reader.format().is_none() {
         return read_image_ffmpeg(path);
     }
@@ -35,7 +35,7 @@ pub fn read_image(path: &Path) -> Result<RgbImage, VideoError> {
     match decoded {
         Ok(img) => Ok(over_white(img)),
         Err(image::ImageError::Unsupported(_)) => read_image_ffmpeg(path),
-        Err(e) => Err(err(one_line(e))),
+        Err(e) => Err(err(e.into())),
     }
 }
 
@@ -86,7 +86,8 @@ fn check_file_size(path: &Path) -> Result<(), VideoError> {
     }
     Err(VideoError::Image {
         path: path.to_path_buf(),
-        reason: format!("{bytes} bytes is more than the {MAX_IMAGE_BYTES} an image may have"),
+        reason: format!("{bytes} bytes is more than the {MAX_IMAGE_BYTES} an image may have")
+            .into(),
     })
 }
 
@@ -102,7 +103,8 @@ pub(super) fn check_dimensions(path: &Path, w: u32, h: u32) -> Result<(), VideoE
         reason: format!(
             "declares {w}x{h} pixels; vstyle reads pictures of up to {} megapixels and {MAX_IMAGE_SIDE} px a side",
             MAX_IMAGE_PIXELS / 1_000_000
-        ),
+        )
+        .into(),
     })
 }
 
@@ -121,7 +123,7 @@ fn over_white(img: image::DynamicImage) -> RgbImage {
 }
 
 pub(super) fn read_image_ffmpeg(path: &Path) -> Result<RgbImage, VideoError> {
-    let err = |reason: String| VideoError::Image {
+    let err = |reason: Cause| VideoError::Image {
         path: path.to_path_buf(),
         reason,
     };
@@ -134,10 +136,8 @@ pub(super) fn read_image_ffmpeg(path: &Path) -> Result<RgbImage, VideoError> {
         Some(Ok(())) => RgbConverter::new(facts.width, facts.height)
             .convert(&dec.frame)
             .map_err(err),
-        Some(Err(e)) => Err(err(match e {
-            VideoError::Decode { reason, .. } => reason,
-            other => other.to_string(),
-        })),
+        Some(Err(VideoError::Decode { reason, .. })) => Err(err(reason)),
+        Some(Err(other)) => Err(other),
         None => Err(err("no picture in file".into())),
     }
 }
@@ -147,10 +147,10 @@ pub(super) fn read_image_ffmpeg(path: &Path) -> Result<RgbImage, VideoError> {
 pub fn load_image(path: &Path) -> Result<RgbImage, Error> {
     read_image(path).map_err(|e| Error::Image {
         file: path.display().to_string(),
-        message: match e {
+        source: match e {
             VideoError::NotFound { .. } => "not found".into(),
-            VideoError::Image { reason, .. } => format!("not a readable image: {reason}"),
-            other => other.to_string(),
+            VideoError::Image { reason, .. } => reason.within("not a readable image"),
+            other => Cause::Video(Box::new(other)),
         },
     })
 }
@@ -178,6 +178,5 @@ pub fn write_image_atomic(path: &Path, img: &RgbImage) -> Result<(), Error> {
         } else {
             img.write_to(w, image::ImageFormat::Png)
         }
-        .map_err(|e| e.to_string())
     })
 }

@@ -24,7 +24,6 @@
 //! Both [`FrameSource`] and [`VideoWriter`] are `Send` (not `Sync`): each can be moved to its own
 //! thread so that decoding, stylization and encoding overlap.
 
-use std::fmt::Display;
 use std::path::PathBuf;
 use std::sync::Once;
 
@@ -52,7 +51,9 @@ pub use colour::Colour;
 use convert::{resize_rgb, RgbConverter};
 use decode::Decoder;
 use deinterlace::{field_order, Deinterlacer};
-pub use encode::{check_encoder, container_for, EncoderOptions, EncoderProblem, VideoWriter};
+pub use encode::{
+    check_encoder, container_for, CodecError, EncoderOptions, EncoderProblem, VideoWriter,
+};
 pub use image_file::{load_image, read_image, write_image_atomic};
 pub use orientation::Orientation;
 use pattern::Pattern;
@@ -62,23 +63,37 @@ pub use source::{input_files, Frame, FrameSource, SourceInfo, SourceKind};
 use timeline::packet_times;
 pub use timeline::Timeline;
 
-/// Errors of this module. Every message is one line and names the file it is about.
+/// Errors of this module. Every message is one line and names the file it is about; what
+/// went wrong beneath it is the [`Cause`], its source.
 #[derive(Debug, thiserror::Error)]
 pub enum VideoError {
     #[error("input not found: {}", .path.display())]
     NotFound { path: PathBuf },
-    #[error("cannot open {}: {reason}", .path.display())]
-    Open { path: PathBuf, reason: String },
-    #[error("invalid options for {}: {reason}", .path.display())]
-    InvalidOptions { path: PathBuf, reason: String },
-    #[error("cannot decode {} at frame {frame}: {reason}", .path.display())]
+    #[error("cannot open {}", .path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        reason: Cause,
+    },
+    #[error("invalid options for {}", .path.display())]
+    InvalidOptions {
+        path: PathBuf,
+        #[source]
+        reason: Cause,
+    },
+    #[error("cannot decode {} at frame {frame}", .path.display())]
     Decode {
         path: PathBuf,
         frame: usize,
-        reason: String,
+        #[source]
+        reason: Cause,
     },
-    #[error("cannot read image {}: {reason}", .path.display())]
-    Image { path: PathBuf, reason: String },
+    #[error("cannot read image {}", .path.display())]
+    Image {
+        path: PathBuf,
+        #[source]
+        reason: Cause,
+    },
     #[error(
         "image {} (frame {frame}) is {}x{} but the sequence is {}x{}",
         .path.display(), .found.0, .found.1, .expected.0, .expected.1
@@ -93,32 +108,80 @@ pub enum VideoError {
     MissingFrame { path: PathBuf, pattern: PathBuf },
     #[error("no images found for {}", .path.display())]
     NoImages { path: PathBuf },
-    #[error("no usable video encoder for {}: {reason}", .path.display())]
-    Codec { path: PathBuf, reason: String },
-    #[error("cannot encode {} at frame {frame}: {reason}", .path.display())]
+    #[error("no usable video encoder for {}", .path.display())]
+    Codec {
+        path: PathBuf,
+        #[source]
+        reason: Cause,
+    },
+    #[error("cannot encode {} at frame {frame}", .path.display())]
     Encode {
         path: PathBuf,
         frame: usize,
-        reason: String,
+        #[source]
+        reason: Cause,
     },
-    #[error("cannot write {}: {reason}", .path.display())]
-    Write { path: PathBuf, reason: String },
-    #[error("cannot copy audio from {} into {}: {reason}", .source_path.display(), .path.display())]
+    #[error("cannot write {}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        reason: Cause,
+    },
+    #[error("cannot copy audio from {} into {}", .source_path.display(), .path.display())]
     Audio {
         path: PathBuf,
         source_path: PathBuf,
-        reason: String,
+        #[source]
+        reason: Cause,
     },
 }
 
-/// Formats an error cause as a single line.
-pub(crate) fn one_line(e: impl Display) -> String {
-    e.to_string()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// What lies beneath a [`VideoError`]: FFmpeg's, the encoder's or a file's own error, a step
+/// that failed on one of them, or a reason of vstyle's (nothing beneath).
+#[derive(Debug, thiserror::Error)]
+pub enum Cause {
+    #[error(transparent)]
+    Ffmpeg(#[from] ffmpeg::Error),
+    #[error(transparent)]
+    Codec(#[from] encode::CodecError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Image(#[from] image::ImageError),
+    /// An error of this module beneath another's (a picture a job needs).
+    #[error(transparent)]
+    Video(Box<VideoError>),
+    /// A step (`cannot open the video decoder`) and the error it met.
+    #[error("{step}")]
+    Step {
+        step: String,
+        #[source]
+        source: Box<Cause>,
+    },
+    #[error("{0}")]
+    Reason(String),
+}
+
+impl Cause {
+    /// This cause beneath `step`.
+    pub(crate) fn within(self, step: impl Into<String>) -> Cause {
+        Cause::Step {
+            step: step.into(),
+            source: Box::new(self),
+        }
+    }
+}
+
+impl From<String> for Cause {
+    fn from(reason: String) -> Self {
+        Cause::Reason(reason)
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(reason: &str) -> Self {
+        Cause::Reason(reason.to_string())
+    }
 }
 
 /// Initialises FFmpeg once and limits its log output to errors.

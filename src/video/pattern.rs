@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::{one_line, VideoError};
+use super::VideoError;
 
 /// A numbered file pattern in the file-name part of a path.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,7 +100,7 @@ impl Pattern {
     pub fn files(&self, pattern_path: &Path) -> Result<Vec<PathBuf>, VideoError> {
         let entries = std::fs::read_dir(&self.dir).map_err(|e| VideoError::Open {
             path: pattern_path.to_path_buf(),
-            reason: one_line(e),
+            reason: e.into(),
         })?;
         let numbers: BTreeSet<usize> = entries
             .filter_map(|e| e.ok())

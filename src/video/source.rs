@@ -89,7 +89,7 @@ pub(super) fn has_image_extension(path: &Path) -> bool {
 pub(super) fn list_image_dir(dir: &Path) -> Result<Vec<PathBuf>, VideoError> {
     let entries = fs::read_dir(dir).map_err(|e| VideoError::Open {
         path: dir.to_path_buf(),
-        reason: one_line(e),
+        reason: e.into(),
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
@@ -238,7 +238,8 @@ impl FrameSource {
                     reason: format!(
                         "no frames selected (start {}, end {:?}, {} image(s) available)",
                         opts.start, opts.end, total
-                    ),
+                    )
+                    .into(),
                 });
             }
         };

@@ -1,5 +1,6 @@
 //! Tests of the media layer on shipped clips and generated images.
 use super::*;
+use crate::error::chain;
 use crate::imaging::mean_abs_diff;
 use ffmpeg::{codec, encoder, format, media, Dictionary, Rational};
 use ffmpeg_next as ffmpeg;
@@ -257,7 +258,7 @@ fn explicit_mpeg4_encoder_and_unknown_encoder() {
     )
     .err()
     .expect("unknown encoder rejected");
-    let msg = err.to_string();
+    let msg = chain(&err);
     assert!(
         msg.contains("x.mp4") && msg.contains("no-such-encoder"),
         "{msg}"
@@ -781,7 +782,7 @@ fn a_cut_on_a_packet_boundary_is_reported_as_truncation() {
     let good = items.iter().take_while(|i| i.is_ok()).count();
     assert!((1..=4).contains(&good), "{good} frames before the cut");
     assert_eq!(items.len(), good + 1, "then one error, then the end");
-    let msg = items[good].as_ref().err().unwrap().to_string();
+    let msg = chain(items[good].as_ref().err().unwrap());
     assert!(
         msg.contains("cut_on_boundary.mp4") && msg.contains("truncated"),
         "{msg}"
@@ -791,4 +792,24 @@ fn a_cut_on_a_packet_boundary_is_reported_as_truncation() {
     assert!(FrameSource::open(&fast, &SourceOptions::full_size())
         .unwrap()
         .all(|f| f.is_ok()));
+}
+
+#[test]
+fn a_wrapped_cause_prints_once_after_the_file() {
+    let cause = Cause::from(ffmpeg::Error::InvalidData).within("cannot open video decoder");
+    let e = VideoError::Open {
+        path: "a.mp4".into(),
+        reason: cause,
+    };
+    assert_eq!(e.to_string(), "cannot open a.mp4");
+    let line = chain(&e);
+    assert_eq!(
+        line,
+        format!(
+            "cannot open a.mp4: cannot open video decoder: {}",
+            ffmpeg::Error::InvalidData
+        )
+    );
+    let printed = format!("{:#}", anyhow::Error::from(e));
+    assert_eq!(printed, line, "anyhow prints the same line");
 }

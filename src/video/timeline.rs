@@ -162,7 +162,7 @@ fn evenly_spaced(pts: &[i64], period: i64) -> bool {
 pub(super) fn packet_times(path: &Path) -> Result<Option<Vec<i64>>, VideoError> {
     let mut input = format::input(&path).map_err(|e| VideoError::Open {
         path: path.to_path_buf(),
-        reason: one_line(e),
+        reason: e.into(),
     })?;
     let Some(index) = input.streams().best(media::Type::Video).map(|s| s.index()) else {
         return Ok(None);

@@ -247,24 +247,31 @@ pub struct ImageArgs {
     pub flags: StyleFlags,
 }
 
+/// How many frames a clip job reads and how long it optimises each.
 #[derive(Args)]
-pub struct VideoArgs {
-    /// A video file, an image directory, a pattern like frames/%05d.png, or one image.
-    pub input: PathBuf,
-    #[arg(long, short = 'o')]
-    pub output: PathBuf,
-    /// Process at most this many frames.
+pub struct FrameFlags {
+    /// Read at most this many frames of the clip.
     #[arg(long)]
     pub max_frames: Option<usize>,
-    /// L-BFGS iterations for the first frame at full size (at each coarser
-    /// size VGG gets two thirds as many, SqueezeNet as many, unless
-    /// `optimizer.scale_iterations` is set).
+    /// L-BFGS iterations for the first frame (of each run) at full size (at
+    /// each coarser size VGG gets two thirds as many, SqueezeNet as many,
+    /// unless `optimizer.scale_iterations` is set).
     #[arg(long)]
     pub first_iterations: Option<usize>,
     /// Iterations for each later frame (then up to `optimizer.hold_iterations`
     /// more while its style loss is above its shot's: `optimizer.style_hold`).
     #[arg(long)]
     pub iterations: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct VideoArgs {
+    /// A video file, an image directory, a pattern like frames/%05d.png, or one image.
+    pub input: PathBuf,
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub budget: FrameFlags,
     /// Weight of the temporal loss (0 = off).
     #[arg(long, allow_negative_numbers = true)]
     pub temporal_weight: Option<f64>,
@@ -294,18 +301,8 @@ pub struct PreviewArgs {
     /// tied to the one before, else 1).
     #[arg(long)]
     pub strip: Option<usize>,
-    /// Read at most this many frames of the clip.
-    #[arg(long)]
-    pub max_frames: Option<usize>,
-    /// L-BFGS iterations for the first frame of each run at full size (at
-    /// each coarser size VGG gets two thirds as many, SqueezeNet as many,
-    /// unless `optimizer.scale_iterations` is set).
-    #[arg(long)]
-    pub first_iterations: Option<usize>,
-    /// Iterations for each later frame (then up to `optimizer.hold_iterations`
-    /// more while its style loss is above its shot's: `optimizer.style_hold`).
-    #[arg(long)]
-    pub iterations: Option<usize>,
+    #[command(flatten)]
+    pub budget: FrameFlags,
     #[command(flatten)]
     pub flags: StyleFlags,
 }

@@ -2,7 +2,7 @@
 //! the library and prints what it did.
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
 use vstyle::config::JobConfig;
@@ -34,7 +34,7 @@ pub fn run(a: &RunArgs) -> Result<()> {
     };
     let shard = match &a.shard {
         Some(text) => {
-            let s = Shard::parse(text, |v| std::env::var(v).ok()).map_err(anyhow::Error::msg)?;
+            let s = Shard::parse(text, |v| std::env::var(v).ok())?;
             Some(s)
         }
         None => None,
@@ -56,10 +56,13 @@ fn job_config(j: &JobArgs) -> Result<JobConfig> {
 }
 
 /// Every entry of a batch against its memory limit, before the first runs.
+/// An entry that cannot be estimated (a missing clip) fails on its own turn,
+/// named with the others that failed.
 fn check_budgets(job: &Path, cfg: &JobConfig) -> Result<()> {
     for e in batch::entries(cfg)? {
-        VideoJob::budget(&e.cfg)
-            .map_err(|err| anyhow::anyhow!("{}: batch entry {}: {err}", job.display(), e.name))?;
+        if let Err(err @ vstyle::Error::Memory(_)) = VideoJob::budget(&e.cfg) {
+            return Err(err).with_context(|| format!("{}: batch entry {}", job.display(), e.name));
+        }
     }
     Ok(())
 }
@@ -84,7 +87,7 @@ impl After {
                 e.mean,
                 e.per_frame.len() + 1
             );
-            page = vstyle::job::report::eval::attach(&json, e)?;
+            page = vstyle::job::report::eval::attach(&json, e, Vec::new())?;
         }
         if page.exists() {
             println!("report: {}", page.display());
@@ -100,7 +103,7 @@ fn each_entry(cfg: &JobConfig, mut f: impl FnMut(&Entry) -> Result<()>) -> Resul
     let outcomes = batch::run_entries(cfg, &entries, &mut f, crate::interrupted)?;
     match vstyle::farm::index::write(cfg, &entries, &outcomes) {
         Ok(path) => println!("index: {}", path.display()),
-        Err(e) => eprintln!("warning: no batch index: {e}"),
+        Err(e) => eprintln!("warning: no batch index: {}", vstyle::error::chain(&e)),
     }
     report_outcomes(&outcomes)
 }
@@ -166,7 +169,7 @@ fn workers(a: &RunArgs, cfg: &JobConfig, k: usize) -> Result<()> {
         );
     }
     let started = std::time::Instant::now();
-    w.run(stop_flag(), |line| eprintln!("{line}"))?;
+    w.run(crate::stop_flag(), |line| eprintln!("{line}"))?;
     println!(
         "shards done in {:.1}s; joining",
         started.elapsed().as_secs_f64()
@@ -208,7 +211,7 @@ pub fn join(a: &JoinArgs) -> Result<()> {
 /// task; the join after it finds the window done.
 fn repair_seam(a: &JobArgs, opts: &JoinOptions, text: &str) -> Result<()> {
     let env = |v: &str| std::env::var(v).ok();
-    let (i, n) = task_index("--seam", "seams", text, env).map_err(anyhow::Error::msg)?;
+    let (i, n) = task_index("--seam", "seams", text, env)?;
     let cfg = job_config(a)?;
     let repair_one = |cfg: &JobConfig| -> Result<()> {
         let repaired = with_progress(a.quiet, cfg, |stop, on_event| {
@@ -265,7 +268,7 @@ fn with_progress<T>(
     work: impl FnOnce(&'static AtomicBool, &mut dyn FnMut(Event)) -> vstyle::Result<T>,
 ) -> vstyle::Result<T> {
     let mut progress = Progress::new(quiet, cfg.run.print_every);
-    let result = work(stop_flag(), &mut |ev| progress.event(ev));
+    let result = work(crate::stop_flag(), &mut |ev| progress.event(ev));
     progress.finish();
     result
 }
@@ -311,19 +314,6 @@ pub fn image(a: &ImageArgs) -> Result<()> {
         s.last.content
     );
     Ok(())
-}
-
-/// Ctrl-C and SIGTERM ask the job to stop after saving what is finished; a
-/// second one ends the process at once.
-fn stop_flag() -> &'static AtomicBool {
-    static STOP: AtomicBool = AtomicBool::new(false);
-    let _ = ctrlc::set_handler(|| {
-        if STOP.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after saving finished frames (Ctrl-C again to quit at once)");
-    });
-    &STOP
 }
 
 pub fn video_job(cfg: &JobConfig, shard: Option<Shard>, after: After) -> Result<()> {
@@ -397,7 +387,7 @@ pub fn preview(a: &PreviewArgs) -> Result<()> {
         output,
     };
     let quiet = a.flags.quiet;
-    let info = vstyle::preview::run(&configure, &opts, stop_flag(), |c| {
+    let info = vstyle::preview::run(&configure, &opts, crate::stop_flag(), |c| {
         if !quiet {
             let (first, last) = c.frames;
             eprintln!(
@@ -467,7 +457,7 @@ pub fn weights(cmd: &WeightsCommand) -> Result<()> {
                 )
             })?;
             if !status.success() {
-                std::process::exit(status.code().unwrap_or(2));
+                return Err(crate::ExitWith(status.code().unwrap_or(2)).into());
             }
             Ok(())
         }
@@ -501,18 +491,21 @@ pub fn eval(
             r.height,
             100.0 * r.reliable_fraction
         );
-        // Beside a job's report (default name), the result joins it.
-        let json = report_beside(o);
-        if json.exists() {
-            let page = vstyle::job::report::eval::attach(&json, r.clone())?;
-            eprintln!("added to {}", page.display());
-        }
         results.push(r);
     }
+    // Beside a job's report (default name), the result joins it, with the
+    // other outputs measured in the same call to compare it with.
+    for (i, o) in outputs.iter().enumerate() {
+        let json = report_beside(o);
+        if json.exists() {
+            let mut others = results.clone();
+            let own = others.remove(i);
+            let page = vstyle::job::report::eval::attach(&json, own, others)?;
+            eprintln!("added to {}", page.display());
+        }
+    }
     if let Some(p) = json {
-        vstyle::files::write_atomic(p, |w| {
-            serde_json::to_writer_pretty(w, &results).map_err(|e| e.to_string())
-        })?;
+        vstyle::files::write_atomic(p, |w| serde_json::to_writer_pretty(w, &results))?;
     }
     if let Some(p) = plot {
         let series: Vec<(String, Vec<f64>)> = results
@@ -538,7 +531,11 @@ pub fn check(job: &Path, set: &[String], memory_limit: Option<&str>) -> Result<(
     let entries = batch::entries(&cfg)?;
     for e in &entries {
         let (info, memory) = VideoJob::check(&e.cfg).map_err(|err| match cfg.batch {
-            Some(_) => anyhow::anyhow!("{}: batch entry {}: {err}", job.display(), e.name),
+            Some(_) => anyhow::Error::from(err).context(format!(
+                "{}: batch entry {}",
+                job.display(),
+                e.name
+            )),
             None => err.into(),
         })?;
         let name = match cfg.batch {

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use vstyle::config::{parse_override, ConfigError, Flag, InitKind, JobConfig};
 use vstyle::memory::SizeText;
 
-use crate::cli::{ImageArgs, PreviewArgs, StyleFlags, VideoArgs};
+use crate::cli::{FrameFlags, ImageArgs, PreviewArgs, StyleFlags, VideoArgs};
 
 /// A flag's text as the enum a job file would name (`vgg19`, `prev_warped`, ...).
 fn named<T: DeserializeOwned>(flag: &str, text: &str) -> Result<T, ConfigError> {
@@ -155,6 +155,23 @@ impl ImageArgs {
     }
 }
 
+impl FrameFlags {
+    fn add_to(&self, e: &mut Vec<Flag>) {
+        opt(e, "input.max_frames", self.max_frames, |c, v| {
+            c.input.max_frames = Some(v)
+        });
+        opt(
+            e,
+            "optimizer.first_frame_iterations",
+            self.first_iterations,
+            |c, v| c.optimizer.first_frame_iterations = v,
+        );
+        opt(e, "optimizer.frame_iterations", self.iterations, |c, v| {
+            c.optimizer.frame_iterations = v
+        });
+    }
+}
+
 impl VideoArgs {
     pub fn job(&self) -> Result<JobConfig> {
         let mut e = Vec::new();
@@ -164,21 +181,7 @@ impl VideoArgs {
         opt(&mut e, "output.path", Some(self.output.clone()), |c, v| {
             c.output.path = Some(v)
         });
-        opt(&mut e, "input.max_frames", self.max_frames, |c, v| {
-            c.input.max_frames = Some(v)
-        });
-        opt(
-            &mut e,
-            "optimizer.first_frame_iterations",
-            self.first_iterations,
-            |c, v| c.optimizer.first_frame_iterations = v,
-        );
-        opt(
-            &mut e,
-            "optimizer.frame_iterations",
-            self.iterations,
-            |c, v| c.optimizer.frame_iterations = v,
-        );
+        self.budget.add_to(&mut e);
         opt(
             &mut e,
             "loss.temporal_weight",
@@ -213,21 +216,7 @@ impl PreviewArgs {
                 c.input.path = v
             });
         }
-        opt(&mut e, "input.max_frames", self.max_frames, |c, v| {
-            c.input.max_frames = Some(v)
-        });
-        opt(
-            &mut e,
-            "optimizer.first_frame_iterations",
-            self.first_iterations,
-            |c, v| c.optimizer.first_frame_iterations = v,
-        );
-        opt(
-            &mut e,
-            "optimizer.frame_iterations",
-            self.iterations,
-            |c, v| c.optimizer.frame_iterations = v,
-        );
+        self.budget.add_to(&mut e);
         e
     }
 

@@ -7,6 +7,8 @@ mod flags;
 mod progress;
 mod tables;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use clap::Parser;
 
 use cli::{Cli, Command};
@@ -20,21 +22,38 @@ fn quiet_panics() {
 
 /// Whether `e` is a stop asked for (Ctrl-C, SIGTERM), not a failure.
 fn interrupted(e: &anyhow::Error) -> bool {
-    use vstyle::farm::workers::WorkerError;
     e.downcast_ref::<vstyle::Error>()
         .is_some_and(vstyle::Error::is_interrupted)
-        || matches!(
-            e.downcast_ref::<WorkerError>(),
-            Some(WorkerError::Interrupted)
-        )
 }
 
-fn exit_code(e: &anyhow::Error) -> i32 {
-    if interrupted(e) {
-        130
+/// A command that ends with a child's exit code, which has said why itself
+/// (the weight importer): exits with that code, printing nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("exit status {0}")]
+pub struct ExitWith(pub i32);
+
+/// The exit code for `e`, and whether to print it.
+fn exit_code(e: &anyhow::Error) -> (i32, bool) {
+    if let Some(ExitWith(code)) = e.downcast_ref::<ExitWith>() {
+        (*code, false)
+    } else if interrupted(e) {
+        (130, true)
     } else {
-        2
+        (2, true)
     }
+}
+
+/// Ctrl-C and SIGTERM ask the job to stop after saving what is finished; a
+/// second one ends the process at once.
+pub fn stop_flag() -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after saving finished frames (Ctrl-C again to quit at once)");
+    });
+    &STOP
 }
 
 fn main() {
@@ -49,10 +68,17 @@ fn main() {
         std::process::exit(101);
     });
     if let Err(e) = result {
-        // One line: the chain of contexts, outermost first.
-        eprintln!("error: {e:#}");
-        std::process::exit(exit_code(&e));
+        let (code, print) = exit_code(&e);
+        if print {
+            eprintln!("error: {}", one_line(&e));
+        }
+        std::process::exit(code);
     }
+}
+
+/// The chain of contexts and causes, outermost first, as one line.
+fn one_line(e: &anyhow::Error) -> String {
+    vstyle::error::one_line(&format!("{e:#}"))
 }
 
 fn dispatch(cli: &Cli) -> anyhow::Result<()> {

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use image::RgbImage;
 
 use crate::config::{ConfigError, JobConfig};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::files::{write_error, WriteError};
 use crate::video::{EncoderOptions, EncoderProblem, SourceInfo, VideoWriter};
 
 use super::stages::{Encoder, Sinks};
@@ -55,10 +56,7 @@ fn writer(
         audio,
         &opts,
     )
-    .map_err(|e| Error::Output {
-        file: path.display().to_string(),
-        message: e.to_string(),
-    })
+    .map_err(|e| write_error(path, WriteError::Fill(Box::new(e))))
 }
 
 /// How the input is read and written, for the report and the start of a run: the source's

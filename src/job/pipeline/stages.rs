@@ -13,6 +13,7 @@ use std::time::Instant;
 use image::RgbImage;
 
 use crate::error::{panic_message, Error, Result};
+use crate::files::{write_error, WriteError};
 use crate::temporal::{FlowPair, FlowTracker, TemporalPlan};
 use crate::video::pattern::Pattern;
 use crate::video::write_image_atomic;
@@ -203,10 +204,7 @@ fn encode_all(
     }
     if complete {
         w.finish().map_err(|e| encode_err(&path, e))?;
-        std::fs::rename(&part, &path).map_err(|e| Error::Output {
-            file: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        std::fs::rename(&part, &path).map_err(|e| write_error(&path, e))?;
         crate::files::sync_dir(&path)?;
     } else {
         // Nothing that looks like a finished video is left behind.
@@ -239,10 +237,7 @@ fn write_frames(
 }
 
 fn encode_err(path: &Path, e: VideoError) -> Error {
-    Error::Output {
-        file: path.display().to_string(),
-        message: e.to_string(),
-    }
+    write_error(path, WriteError::Fill(Box::new(e)))
 }
 
 #[cfg(test)]

@@ -360,7 +360,7 @@ impl<'a> VideoJob<'a> {
         match failure {
             None => Ok(report),
             Some(e) => Err(Error::Partial {
-                source: Box::new(e),
+                cause: Box::new(e),
                 kept: report.frames.len(),
                 work_dir,
             }),
@@ -385,6 +385,7 @@ impl<'a> VideoJob<'a> {
             machine: crate::device::Machine::this(),
             complete: None,
             eval: None,
+            compared: Vec::new(),
             memory: Some(self.memory),
             config: self.cfg.clone(),
         }

@@ -28,11 +28,13 @@ pub fn of_report(report: &JobReport) -> Result<WarpingError> {
     measure(&report.input, report.config.input.clone(), &output, None)
 }
 
-/// Adds `eval` to the JSON report at `json` and writes it again, with its
-/// HTML page (whose path is returned).
-pub fn attach(json: &Path, eval: WarpingError) -> Result<PathBuf> {
+/// Adds `eval` (and the other outputs it was `compared` with) to the JSON
+/// report at `json` and writes it again, with its HTML page (whose path is
+/// returned).
+pub fn attach(json: &Path, eval: WarpingError, compared: Vec<WarpingError>) -> Result<PathBuf> {
     let mut report = JobReport::read(json)?;
     report.eval = Some(eval);
+    report.compared = compared;
     let html = super::html::write(&report, json)?;
     report.write(json)?;
     Ok(html)

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::files::write_atomic;
 
 use super::pictures::{charts, thumbnails, Chart, Thumbs};
@@ -69,10 +69,7 @@ fn url_path(path: &str) -> String {
 /// the page's path.
 pub fn write(report: &JobReport, json: &Path) -> Result<PathBuf> {
     let dir = files_dir(json);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::Output {
-        file: dir.display().to_string(),
-        message: e.to_string(),
-    })?;
+    std::fs::create_dir_all(&dir).map_err(|e| crate::files::write_error(&dir, e))?;
     let thumbs = thumbnails(report, &dir)?;
     let charts = charts(report, &dir)?;
     let page = Page {
@@ -325,12 +322,14 @@ impl Page<'_> {
 /// costs the job nothing but becomes a warning in the JSON report.
 pub fn write_or_warn(report: &mut JobReport, json: &Path) {
     if let Err(e) = write(report, json) {
-        report.warnings.push(format!("no HTML report: {e}"));
+        report
+            .warnings
+            .push(format!("no HTML report: {}", crate::error::chain(&e)));
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::job::report::pictures::Thumb;
 
@@ -341,7 +340,7 @@ mod tests {
         assert_eq!(files_dir(json), PathBuf::from("out/clip.mp4.report_files"));
     }
 
-    fn report() -> JobReport {
+    pub(crate) fn report() -> JobReport {
         JobReport {
             input: "in/<clip>.mp4".into(),
             output: Some("out/a.mp4".into()),
@@ -362,6 +361,7 @@ mod tests {
             warnings: vec!["frame 3: retried <from content>".into()],
             complete: None,
             eval: None,
+            compared: Vec::new(),
             memory: None,
             config: Default::default(),
         }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::JobConfig;
 use crate::device::Machine;
 use crate::error::{Error, Result};
-use crate::files::{compare, write_atomic, FileId};
+use crate::files::{compare, write_atomic, FileId, WriteError};
 use crate::losses::LossValues;
 use crate::memory::Budget;
 
@@ -193,6 +193,11 @@ pub struct JobReport {
     /// The warping error of the output, once `vstyle eval` or `--eval` measured it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval: Option<WarpingError>,
+    /// Other outputs of the same input measured beside this one (`vstyle
+    /// eval` with several outputs), such as the unsharded run of a sharded
+    /// clip: drawn with it in the warping chart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compared: Vec<WarpingError>,
     /// The estimated peak memory and the limit it was held to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<Budget>,
@@ -215,10 +220,8 @@ const OUTPUT_BLOCKS: u64 = 16;
 impl Complete {
     /// Identifies the output just published at `path`.
     pub fn of(path: &Path) -> Result<Self> {
-        let id = FileId::of(path, OUTPUT_BLOCKS).map_err(|e| Error::Output {
-            file: path.display().to_string(),
-            message: format!("cannot read it back: {e}"),
-        })?;
+        let id = FileId::of(path, OUTPUT_BLOCKS)
+            .map_err(|e| crate::files::write_error(path, WriteError::ReadBack(e)))?;
         Ok(Self {
             size: id.size,
             sha256: id.sha256,
@@ -250,12 +253,13 @@ pub fn verified_done(report: &Path, output: &Path) -> bool {
 impl JobReport {
     /// Reads a report that [`JobReport::write`] wrote.
     pub fn read(path: &Path) -> Result<Self> {
-        let fail = |message: String| Error::Report {
-            file: path.display().to_string(),
-            message,
+        let fail = |what, source| Error::Report {
+            file: path.to_path_buf(),
+            what,
+            source,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        serde_json::from_str(&text).map_err(|e| fail(format!("not a vstyle job report: {e}")))
+        let text = std::fs::read_to_string(path).map_err(|e| fail("cannot read", e.into()))?;
+        serde_json::from_str(&text).map_err(|e| fail("not a vstyle job report", e.into()))
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {

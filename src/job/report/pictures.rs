@@ -98,7 +98,7 @@ fn side(
     match read.and_then(|source| frames_at(source, positions)) {
         Ok(frames) => frames,
         Err(e) => {
-            problems.push(e.to_string());
+            problems.push(crate::error::chain(&e));
             vec![None; positions.len()]
         }
     }
@@ -153,7 +153,7 @@ fn series(name: &str, frames: &[&FrameReport], value: impl Fn(&FrameReport) -> f
 /// One chart of the report: its file, title, y axis and lines.
 struct ChartSpec {
     file: &'static str,
-    title: &'static str,
+    title: String,
     y_label: &'static str,
     log_y: bool,
     series: Vec<Series>,
@@ -162,13 +162,13 @@ struct ChartSpec {
 impl ChartSpec {
     fn new(
         file: &'static str,
-        title: &'static str,
+        title: impl Into<String>,
         y_label: &'static str,
         series: Vec<Series>,
     ) -> Self {
         Self {
             file,
-            title,
+            title: title.into(),
             y_label,
             log_y: false,
             series,
@@ -185,7 +185,7 @@ impl ChartSpec {
     /// Renders it into `dir`.
     fn write(&self, dir: &Path) -> Result<Chart> {
         let chart = LineChart {
-            title: self.title,
+            title: &self.title,
             x_label: "frame",
             y_label: self.y_label,
             log_y: self.log_y,
@@ -195,7 +195,7 @@ impl ChartSpec {
         write_image_atomic(&dir.join(self.file), &chart.render()?)?;
         Ok(Chart {
             file: self.file.into(),
-            title: self.title.into(),
+            title: self.title.clone(),
         })
     }
 }
@@ -206,7 +206,7 @@ pub fn charts(report: &JobReport, dir: &Path) -> Result<Vec<Chart>> {
     // Frames an earlier run finished have no numbers of their own.
     let fresh: Vec<_> = report.frames.iter().filter(|f| !f.resumed).collect();
     let mut specs = frame_charts(&fresh);
-    specs.extend(report.eval.as_ref().map(warping_chart));
+    specs.extend(report.eval.as_ref().map(|e| warping_chart(e, report)));
     specs.iter().map(|spec| spec.write(dir)).collect()
 }
 
@@ -236,20 +236,40 @@ fn frame_charts(frames: &[&FrameReport]) -> Vec<ChartSpec> {
     ]
 }
 
-/// `vstyle eval`'s warping error per frame (frame t against t - 1).
-fn warping_chart(eval: &WarpingError) -> ChartSpec {
-    let points = eval.per_frame.iter().enumerate();
-    let warping = Series {
-        name: "warping error".into(),
-        points: points.map(|(t, v)| (t as f64 + 1.0, *v)).collect(),
+/// `vstyle eval`'s warping error per frame (frame t against t - 1), with
+/// the outputs it was compared with; a joined clip's title names its seams.
+fn warping_chart(eval: &WarpingError, report: &JobReport) -> ChartSpec {
+    let line = |name: String, e: &WarpingError| Series {
+        name,
+        points: (e.per_frame.iter().enumerate())
+            .map(|(t, v)| (t as f64 + 1.0, *v))
+            .collect(),
     };
-    let title = "Warping error per frame (lower is steadier)";
-    ChartSpec::new("warping.png", title, "error", vec![warping])
+    let mut lines = vec![line("this clip".into(), eval)];
+    lines.extend(
+        report
+            .compared
+            .iter()
+            .map(|c| line(file_name(&c.output), c)),
+    );
+    let seams: Vec<String> = report.seams.iter().map(|s| s.seam.to_string()).collect();
+    let title = match seams.is_empty() {
+        true => "Warping error per frame (lower is steadier)".to_string(),
+        false => format!("Warping error per frame, seams at {}", seams.join(", ")),
+    };
+    ChartSpec::new("warping.png", title, "error", lines)
+}
+
+fn file_name(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .map_or(path.to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::report::SeamReport;
 
     #[test]
     fn picks_first_middle_last_once_each() {
@@ -257,5 +277,41 @@ mod tests {
         assert_eq!(picks(1), vec![("first", 0)]);
         assert_eq!(picks(2), vec![("first", 0), ("last", 1)]);
         assert_eq!(picks(36), vec![("first", 0), ("middle", 17), ("last", 35)]);
+    }
+
+    fn measured(output: &str, per_frame: Vec<f64>) -> WarpingError {
+        WarpingError {
+            input: "in.mp4".into(),
+            output: output.into(),
+            width: 64,
+            height: 48,
+            mean: per_frame.iter().sum::<f64>() / per_frame.len() as f64,
+            per_frame,
+            reliable_fraction: 0.9,
+        }
+    }
+
+    #[test]
+    fn a_joined_clip_is_drawn_with_what_it_was_compared_with_and_its_seams() {
+        let mut r = crate::job::report::html::tests::report();
+        r.seams = [4, 8]
+            .map(|seam| SeamReport {
+                seam,
+                first: seam - 2,
+                end: seam + 2,
+                resumed: false,
+                passes: Vec::new(),
+            })
+            .to_vec();
+        let own = measured("out/sharded.mp4", vec![0.1, 0.3, 0.2]);
+        r.compared = vec![measured("out/one.mp4", vec![0.1, 0.1, 0.1])];
+        let spec = warping_chart(&own, &r);
+        let names: Vec<_> = spec.series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["this clip", "one.mp4"]);
+        assert_eq!(spec.series[1].points[2], (3.0, 0.1));
+        assert!(spec.title.ends_with("seams at 4, 8"), "{}", spec.title);
+        let dir = tempfile::tempdir().unwrap();
+        let chart = spec.write(dir.path()).unwrap();
+        assert!(dir.path().join(chart.file).is_file());
     }
 }

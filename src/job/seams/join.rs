@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use crate::config::JobConfig;
 use crate::error::{Error, Result};
-use crate::files::write_atomic;
+use crate::files::{write_atomic, write_error};
 use crate::video::FrameSource;
 
 use super::crossfade::crossfade;
@@ -300,10 +300,7 @@ impl<'a> Joiner<'a> {
         if std::fs::read_to_string(&stamp).ok().as_deref() == Some(now.as_str()) {
             return Ok(());
         }
-        let io = |e: std::io::Error| Error::Output {
-            file: dir.display().to_string(),
-            message: e.to_string(),
-        };
+        let io = |e: std::io::Error| write_error(&dir, e);
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io)?;
         }
@@ -435,7 +432,7 @@ impl<'a> Joiner<'a> {
             write_atomic(&self.report_file(window), |w| {
                 serde_json::to_writer(&mut *w, &report).map_err(|e| e.to_string())
             })?;
-            write_atomic(&self.done_marker(window), |_| Ok(()))?;
+            write_atomic(&self.done_marker(window), |_| Ok::<_, std::io::Error>(()))?;
             out.push(report);
         }
         Ok(out)
@@ -531,11 +528,8 @@ impl<'a> Joiner<'a> {
             let file = s.report_file(&outputs.work_dir);
             match std::fs::read_to_string(&file) {
                 Ok(text) => {
-                    let r: ShardReport =
-                        serde_json::from_str(&text).map_err(|e| Error::WorkDir {
-                            dir: outputs.work_dir.clone(),
-                            message: format!("{} is damaged: {e}", file.display()),
-                        })?;
+                    let r: ShardReport = serde_json::from_str(&text)
+                        .map_err(|e| Error::damaged(&file, &outputs.work_dir, e))?;
                     frames.extend(r.frames);
                     passes.extend(r.passes);
                     warnings.extend(r.warnings);
@@ -560,6 +554,7 @@ impl<'a> Joiner<'a> {
             machine: crate::device::Machine::this(),
             complete: None,
             eval: None,
+            compared: Vec::new(),
             memory: None,
             config: self.cfg.clone(),
         })

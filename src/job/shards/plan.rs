@@ -32,7 +32,7 @@ impl Shard {
     pub fn parse(
         text: &str,
         env: impl Fn(&str) -> Option<String>,
-    ) -> std::result::Result<Self, String> {
+    ) -> std::result::Result<Self, TaskError> {
         let (index, count) = task_index("--shard", "shards", text, env)?;
         Ok(Self { index, count })
     }
@@ -127,10 +127,7 @@ impl Layout {
         match std::fs::read_to_string(&file) {
             Ok(text) => serde_json::from_str(&text)
                 .map(Some)
-                .map_err(|e| Error::WorkDir {
-                    dir: work_dir.to_path_buf(),
-                    message: format!("{} is damaged: {e}", file.display()),
-                }),
+                .map_err(|e| Error::damaged(&file, work_dir, e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::Output {
                 file: file.display().to_string(),
@@ -309,6 +306,15 @@ impl Part {
     }
 }
 
+/// A `--shard` or `--seam` value that names no task.
+#[derive(Debug, thiserror::Error)]
+#[error("{flag} {text}: {why}")]
+pub struct TaskError {
+    pub flag: String,
+    pub text: String,
+    pub why: String,
+}
+
 /// Task `I/N` of a flag (`--shard`, `--seam`), or `N` alone with the index
 /// from the scheduler's environment (`env` looks a variable up). `what`
 /// names the tasks in the message.
@@ -317,8 +323,12 @@ pub fn task_index(
     what: &str,
     text: &str,
     env: impl Fn(&str) -> Option<String>,
-) -> std::result::Result<(usize, usize), String> {
-    let bad = |why: String| format!("{flag} {text}: {why}");
+) -> std::result::Result<(usize, usize), TaskError> {
+    let bad = |why: String| TaskError {
+        flag: flag.to_string(),
+        text: text.to_string(),
+        why,
+    };
     let number = |s: &str, what: &str| {
         s.trim()
             .parse::<usize>()
@@ -376,7 +386,7 @@ mod tests {
             ("a/2", "index `a`"),
             ("4", "SLURM_ARRAY_TASK_ID"),
         ] {
-            let e = Shard::parse(text, no_env).unwrap_err();
+            let e = Shard::parse(text, no_env).unwrap_err().to_string();
             assert!(e.contains(want) && e.starts_with("--shard"), "{text}: {e}");
         }
     }

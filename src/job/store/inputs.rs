@@ -93,7 +93,7 @@ impl InputFiles {
 fn unreadable(path: &Path, e: std::io::Error) -> Error {
     Error::Input {
         file: path.to_path_buf(),
-        message: e.to_string(),
+        source: e,
     }
 }
 
@@ -142,12 +142,7 @@ fn read(file: &Path) -> Result<Option<Inputs>> {
     };
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| Error::WorkDir {
-            dir: file.to_path_buf(),
-            message: format!(
-                "not a record of inputs: {e}; delete the work directory to start over"
-            ),
-        })
+        .map_err(|e| Error::damaged(file, file.parent().unwrap_or(file), e))
 }
 
 /// Checks every input against `old`; files touched but unchanged get their

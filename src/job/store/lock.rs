@@ -30,6 +30,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, Result};
+use crate::files::write_error;
 
 /// Who holds a work directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,14 +207,22 @@ impl Seen {
     }
 }
 
+/// A lock file's text that is no holder.
+fn invalid(text: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("holds {:?}", text.trim()),
+    )
+}
+
 fn parent(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new("."))
 }
 
-fn unreadable(path: &Path, why: String) -> Error {
+fn unreadable(path: &Path, source: std::io::Error) -> Error {
     Error::LockUnreadable {
         file: path.to_path_buf(),
-        message: why,
+        source,
     }
 }
 
@@ -223,20 +232,15 @@ fn read(path: &Path) -> Result<Option<Seen>> {
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(unreadable(path, e.to_string())),
+        Err(e) => return Err(unreadable(path, e)),
     };
     // Text and inode from one open file: one instance.
-    let meta = file
-        .metadata()
-        .map_err(|e| unreadable(path, e.to_string()))?;
+    let meta = file.metadata().map_err(|e| unreadable(path, e))?;
     let mut text = String::new();
     file.read_to_string(&mut text)
-        .map_err(|e| unreadable(path, e.to_string()))?;
-    let holder =
-        Holder::parse(&text).ok_or_else(|| unreadable(path, format!("holds {:?}", text.trim())))?;
-    let mtime = meta
-        .modified()
-        .map_err(|e| unreadable(path, e.to_string()))?;
+        .map_err(|e| unreadable(path, e))?;
+    let holder = Holder::parse(&text).ok_or_else(|| unreadable(path, invalid(&text)))?;
+    let mtime = meta.modified().map_err(|e| unreadable(path, e))?;
     Ok(Some(Seen {
         holder,
         text,
@@ -450,10 +454,7 @@ fn rivals(dir: &Path, name: &str) -> Result<Vec<String>> {
     if name != "lock" {
         return Ok(vec!["lock".into()]);
     }
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::Output {
-        file: dir.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let entries = std::fs::read_dir(dir).map_err(|e| write_error(dir, e))?;
     Ok(entries
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -541,7 +542,7 @@ fn publish(path: &Path, seen: &Seen, text: &str) -> Result<bool> {
     match std::fs::rename(path, &aside) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(unreadable(path, e.to_string())),
+        Err(e) => return Err(unreadable(path, e)),
     }
     let moved = read(&aside).ok().flatten();
     if moved.as_ref() == Some(seen) {
@@ -583,10 +584,7 @@ fn make_guard(path: &Path, seen: &Seen, text: &str) -> Result<Option<(PathBuf, V
 /// it does not exist (a hard link of a finished temporary file): false if
 /// it exists.
 fn create_with(path: &Path, text: &str) -> Result<bool> {
-    let err = |e: std::io::Error| Error::Output {
-        file: path.display().to_string(),
-        message: e.to_string(),
-    };
+    let err = |e: std::io::Error| write_error(path, e);
     let tmp = tempfile::Builder::new()
         .prefix(".vstyle-lock-")
         .tempfile_in(parent(path))

@@ -15,8 +15,8 @@
 //! of pixels and parallel over rows with rayon. The red-black ordering makes the SOR sweeps
 //! exactly parallel, so the result does not depend on the number of threads.
 //!
-//! Speed (release build, 2 shared cores): about 25 ms for a 176x144 pair and 170 ms for a
-//! 640x360 pair; the `flow_timing` test (ignored by default) prints current numbers.
+//! Its speed per pair of frames is in docs/tuning.md ("Optical flow"), with the command that
+//! measures it.
 //!
 //! # Conventions
 //!

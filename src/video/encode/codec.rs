@@ -7,14 +7,15 @@ use ffmpeg_next as ffmpeg;
 
 use super::container::{container_takes, guess_muxer};
 use super::EncoderOptions;
+use crate::error::chain;
 use crate::video::audio::muxer_stores;
-use crate::video::{init, one_line, Colour, Timeline};
+use crate::video::{init, Colour, Timeline};
 
 /// Why an encoder cannot be chosen or opened. The messages are one line.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum CodecError {
-    #[error("{}", one_line(.0))]
-    Ffmpeg(#[source] ffmpeg::Error),
+pub enum CodecError {
+    #[error(transparent)]
+    Ffmpeg(#[from] ffmpeg::Error),
     #[error("{codec} cannot take pixel format {wanted} (it takes {takes})")]
     PixelFormat {
         codec: String,
@@ -29,13 +30,13 @@ pub(super) enum CodecError {
     FrameRate(i32, i32),
     #[error("video encoder {0} is not in this FFmpeg build")]
     NotInBuild(String),
-    #[error("cannot open {name}: {source}")]
+    #[error("cannot open {name}")]
     Open {
         name: String,
         #[source]
         source: Box<CodecError>,
     },
-    #[error("cannot convert RGB to {format}: {}", one_line(.source))]
+    #[error("cannot convert RGB to {format}")]
     Yuv {
         format: String,
         #[source]
@@ -49,7 +50,10 @@ pub(super) enum CodecError {
 }
 
 fn failures(all: &[(String, CodecError)]) -> String {
-    let each: Vec<String> = all.iter().map(|(c, e)| format!("{c}: {e}")).collect();
+    let each: Vec<String> = all
+        .iter()
+        .map(|(c, e)| format!("{c}: {}", chain(e)))
+        .collect();
     each.join("; ")
 }
 

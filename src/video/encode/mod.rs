@@ -7,7 +7,7 @@ mod container;
 mod writer;
 mod yuv;
 
-pub use codec::{check_encoder, EncoderProblem};
+pub use codec::{check_encoder, CodecError, EncoderProblem};
 pub use container::container_for;
 pub use writer::VideoWriter;
 

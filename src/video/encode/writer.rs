@@ -1,5 +1,4 @@
 //! The writer: opens the file, encodes frames, interleaves audio, finishes.
-use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 use ffmpeg::{encoder, format, Packet, Rational};
@@ -11,7 +10,7 @@ use super::container::{add_video_stream, stream_time_base};
 use super::yuv::YuvConverter;
 use super::EncoderOptions;
 use crate::video::audio::AudioOut;
-use crate::video::{init, is_eagain, one_line, Timeline, VideoError};
+use crate::video::{init, is_eagain, Cause, Timeline, VideoError};
 
 /// Encodes RGB frames into a video file, optionally with audio copied from another file.
 pub struct VideoWriter {
@@ -49,16 +48,16 @@ impl VideoWriter {
         init();
         let invalid = |e: CodecError| VideoError::InvalidOptions {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: e.into(),
         };
         let pixel_format = checked_pixel_format(width, height, timeline, opts).map_err(invalid)?;
         let write_err = |e: ffmpeg::Error| VideoError::Write {
             path: path.to_path_buf(),
-            reason: one_line(e),
+            reason: e.into(),
         };
         let codec_err = |e: CodecError| VideoError::Codec {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: e.into(),
         };
         let mut octx = match format {
             Some(f) => format::output_as(&path, f),
@@ -107,11 +106,11 @@ impl VideoWriter {
         (self.yuv.enc_width, self.yuv.enc_height)
     }
 
-    pub(super) fn encode_error(&self, e: impl Display) -> VideoError {
+    pub(super) fn encode_error(&self, e: impl Into<Cause>) -> VideoError {
         VideoError::Encode {
             path: self.path.clone(),
             frame: self.frames,
-            reason: one_line(e),
+            reason: e.into(),
         }
     }
 
@@ -132,7 +131,7 @@ impl VideoWriter {
                         .write_interleaved(&mut self.octx)
                         .map_err(|e| VideoError::Write {
                             path: self.path.clone(),
-                            reason: one_line(e),
+                            reason: e.into(),
                         })?;
                 }
                 Err(e) if is_eagain(&e) => return Ok(()),
@@ -144,7 +143,7 @@ impl VideoWriter {
 
     pub(super) fn pump_audio(&mut self, until: f64) -> Result<(), VideoError> {
         match self.audio.as_mut() {
-            Some(a) => a.pump(&mut self.octx, &self.path, until),
+            Some(a) => a.pump(&mut self.octx, &self.path, until, false),
             None => Ok(()),
         }
     }
@@ -185,11 +184,11 @@ impl VideoWriter {
         self.drain()?;
         let until = self.seconds(self.frames);
         if let Some(a) = self.audio.as_mut() {
-            a.finish(&mut self.octx, &self.path, until)?;
+            a.pump(&mut self.octx, &self.path, until, true)?;
         }
         self.octx.write_trailer().map_err(|e| VideoError::Write {
             path: self.path.clone(),
-            reason: one_line(e),
+            reason: e.into(),
         })?;
         Ok(self.frames)
     }
