@@ -45,7 +45,7 @@ mod tests {
         let cases = [
             ("configs/../target/demo/x.mp4", "target/demo/x.mp4"),
             ("./a/./b", "a/b"),
-            ("/work/job/../out/x.mp4", "/work/out/x.mp4"),
+            ("/srv/job/../out/x.mp4", "/srv/out/x.mp4"),
             ("a/b/../../c", "c"),
             ("../out/x.mp4", "../out/x.mp4"),
             ("a/../../x", "../x"),
