@@ -15,7 +15,7 @@ if [ "${1:-}" = --set ]; then
   for clip in pan zoom cut fast; do
     for n in 2 3 8; do
       bash "$0" "tests/data/motion_$clip.mp4" "$FRAMES" "$SIZE" "$n" 2 "" -- \
-        --set 'model.name="vgg19"' | tee /dev/stderr | sed -n 's/^SUMMARY //p' >>"$table"
+        --set 'model.name="vgg19"' | tee -a /dev/stderr | sed -n 's/^SUMMARY //p' >>"$table"
     done
   done
   echo "measurement set, $FRAMES frames at $SIZE px, VGG-19 defaults, --workers 2 then join:"
