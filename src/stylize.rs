@@ -49,6 +49,9 @@ pub struct Stylized {
     pub losses: LossValues,
     pub seconds: f64,
     pub reason: StopReason,
+    /// Painted in tiles: the gradient energy along the tile borders over
+    /// the rest of the picture's (`tiles::seam_ratio`).
+    pub seam_ratio: Option<f64>,
 }
 
 /// The parts of the objective that stay fixed for a whole job.
@@ -281,6 +284,7 @@ impl Stylizer {
             losses,
             seconds: start.elapsed().as_secs_f64(),
             reason,
+            seam_ratio: None,
         }
     }
 

@@ -1,0 +1,182 @@
+//! A picture painted in tiles when it is too large for the memory budget
+//! (`memory::check` chose the grid): every tile is held to the job's one
+//! set of style targets, to its own crop of the content and of the
+//! temporal targets, and runs its own L-BFGS from its crop of the start
+//! (where earlier tiles were painted, what they painted); the results
+//! are pasted back with feathered overlaps.
+use std::ops::ControlFlow;
+
+use tch::Tensor;
+
+use crate::losses::{LossValues, SumLoss, TemporalLoss};
+use crate::stylize::{IterateRecord, Schedule, Stylized, Stylizer};
+use crate::temporal::TemporalTarget;
+use crate::tiles::{seam_ratio, Blend, Grid, Tile};
+
+/// What a picture's objective is made of, so that a tile can take its crop.
+pub struct Picture<'a> {
+    /// 1 x 3 x H x W in [0, 1].
+    pub content: &'a Tensor,
+    pub targets: &'a [TemporalTarget],
+    pub temporal_weight: f64,
+}
+
+impl Picture<'_> {
+    /// The objective of the whole picture: content, style, TV and range
+    /// terms, and a temporal term per target.
+    pub fn objective(&self, stylizer: &Stylizer) -> SumLoss {
+        objective(stylizer, self.content, self.targets, self.temporal_weight)
+    }
+
+    /// The objective of `tile`: the same terms on its crops.
+    fn tile_objective(&self, stylizer: &Stylizer, tile: &Tile) -> SumLoss {
+        let targets: Vec<TemporalTarget> = self
+            .targets
+            .iter()
+            .map(|t| TemporalTarget {
+                warped: tile.crop(&t.warped),
+                mask: tile.crop(&t.mask),
+            })
+            .collect();
+        let content = tile.crop(self.content);
+        objective(stylizer, &content, &targets, self.temporal_weight)
+    }
+}
+
+/// `stylizer`'s objective for `content` with a temporal term per target.
+fn objective(
+    stylizer: &Stylizer,
+    content: &Tensor,
+    targets: &[TemporalTarget],
+    weight: f64,
+) -> SumLoss {
+    let mut sum = stylizer.objective(content);
+    for t in targets {
+        // In the network's pixel units (0-255 for Caffe weights), as
+        // artistic-videos, so its weights carry over.
+        let loss = TemporalLoss {
+            target: stylizer.to_pixels(&t.warped),
+            mask: t.mask.shallow_clone(),
+        };
+        sum.push(weight, loss);
+    }
+    sum
+}
+
+/// Paints `picture` from `init` (whole size, [0, 1]) tile by tile over
+/// `grid`; the losses are the tiles' averaged by area, the counts their
+/// sums, and the seam ratio of the result is recorded.
+pub fn paint(
+    stylizer: &Stylizer,
+    grid: &Grid,
+    picture: &Picture,
+    init: &Tensor,
+    sched: &Schedule,
+    on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
+) -> Stylized {
+    let mut blend = Blend::new(init);
+    let mut sum = Sum::default();
+    for tile in grid.tiles() {
+        let objective = picture.tile_objective(stylizer, &tile);
+        let start = tile.crop(&blend.current());
+        let done = stylizer.run(&objective, &start, sched, &mut *on_iter);
+        blend.add(grid, &tile, &done.image);
+        sum.add(&done, (tile.w * tile.h) as f64);
+    }
+    let image = blend.current();
+    let ratio = seam_ratio(&image, grid);
+    sum.into_stylized(image, ratio)
+}
+
+/// The tiles' results summed, their losses weighted by area.
+#[derive(Default)]
+struct Sum {
+    losses: LossValues,
+    area: f64,
+    iterations: usize,
+    evaluations: usize,
+    seconds: f64,
+    last: Option<crate::optimizer::StopReason>,
+}
+
+impl Sum {
+    fn add_losses(&mut self, d: &LossValues, area: f64) {
+        let l = &mut self.losses;
+        l.total += d.total * area;
+        l.content += d.content * area;
+        l.style += d.style * area;
+        l.tv += d.tv * area;
+        l.temporal += d.temporal * area;
+        l.range += d.range * area;
+        self.area += area;
+    }
+
+    fn add(&mut self, done: &Stylized, area: f64) {
+        self.add_losses(&done.losses, area);
+        self.iterations += done.iterations;
+        self.evaluations += done.evaluations;
+        self.seconds += done.seconds;
+        self.last = Some(done.reason);
+    }
+
+    /// The losses averaged by area.
+    fn mean(&self) -> LossValues {
+        let (l, a) = (&self.losses, self.area.max(1.0));
+        LossValues {
+            total: l.total / a,
+            content: l.content / a,
+            style: l.style / a,
+            tv: l.tv / a,
+            temporal: l.temporal / a,
+            range: l.range / a,
+        }
+    }
+
+    fn into_stylized(self, image: Tensor, seam_ratio: f64) -> Stylized {
+        Stylized {
+            image,
+            iterations: self.iterations,
+            evaluations: self.evaluations,
+            losses: self.mean(),
+            seconds: self.seconds,
+            reason: self.last.expect("a grid has tiles"),
+            seam_ratio: Some(seam_ratio),
+        }
+    }
+}
+
+/// Evaluates `picture`'s objective at `image` without gradients: whole,
+/// or per tile of `grid` averaged by area.
+pub fn evaluate(
+    stylizer: &Stylizer,
+    grid: Option<&Grid>,
+    picture: &Picture,
+    image: &Tensor,
+) -> LossValues {
+    let Some(grid) = grid else {
+        return stylizer.evaluate(&picture.objective(stylizer), image);
+    };
+    let mut sum = Sum::default();
+    for tile in grid.tiles() {
+        let objective = picture.tile_objective(stylizer, &tile);
+        let losses = stylizer.evaluate(&objective, &tile.crop(image));
+        let area = (tile.w * tile.h) as f64;
+        sum.add_losses(&losses, area);
+    }
+    sum.mean()
+}
+
+/// Paints `picture` from `init`: whole, or in `grid`'s tiles.
+pub fn run(
+    stylizer: &Stylizer,
+    grid: Option<&Grid>,
+    picture: &Picture,
+    init: &Tensor,
+    sched: &Schedule,
+    on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
+) -> Stylized {
+    match grid {
+        Some(g) => paint(stylizer, g, picture, init, sched, on_iter),
+        None => stylizer.run(&picture.objective(stylizer), init, sched, on_iter),
+    }
+}
