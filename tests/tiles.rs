@@ -18,7 +18,7 @@ use vstyle::video::load_image;
 /// The tiled result's whole-picture style loss may exceed the whole
 /// painting's by at most this factor. Tiles this small against the
 /// network's reach cost style; docs/memory.md has the measured factors.
-const STYLE_TOLERANCE: f64 = 3.0;
+const STYLE_TOLERANCE: f64 = 2.5;
 
 /// Gradient energy along the tile borders over the rest's: above this the
 /// borders would show.

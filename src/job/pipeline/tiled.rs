@@ -28,8 +28,14 @@ impl Picture<'_> {
         objective(stylizer, self.content, self.targets, self.temporal_weight)
     }
 
-    /// The objective of `tile`: the same terms on its crops.
-    fn tile_objective(&self, stylizer: &Stylizer, tile: &Tile) -> SumLoss {
+    /// The objective of `tile`: the same terms on its crops, the style
+    /// targets moved by `shift`.
+    fn tile_objective(
+        &self,
+        stylizer: &Stylizer,
+        tile: &Tile,
+        shift: Option<&[Tensor]>,
+    ) -> SumLoss {
         let targets: Vec<TemporalTarget> = self
             .targets
             .iter()
@@ -39,7 +45,9 @@ impl Picture<'_> {
             })
             .collect();
         let content = tile.crop(self.content);
-        objective(stylizer, &content, &targets, self.temporal_weight)
+        let mut sum = stylizer.objective_shifted(&content, shift);
+        push_temporal(&mut sum, stylizer, &targets, self.temporal_weight);
+        sum
     }
 }
 
@@ -51,6 +59,12 @@ fn objective(
     weight: f64,
 ) -> SumLoss {
     let mut sum = stylizer.objective(content);
+    push_temporal(&mut sum, stylizer, targets, weight);
+    sum
+}
+
+/// A temporal term per target.
+fn push_temporal(sum: &mut SumLoss, stylizer: &Stylizer, targets: &[TemporalTarget], weight: f64) {
     for t in targets {
         // In the network's pixel units (0-255 for Caffe weights), as
         // artistic-videos, so its weights carry over.
@@ -60,12 +74,14 @@ fn objective(
         };
         sum.push(weight, loss);
     }
-    sum
 }
 
 /// Paints `picture` from `init` (whole size, [0, 1]) tile by tile over
-/// `grid`; the losses are the tiles' averaged by area, the counts their
-/// sums, and the seam ratio of the result is recorded.
+/// `grid`, in two sweeps of half the iterations each: the first holds
+/// every tile to the style targets; in the second each tile minimises the
+/// whole picture's style loss with the other tiles as they are. The losses
+/// are the second sweep's averaged by area, the counts both sweeps' sums,
+/// and the seam ratio of the result is recorded.
 pub fn paint(
     stylizer: &Stylizer,
     grid: &Grid,
@@ -74,18 +90,89 @@ pub fn paint(
     sched: &Schedule,
     on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
 ) -> Stylized {
-    let mut blend = Blend::new(init);
-    let mut sum = Sum::default();
-    for tile in grid.tiles() {
-        let objective = picture.tile_objective(stylizer, &tile);
-        let start = tile.crop(&blend.current());
-        let done = stylizer.run(&objective, &start, sched, &mut *on_iter);
-        blend.add(grid, &tile, &done.image);
-        sum.add(&done, (tile.w * tile.h) as f64);
+    let mut first = sched.clone();
+    first.lbfgs.max_iter = sched.lbfgs.max_iter.div_ceil(2);
+    let mut second = sched.clone();
+    second.lbfgs.max_iter = sched.lbfgs.max_iter - first.lbfgs.max_iter;
+    let (mut image, mut sum) = sweep(stylizer, grid, picture, init, &first, false, on_iter);
+    if second.lbfgs.max_iter > 0 {
+        let (again, more) = sweep(stylizer, grid, picture, &image, &second, true, on_iter);
+        image = again;
+        sum.then(more);
     }
-    let image = blend.current();
     let ratio = seam_ratio(&image, grid);
     sum.into_stylized(image, ratio)
+}
+
+/// One pass over the tiles from `start`. With `whole`, each tile's style
+/// targets are moved so that reaching them brings the whole picture (the
+/// tiles' Gram matrices averaged by area, the others' as they are) to the
+/// targets: a tile alone cannot hold every part of a style in proportion,
+/// and the whole picture need not hold them in every tile.
+fn sweep(
+    stylizer: &Stylizer,
+    grid: &Grid,
+    picture: &Picture,
+    start: &Tensor,
+    sched: &Schedule,
+    whole: bool,
+    on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
+) -> (Tensor, Sum) {
+    let tiles = grid.tiles();
+    let mut grams = whole.then(|| Grams::of(stylizer, &tiles, start));
+    let mut blend = Blend::new(start);
+    let mut sum = Sum::default();
+    for (i, tile) in tiles.iter().enumerate() {
+        let shift = grams.as_ref().map(|g| g.shift(stylizer.style_targets(), i));
+        let objective = picture.tile_objective(stylizer, tile, shift.as_deref());
+        let from = tile.crop(&blend.current());
+        let done = stylizer.run(&objective, &from, sched, &mut *on_iter);
+        if let Some(g) = grams.as_mut() {
+            g.per_tile[i] = stylizer.grams(&done.image);
+        }
+        blend.add(grid, tile, &done.image);
+        sum.add(&done, (tile.w * tile.h) as f64);
+    }
+    (blend.current(), sum)
+}
+
+/// Each tile's Gram matrices and its share of the picture.
+struct Grams {
+    per_tile: Vec<Vec<Tensor>>,
+    shares: Vec<f64>,
+}
+
+impl Grams {
+    fn of(stylizer: &Stylizer, tiles: &[Tile], image: &Tensor) -> Self {
+        let total: f64 = tiles.iter().map(|t| (t.w * t.h) as f64).sum();
+        Self {
+            per_tile: tiles
+                .iter()
+                .map(|t| stylizer.grams(&t.crop(image)))
+                .collect(),
+            shares: tiles.iter().map(|t| (t.w * t.h) as f64 / total).collect(),
+        }
+    }
+
+    /// How far tile `i`'s targets move: reaching `targets` + shift, with
+    /// the other tiles unchanged, brings the whole picture to `targets`.
+    fn shift(&self, targets: &[Tensor], i: usize) -> Vec<Tensor> {
+        let share = self.shares[i];
+        targets
+            .iter()
+            .enumerate()
+            .map(|(layer, a)| {
+                let whole = self
+                    .per_tile
+                    .iter()
+                    .zip(&self.shares)
+                    .map(|(g, s)| &g[layer] * *s)
+                    .reduce(|x, y| x + y)
+                    .expect("a grid has tiles");
+                (&self.per_tile[i][layer] - a) + (a - whole) / share
+            })
+            .collect()
+    }
 }
 
 /// The tiles' results summed, their losses weighted by area.
@@ -109,6 +196,17 @@ impl Sum {
         l.temporal += d.temporal * area;
         l.range += d.range * area;
         self.area += area;
+    }
+
+    /// Adds a later sweep over the same tiles: its counts, and its losses
+    /// in place of this one's.
+    fn then(&mut self, later: Sum) {
+        self.losses = later.losses;
+        self.area = later.area;
+        self.iterations += later.iterations;
+        self.evaluations += later.evaluations;
+        self.seconds += later.seconds;
+        self.last = later.last;
     }
 
     fn add(&mut self, done: &Stylized, area: f64) {
@@ -158,7 +256,7 @@ pub fn evaluate(
     };
     let mut sum = Sum::default();
     for tile in grid.tiles() {
-        let objective = picture.tile_objective(stylizer, &tile);
+        let objective = picture.tile_objective(stylizer, &tile, None);
         let losses = stylizer.evaluate(&objective, &tile.crop(image));
         let area = (tile.w * tile.h) as f64;
         sum.add_losses(&losses, area);
