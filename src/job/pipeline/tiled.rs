@@ -25,7 +25,9 @@ impl Picture<'_> {
     /// The objective of the whole picture: content, style, TV and range
     /// terms, and a temporal term per target.
     pub fn objective(&self, stylizer: &Stylizer) -> SumLoss {
-        objective(stylizer, self.content, self.targets, self.temporal_weight)
+        let mut sum = stylizer.objective(self.content);
+        push_temporal(&mut sum, stylizer, self.targets, self.temporal_weight);
+        sum
     }
 
     /// The objective of `tile`: the same terms on its crops, the style
@@ -49,18 +51,6 @@ impl Picture<'_> {
         push_temporal(&mut sum, stylizer, &targets, self.temporal_weight);
         sum
     }
-}
-
-/// `stylizer`'s objective for `content` with a temporal term per target.
-fn objective(
-    stylizer: &Stylizer,
-    content: &Tensor,
-    targets: &[TemporalTarget],
-    weight: f64,
-) -> SumLoss {
-    let mut sum = stylizer.objective(content);
-    push_temporal(&mut sum, stylizer, targets, weight);
-    sum
 }
 
 /// A temporal term per target.
