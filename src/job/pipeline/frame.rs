@@ -256,24 +256,8 @@ impl FrameOptimiser<'_> {
         };
         let sched = shorter(&problem.sched, step);
         let mut hook = self.hold.hook(problem.budget, on_iter);
-        let result = match (&problem.objective, &self.tiles) {
-            (Some(whole), _) if plan.carry && attempt == 0 => {
-                self.curvature
-                    .run(self.stylizer, whole, &init, &sched, &mut hook)
-            }
-            (Some(whole), _) => self.stylizer.run(whole, &init, &sched, &mut hook),
-            (None, grid) => {
-                let picture = self.picture(task, &problem.targets);
-                tiled::run(
-                    self.stylizer,
-                    grid.as_ref(),
-                    &picture,
-                    &init,
-                    &sched,
-                    &mut hook,
-                )
-            }
-        };
+        let carry = plan.carry && attempt == 0;
+        let result = self.optimise(task, problem, carry, &init, &sched, &mut hook);
         let result = Stylized {
             iterations: result.iterations + spent.iterations,
             evaluations: result.evaluations + spent.evaluations,
@@ -281,6 +265,29 @@ impl FrameOptimiser<'_> {
             ..result
         };
         Ok((result, name))
+    }
+
+    /// Minimises the frame's objective from `init`: whole (from the carried
+    /// L-BFGS memory with `carry`), or tile by tile.
+    fn optimise(
+        &self,
+        task: &Task,
+        problem: &Problem,
+        carry: bool,
+        init: &Tensor,
+        sched: &Schedule,
+        hook: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
+    ) -> Stylized {
+        match (&problem.objective, &self.tiles) {
+            (Some(whole), _) if carry => {
+                self.curvature.run(self.stylizer, whole, init, sched, hook)
+            }
+            (Some(whole), _) => self.stylizer.run(whole, init, sched, hook),
+            (None, grid) => {
+                let picture = self.picture(task, &problem.targets);
+                tiled::run(self.stylizer, grid.as_ref(), &picture, init, sched, hook)
+            }
+        }
     }
 
     /// A finite frame. A first frame sets its shot's level for the style
