@@ -32,6 +32,7 @@ pub mod plot;
 pub mod preview;
 pub mod stylize;
 pub mod temporal;
+pub mod tiles;
 pub mod video;
 
 pub use error::{Error, Result};

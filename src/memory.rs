@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{JobConfig, ModelName};
 use crate::device::{parse_device, DeviceRequest};
+use crate::tiles::{Grid, MIN_TILE};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -33,6 +34,10 @@ fn network_bytes_per_pixel(model: ModelName) -> u64 {
 /// reliability masks, the temporal targets.
 const TEMPORAL_BYTES_PER_PIXEL: u64 = 600;
 
+/// Bytes per pixel of the whole picture that a tiled picture keeps besides
+/// the tile's: its content, start, the blended sum and the blending weights.
+const TILED_BYTES_PER_PIXEL: u64 = 64;
+
 /// The share of the device's memory kept free when no limit is given.
 const MARGIN_DIVISOR: u64 = 10;
 
@@ -47,11 +52,13 @@ pub struct Estimate {
     pub history: u64,
     /// Flow and temporal buffers (a video job only).
     pub temporal: u64,
+    /// The whole picture's buffers while it is painted in tiles (0 whole).
+    pub tiled: u64,
 }
 
 impl Estimate {
     pub fn total(&self) -> u64 {
-        self.runtime + self.weights + self.network + self.history + self.temporal
+        self.runtime + self.weights + self.network + self.history + self.temporal + self.tiled
     }
 }
 
@@ -85,24 +92,67 @@ impl Shape {
         }
     }
 
-    /// The estimated peak.
+    /// The estimated peak, painted whole.
     pub fn estimate(&self) -> Estimate {
-        let pixels = self.width as u64 * self.height as u64;
-        // A style image larger than the picture runs the network larger.
-        let scale = self.style_scale.max(1.0);
-        let network_pixels = (pixels as f64 * scale * scale).ceil() as u64;
-        let picture = pixels * 3 * 4;
+        self.estimate_at(self.width, self.height)
+    }
+
+    /// The estimated peak with the network and the optimiser at `width` x
+    /// `height` (a coarse size or a tile), the temporal buffers at the
+    /// full size.
+    fn estimate_at(&self, width: u32, height: u32) -> Estimate {
+        let pixels = width as u64 * height as u64;
+        let full = self.width as u64 * self.height as u64;
         Estimate {
             runtime: RUNTIME,
             weights: self.weights,
-            network: network_pixels * network_bytes_per_pixel(self.model),
-            history: 2 * self.history_size as u64 * picture,
+            network: self.network_bytes(pixels),
+            history: 2 * self.history_size as u64 * pixels * 3 * 4,
             temporal: if self.video {
-                pixels * TEMPORAL_BYTES_PER_PIXEL
+                full * TEMPORAL_BYTES_PER_PIXEL
             } else {
                 0
             },
+            tiled: 0,
         }
+    }
+
+    /// The network's forward and backward pass on `pixels`.
+    fn network_bytes(&self, pixels: u64) -> u64 {
+        // A style image larger than the picture runs the network larger.
+        let scale = self.style_scale.max(1.0);
+        let network_pixels = (pixels as f64 * scale * scale).ceil() as u64;
+        network_pixels * network_bytes_per_pixel(self.model)
+    }
+
+    /// The estimated peak painted in `grid`'s tiles.
+    pub fn estimate_tiled(&self, grid: &Grid) -> Estimate {
+        Estimate {
+            tiled: self.width as u64 * self.height as u64 * TILED_BYTES_PER_PIXEL,
+            ..self.estimate_at(grid.tile_w, grid.tile_h)
+        }
+    }
+
+    /// How a `width` x `height` painting of this job (the full size or a
+    /// coarse one) fits `limit` bytes: whole (None), or in the largest
+    /// tiles that fit; Err when not even a [`MIN_TILE`] square does.
+    fn fit_at(&self, limit: u64, width: u32, height: u32) -> Result<Option<Grid>, ()> {
+        if self.estimate_at(width, height).total() <= limit {
+            return Ok(None);
+        }
+        let fixed = Estimate {
+            tiled: self.width as u64 * self.height as u64 * TILED_BYTES_PER_PIXEL,
+            ..self.estimate_at(0, 0)
+        };
+        // Network and history per pixel of a tile, from a large one.
+        let probe = 1 << 20;
+        let at = self.estimate_at(1024, 1024);
+        let per_pixel = (at.network + at.history).div_ceil(probe);
+        let room = limit.checked_sub(fixed.total()).ok_or(())?;
+        Grid::fit(width, height, room / per_pixel.max(1))
+            .filter(|g| self.estimate_tiled(g).total() <= limit)
+            .map(Some)
+            .ok_or(())
     }
 }
 
@@ -121,21 +171,33 @@ pub struct Budget {
     pub estimate: u64,
     /// None: no limit was set and the device's memory is unknown.
     pub limit: Option<u64>,
+    /// The tiles each frame is painted in when it is too large to paint
+    /// whole within the limit (then `estimate` is the tiled one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiles: Option<Grid>,
 }
 
 impl std::fmt::Display for Budget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "about {} at peak", human(self.estimate))?;
         match self.limit {
-            Some(l) => write!(f, " (limit {})", human(l)),
-            None => write!(f, " (no limit known)"),
+            Some(l) => write!(f, " (limit {})", human(l))?,
+            None => write!(f, " (no limit known)")?,
         }
+        if let Some(g) = &self.tiles {
+            write!(
+                f,
+                ", in {}x{} tiles of {}x{} px ({} px overlap)",
+                g.cols, g.rows, g.tile_w, g.tile_h, g.overlap
+            )?;
+        }
+        Ok(())
     }
 }
 
 /// A job that would not fit its budget.
 #[derive(Debug, thiserror::Error)]
-#[error("{what}: {width}x{height} with {model} needs about {} of memory, more than the limit of {}{}; try a smaller input.size, or raise --memory-limit (run.memory_limit)", human(*.estimate), human(.limit.bytes), if .limit.explicit { "" } else { " (what the device has, less a margin)" })]
+#[error("{what}: {width}x{height} with {model} needs about {} of memory, more than the limit of {}{}, even in tiles of {MIN_TILE}x{MIN_TILE} px; try a smaller input.size, or raise --memory-limit (run.memory_limit)", human(*.estimate), human(.limit.bytes), if .limit.explicit { "" } else { " (what the device has, less a margin)" })]
 pub struct MemoryError {
     pub what: String,
     pub width: u32,
@@ -146,24 +208,42 @@ pub struct MemoryError {
 }
 
 /// Estimates `shape`'s peak and holds it to `cfg`'s limit (or the device's
-/// memory): the budget, or a one-line refusal naming `what`.
+/// memory): the budget, painted whole or in tiles that fit, or a one-line
+/// refusal naming `what` when not even the smallest tiles fit.
 pub fn check(cfg: &JobConfig, what: &str, shape: &Shape) -> Result<Budget, MemoryError> {
-    let estimate = shape.estimate().total();
-    let limit = limit(cfg);
-    match limit {
-        Some(l) if estimate > l.bytes => Err(MemoryError {
-            what: what.to_string(),
-            width: shape.width,
-            height: shape.height,
-            model: shape.model.as_str(),
-            estimate,
-            limit: l,
-        }),
-        _ => Ok(Budget {
-            estimate,
-            limit: limit.map(|l| l.bytes),
-        }),
-    }
+    let whole = shape.estimate().total();
+    let Some(l) = limit(cfg) else {
+        return Ok(Budget {
+            estimate: whole,
+            limit: None,
+            tiles: None,
+        });
+    };
+    let refuse = || MemoryError {
+        what: what.to_string(),
+        width: shape.width,
+        height: shape.height,
+        model: shape.model.as_str(),
+        estimate: whole,
+        limit: l,
+    };
+    let tiles = shape
+        .fit_at(l.bytes, shape.width, shape.height)
+        .map_err(|()| refuse())?;
+    Ok(Budget {
+        estimate: tiles.map_or(whole, |g| shape.estimate_tiled(&g).total()),
+        limit: Some(l.bytes),
+        tiles,
+    })
+}
+
+/// The tiles a `width` x `height` painting of `shape`'s job (a coarse size
+/// of it) needs within `cfg`'s limit; None when it fits whole or no limit
+/// is known. A size the full one's check let through fits at least in
+/// the smallest tiles, as it is no larger.
+pub fn tiles_at(cfg: &JobConfig, shape: &Shape, width: u32, height: u32) -> Option<Grid> {
+    let l = limit(cfg)?;
+    shape.fit_at(l.bytes, width, height).ok().flatten()
 }
 
 /// `run.memory_limit`, else what `run.device` has less a margin; None when
@@ -374,25 +454,63 @@ mod tests {
     }
 
     #[test]
-    fn a_job_over_its_limit_is_refused_in_one_line_naming_size_estimate_and_limit() {
+    fn a_job_over_its_limit_is_painted_in_tiles_that_fit() {
         let mut cfg = JobConfig::default();
         cfg.run.memory_limit = Some("1GiB".into());
         let s = shape(ModelName::Vgg19, 1024);
+        let b = check(&cfg, "clip.mp4", &s).unwrap();
+        let g = b.tiles.expect("over the limit whole: tiles");
+        assert!(s.estimate().total() > GIB && b.estimate <= GIB, "{b}");
+        assert_eq!(b.estimate, s.estimate_tiled(&g).total());
+        assert!(g.cols * g.rows > 1 && g.tile_w >= MIN_TILE && g.tile_h >= MIN_TILE);
+        assert!(b.to_string().contains(&format!(
+            "in {}x{} tiles of {}x{} px",
+            g.cols, g.rows, g.tile_w, g.tile_h
+        )));
+        // The largest tiles: a tile a row of 8 px taller would not fit.
+        let taller = Grid {
+            tile_h: g.tile_h + 8,
+            ..g
+        };
+        assert!(
+            g.tile_h == 768 || s.estimate_tiled(&taller).total() > GIB,
+            "{g:?}"
+        );
+        // Coarse sizes that fit stay whole.
+        assert_eq!(tiles_at(&cfg, &s, 256, 192), None);
+        assert_eq!(tiles_at(&cfg, &s, 1024, 768), Some(g));
+        cfg.run.memory_limit = Some("64GiB".into());
+        let b = check(&cfg, "clip.mp4", &s).unwrap();
+        assert_eq!((b.limit, b.tiles), (Some(64 * GIB), None));
+        assert_eq!(b.estimate, s.estimate().total());
+    }
+
+    #[test]
+    fn a_limit_below_the_smallest_tile_is_refused_in_one_line() {
+        let mut cfg = JobConfig::default();
+        let s = shape(ModelName::Vgg19, 1024);
+        // The runtime and the weights alone: no room for a tile.
+        cfg.run.memory_limit = Some("720MiB".into());
         let e = check(&cfg, "clip.mp4", &s).unwrap_err().to_string();
         let total = human(s.estimate().total());
         assert!(
             e.starts_with("clip.mp4: 1024x768 with vgg19 needs about ")
                 && e.contains(&total)
-                && e.contains("limit of 1.0 GiB;")
+                && e.contains("limit of 720 MiB, even in tiles of 64x64 px;")
                 && e.contains("smaller input.size")
-                && e.contains("--memory-limit"),
+                && e.contains("--memory-limit (run.memory_limit)"),
             "{e}"
         );
         assert_eq!(e.lines().count(), 1);
-        cfg.run.memory_limit = Some("64GiB".into());
-        let b = check(&cfg, "clip.mp4", &s).unwrap();
-        assert_eq!(b.limit, Some(64 * GIB));
-        assert_eq!(b.estimate, s.estimate().total());
+        // Room for a few rows of pixels, not for a 64 px square.
+        let fixed = s.estimate_at(0, 0).total() + 1024 * 768 * TILED_BYTES_PER_PIXEL;
+        let limit = fixed + 64 * 32 * 5_500;
+        cfg.run.memory_limit = Some(SizeText(limit.to_string()));
+        assert!(check(&cfg, "clip.mp4", &s).is_err());
+        let limit = fixed + 64 * 64 * 5_500 + MIB;
+        cfg.run.memory_limit = Some(SizeText(limit.to_string()));
+        let g = check(&cfg, "clip.mp4", &s).unwrap().tiles.unwrap();
+        assert_eq!((g.tile_w, g.tile_h), (64, 64), "{g:?}");
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub struct Stylized {
     pub losses: LossValues,
     pub seconds: f64,
     pub reason: StopReason,
+    /// Painted in tiles: the gradient energy along the tile borders over
+    /// the rest of the picture's (`tiles::seam_ratio`).
+    pub seam_ratio: Option<f64>,
 }
 
 /// The parts of the objective that stay fixed for a whole job.
@@ -183,6 +186,32 @@ impl Stylizer {
 
     /// Content, style and TV terms for one content picture (1 x 3 x H x W in [0, 1]).
     pub fn objective(&self, content: &Tensor) -> SumLoss {
+        self.objective_shifted(content, None)
+    }
+
+    /// The style Gram targets, one per style layer.
+    pub fn style_targets(&self) -> &[Tensor] {
+        &self.style_targets
+    }
+
+    /// The Gram matrices of a [0, 1] picture at the style layers, in the
+    /// order of the style targets, without gradients.
+    pub fn grams(&self, image01: &Tensor) -> Vec<Tensor> {
+        tch::no_grad(|| {
+            let feats = self
+                .backbone
+                .features(&self.to_pixels(image01), &self.wanted);
+            self.style_slots
+                .iter()
+                .map(|&slot| crate::losses::gram(&feats[slot]))
+                .collect()
+        })
+    }
+
+    /// As [`Stylizer::objective`], with each style target moved by its
+    /// `shift`: what one tile of a picture must reach for the whole
+    /// picture to reach the targets.
+    pub fn objective_shifted(&self, content: &Tensor, shift: Option<&[Tensor]>) -> SumLoss {
         let scale = self.backbone.pixel_scale();
         let mut sum = SumLoss::default();
         if self.weights.content_weight > 0.0 {
@@ -197,14 +226,12 @@ impl Stylizer {
                 );
             }
         }
-        for (&slot, target) in self.style_slots.iter().zip(&self.style_targets) {
-            sum.push(
-                self.weights.style_weight,
-                StyleLoss {
-                    slot,
-                    target: target.shallow_clone(),
-                },
-            );
+        for (i, (&slot, target)) in self.style_slots.iter().zip(&self.style_targets).enumerate() {
+            let target = match shift {
+                Some(s) => target + &s[i],
+                None => target.shallow_clone(),
+            };
+            sum.push(self.weights.style_weight, StyleLoss { slot, target });
         }
         sum.push(self.weights.tv_weight, TvLoss);
         sum.push(self.weights.range_weight, RangeLoss { max: scale });
@@ -281,6 +308,7 @@ impl Stylizer {
             losses,
             seconds: start.elapsed().as_secs_f64(),
             reason,
+            seam_ratio: None,
         }
     }
 

@@ -259,6 +259,44 @@ fn check_prints_the_memory_estimate_and_its_limit() {
 }
 
 #[test]
+fn a_budget_too_small_for_one_tile_is_refused_before_writing() {
+    // Over the limit whole, a frame is painted in tiles; 650 MiB leaves
+    // SqueezeNet's runtime no room for one 64 px tile.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let needles = [
+        "needs about",
+        "limit of 650 MiB, even in tiles of 64x64 px",
+        "run.memory_limit",
+    ];
+    let style = p(&common::data("starry_night.jpg"));
+    let small = ["--size", "128", "--model", "squeezenet", "--device", "cpu"];
+    let limit = [&small[..], &["-s", &style, "--memory-limit", "650MiB"]].concat();
+    let (image, content) = (p(&d.join("o.png")), p(&common::data("golden_gate.jpg")));
+    let args = ["image", "-c", &content, "-o", &image];
+    refused_untouched(d, &[&args[..], &limit].concat(), &needles);
+    let (out, clip) = (p(&d.join("out.mp4")), p(&common::data("carphone.mp4")));
+    let video = ["video", &clip, "-o", &out];
+    refused_untouched(d, &[&video[..], &limit].concat(), &needles);
+}
+
+#[test]
+fn check_prints_the_tiles_a_frame_over_its_limit_is_painted_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = p(&memory_job(dir.path(), 128, None));
+    let out = succeeds(&vstyle(&["check", &job, "--memory-limit", "760MiB"]));
+    let line = out.lines().find(|l| l.contains("memory:")).unwrap_or("");
+    assert!(
+        line.contains("(limit 760 MiB), in ")
+            && line.contains(" tiles of ")
+            && line.ends_with("px overlap)"),
+        "{out}"
+    );
+    let whole = succeeds(&vstyle(&["check", &job, "--memory-limit", "3GiB"]));
+    assert!(!whole.contains(" tiles of "), "{whole}");
+}
+
+#[test]
 fn a_memory_limit_that_is_not_a_size_is_one_line_naming_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let job = p(&memory_job(dir.path(), 64, Some("3 potatoes")));

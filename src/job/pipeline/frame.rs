@@ -13,15 +13,17 @@ use tch::Tensor;
 use crate::config::{InitKind, JobConfig};
 use crate::error::{Error, Result};
 use crate::imaging::{original_colors, to_image, to_tensor};
-use crate::losses::{SumLoss, TemporalLoss};
+use crate::losses::SumLoss;
 use crate::optimizer::Lbfgs;
 use crate::stylize::{IterateRecord, Schedule, Stylized, Stylizer};
 use crate::temporal::{short_pair, FlowPair, History, TemporalTarget};
+use crate::tiles::Grid;
 
 use super::event::Event;
 use super::hold::StyleHold;
 use super::scales::{Coarse, Spent};
 use super::setup::{initial_image, schedule, schedule_for};
+use super::tiled::{self, Picture};
 use crate::job::report::{FrameReport, Retry};
 
 /// The attempts at a frame: its own start, then the content frame, then the
@@ -48,6 +50,9 @@ pub struct FrameOptimiser<'a> {
     pub coarse: Option<&'a Coarse>,
     /// The style level pass 1's warm frames are held to.
     pub hold: StyleHold,
+    /// The tiles each frame is painted in when it does not fit the memory
+    /// budget whole (then no L-BFGS memory is carried between frames).
+    pub tiles: Option<Grid>,
 }
 
 /// The carried L-BFGS memory starts afresh at every frame whose index is a
@@ -134,7 +139,9 @@ pub struct Optimised {
 /// after which the style hold may stop it.
 struct Problem {
     targets: Vec<TemporalTarget>,
-    objective: SumLoss,
+    /// The whole frame's; none when it is painted in tiles, which take
+    /// their crops of the content and the targets.
+    objective: Option<SumLoss>,
     sched: Schedule,
     budget: Option<usize>,
 }
@@ -217,7 +224,10 @@ impl FrameOptimiser<'_> {
 
     fn problem(&self, task: &Task, plan: &Plan) -> Problem {
         let targets = self.temporal_targets(task, !plan.new_shot);
-        let objective = self.objective(task, &targets);
+        let objective = match self.tiles {
+            Some(_) => None,
+            None => Some(self.picture(task, &targets).objective(self.stylizer)),
+        };
         let (sched, budget) = self.schedule(plan);
         Problem {
             targets,
@@ -246,13 +256,8 @@ impl FrameOptimiser<'_> {
         };
         let sched = shorter(&problem.sched, step);
         let mut hook = self.hold.hook(problem.budget, on_iter);
-        let result = if plan.carry && attempt == 0 {
-            self.curvature
-                .run(self.stylizer, &problem.objective, &init, &sched, &mut hook)
-        } else {
-            self.stylizer
-                .run(&problem.objective, &init, &sched, &mut hook)
-        };
+        let carry = plan.carry && attempt == 0;
+        let result = self.optimise(task, problem, carry, &init, &sched, &mut hook);
         let result = Stylized {
             iterations: result.iterations + spent.iterations,
             evaluations: result.evaluations + spent.evaluations,
@@ -260,6 +265,29 @@ impl FrameOptimiser<'_> {
             ..result
         };
         Ok((result, name))
+    }
+
+    /// Minimises the frame's objective from `init`: whole (from the carried
+    /// L-BFGS memory with `carry`), or tile by tile.
+    fn optimise(
+        &self,
+        task: &Task,
+        problem: &Problem,
+        carry: bool,
+        init: &Tensor,
+        sched: &Schedule,
+        hook: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
+    ) -> Stylized {
+        match (&problem.objective, &self.tiles) {
+            (Some(whole), _) if carry => {
+                self.curvature.run(self.stylizer, whole, init, sched, hook)
+            }
+            (Some(whole), _) => self.stylizer.run(whole, init, sched, hook),
+            (None, grid) => {
+                let picture = self.picture(task, &problem.targets);
+                tiled::run(self.stylizer, grid.as_ref(), &picture, init, sched, hook)
+            }
+        }
     }
 
     /// A finite frame. A first frame sets its shot's level for the style
@@ -354,19 +382,14 @@ impl FrameOptimiser<'_> {
         }
     }
 
-    /// The frame's objective, with a temporal term per target.
-    fn objective(&self, task: &Task, targets: &[TemporalTarget]) -> SumLoss {
-        let mut objective = self.stylizer.objective(task.content);
-        for t in targets {
-            // In the network's pixel units (0-255 for Caffe weights), as
-            // artistic-videos, so its weights carry over.
-            let loss = TemporalLoss {
-                target: self.stylizer.to_pixels(&t.warped),
-                mask: t.mask.shallow_clone(),
-            };
-            objective.push(self.cfg.loss.temporal_weight, loss);
+    /// What the frame's objective is made of: its content and the
+    /// temporal targets, each a term when the loss has a weight.
+    fn picture<'p>(&self, task: &Task<'p>, targets: &'p [TemporalTarget]) -> Picture<'p> {
+        Picture {
+            content: task.content,
+            targets,
+            temporal_weight: self.cfg.loss.temporal_weight,
         }
-        objective
     }
 
     /// The start image of an attempt and its name: the task's own start, or
@@ -444,6 +467,7 @@ impl Optimised {
             retries: self.retries.clone(),
             new_shot: self.new_shot,
             new_share: self.new_share,
+            seam_ratio: r.seam_ratio,
         }
     }
 }

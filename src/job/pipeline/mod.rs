@@ -4,7 +4,8 @@
 //! (`frame`), warm frames held to their shot's style level (`hold`); later
 //! passes (`passes`); the video made from frame files (`assemble`). A
 //! still is `still`. Every job first loads `setup` (device, network, style
-//! targets, schedule); `scales` paints a first picture coarse to fine.
+//! targets, schedule); `scales` paints a first picture coarse to fine;
+//! `tiled` paints a picture too large for the memory budget in tiles.
 pub(crate) mod assemble;
 pub mod event;
 pub mod frame;
@@ -15,4 +16,5 @@ pub mod scales;
 pub mod setup;
 pub(crate) mod stages;
 pub mod still;
+pub mod tiled;
 pub mod video_job;

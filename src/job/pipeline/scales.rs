@@ -9,11 +9,13 @@ use tch::Tensor;
 use crate::config::JobConfig;
 use crate::error::{catch_torch, Result};
 use crate::imaging::fit_longest;
-use crate::losses::TemporalLoss;
-use crate::stylize::{IterateRecord, Stylized, Stylizer};
+use crate::memory::Shape;
+use crate::stylize::{IterateRecord, Schedule, Stylized, Stylizer};
 use crate::temporal::TemporalTarget;
+use crate::tiles::Grid;
 
 use super::setup::{schedule_for, Setup};
+use super::tiled::{self, Picture};
 
 /// The longest sides below `full`, from `min` up by √2 (the last one within a step of
 /// `full`); empty when `min` is not below `full`.
@@ -39,10 +41,19 @@ pub fn resample(t: &Tensor, w: u32, h: u32) -> Tensor {
     out.clamp(0.0, 1.0)
 }
 
-/// The stylizers of the coarse sizes of a `width` x `height` picture, made once per job.
+/// One coarse size: its picture size, stylizer, and the tiles it is
+/// painted in when it does not fit the memory budget whole.
+struct Level {
+    w: u32,
+    h: u32,
+    stylizer: Stylizer,
+    tiles: Option<Grid>,
+}
+
+/// The stylizers of the coarse sizes of a picture, made once per job.
 pub struct Coarse {
-    /// Width, height and stylizer of each coarse size, smallest first.
-    levels: Vec<(u32, u32, Stylizer)>,
+    /// Smallest first.
+    levels: Vec<Level>,
 }
 
 /// What the coarse sizes spent.
@@ -63,14 +74,10 @@ impl Spent {
 }
 
 impl Coarse {
-    /// The levels `optimizer.min_size` asks for (none when it is 0 or not below the size).
-    pub fn new(
-        setup: &Setup,
-        cfg: &JobConfig,
-        what: &str,
-        width: u32,
-        height: u32,
-    ) -> Result<Self> {
+    /// The levels `optimizer.min_size` asks for (none when it is 0 or not
+    /// below the size of `shape`, the full-size job).
+    pub fn new(setup: &Setup, cfg: &JobConfig, what: &str, shape: &Shape) -> Result<Self> {
+        let (width, height) = (shape.width, shape.height);
         let sizes = match cfg.optimizer.min_size {
             0 => Vec::new(),
             min => coarse_sizes(min, width.max(height)),
@@ -79,7 +86,12 @@ impl Coarse {
             .into_iter()
             .map(|s| {
                 let (w, h) = fit_longest(width, height, s);
-                Ok((w, h, setup.stylizer(cfg, what, w, h)?))
+                Ok(Level {
+                    w,
+                    h,
+                    stylizer: setup.stylizer(cfg, what, w, h)?,
+                    tiles: crate::memory::tiles_at(cfg, shape, w, h),
+                })
             })
             .collect::<Result<_>>()?;
         Ok(Coarse { levels })
@@ -104,13 +116,17 @@ impl Coarse {
         let sched = schedule_for(cfg, true, cfg.optimizer.scale_iterations(cfg.model.name));
         let mut image = init.shallow_clone();
         let mut spent = Spent::default();
-        for (w, h, level) in &self.levels {
-            let (w, h) = (*w, *h);
+        for level in &self.levels {
+            let (w, h) = (level.w, level.h);
             let here = resample(&content.detach(), w, h);
-            let objective = level.objective(&here);
+            let picture = Picture {
+                content: &here,
+                targets: &[],
+                temporal_weight: cfg.loss.temporal_weight,
+            };
             let start = resample(&image, w, h);
             let done = catch_torch(what, || {
-                level.run(&objective, &start, &sched, &mut *on_iter)
+                level.paint(&picture, &start, &sched, &mut *on_iter)
             })?;
             spent.add(&done);
             image = done.image;
@@ -137,23 +153,28 @@ impl Coarse {
         let level = self
             .levels
             .iter()
-            .min_by_key(|(w, h, _)| w.max(h).abs_diff(half));
-        let Some((w, h, level)) = level else {
+            .min_by_key(|l| l.w.max(l.h).abs_diff(half));
+        let Some(level) = level else {
             return Ok((init.shallow_clone(), Spent::default()));
         };
-        let (w, h) = (*w, *h);
-        let mut objective = level.objective(&resample(&content.detach(), w, h));
-        for t in targets {
-            let loss = TemporalLoss {
-                target: level.to_pixels(&resample(&t.warped, w, h)),
+        let (w, h) = (level.w, level.h);
+        let here = resample(&content.detach(), w, h);
+        let targets: Vec<TemporalTarget> = targets
+            .iter()
+            .map(|t| TemporalTarget {
+                warped: resample(&t.warped, w, h),
                 mask: resample(&t.mask, w, h),
-            };
-            objective.push(cfg.loss.temporal_weight, loss);
-        }
+            })
+            .collect();
+        let picture = Picture {
+            content: &here,
+            targets: &targets,
+            temporal_weight: cfg.loss.temporal_weight,
+        };
         let sched = schedule_for(cfg, false, cfg.optimizer.frame_scale_iterations);
         let start = resample(init, w, h);
         let done = catch_torch(what, || {
-            level.run(&objective, &start, &sched, &mut *on_iter)
+            level.paint(&picture, &start, &sched, &mut *on_iter)
         })?;
         // Not `resample`, which clamps to [0, 1]: a change is signed.
         let change = (&done.image - &start).upsample_bicubic2d(
@@ -165,6 +186,25 @@ impl Coarse {
         let mut spent = Spent::default();
         spent.add(&done);
         Ok(((init + change).clamp(0.0, 1.0), spent))
+    }
+}
+
+impl Level {
+    fn paint(
+        &self,
+        picture: &Picture,
+        start: &Tensor,
+        sched: &Schedule,
+        on_iter: &mut dyn FnMut(&IterateRecord) -> ControlFlow<()>,
+    ) -> Stylized {
+        tiled::run(
+            &self.stylizer,
+            self.tiles.as_ref(),
+            picture,
+            start,
+            sched,
+            on_iter,
+        )
     }
 }
 

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::scales::Coarse;
 use super::setup::{initial_image, schedule, Setup};
+use super::tiled::{self, Picture};
 use crate::config::JobConfig;
 use crate::error::{catch_torch, Result};
 use crate::files::check_writable;
@@ -13,6 +14,7 @@ use crate::losses::LossValues;
 use crate::memory::Shape;
 use crate::optimizer::StopReason;
 use crate::stylize::IterateRecord;
+use crate::tiles::Grid;
 use crate::video::{load_image, write_image_atomic};
 
 /// What a still-image run did.
@@ -27,6 +29,12 @@ pub struct ImageSummary {
     pub last: LossValues,
     pub seconds: f64,
     pub device: String,
+    /// The tiles it was painted in, when too large to paint whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tiles: Option<Grid>,
+    /// Painted in tiles: how visible their borders are (about 1: not at all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seam_ratio: Option<f64>,
     #[serde(skip)]
     pub reason: Option<StopReason>,
 }
@@ -49,20 +57,32 @@ pub fn stylize_image(
     }
     let (w, h) = picture.dimensions();
     let what = content.display().to_string();
-    crate::memory::check(cfg, &what, &Shape::of(cfg, w, h, false))?;
+    let shape = Shape::of(cfg, w, h, false);
+    let grid = crate::memory::check(cfg, &what, &shape)?.tiles;
     check_writable(output, true)?;
     let setup = Setup::new(cfg)?;
-    let stylizer = setup.stylizer(cfg, &content.display().to_string(), w, h)?;
+    let stylizer = setup.stylizer(cfg, &what, w, h)?;
     let content_t = to_tensor(&picture, setup.device);
-    let objective = stylizer.objective(&content_t);
+    let whole = Picture {
+        content: &content_t,
+        targets: &[],
+        temporal_weight: cfg.loss.temporal_weight,
+    };
     let init = initial_image(cfg.run.init, &content_t);
-    let initial = stylizer.evaluate(&objective, &init);
+    let initial = tiled::evaluate(&stylizer, grid.as_ref(), &whole, &init);
     let sched = schedule(cfg, true);
     let started = std::time::Instant::now();
-    let coarse = Coarse::new(&setup, cfg, &what, w, h)?;
+    let coarse = Coarse::new(&setup, cfg, &what, &shape)?;
     let (init, spent) = coarse.start(cfg, &what, &content_t, &init, &mut on_iter)?;
     let result = catch_torch(&what, || {
-        stylizer.run(&objective, &init, &sched, &mut on_iter)
+        tiled::run(
+            &stylizer,
+            grid.as_ref(),
+            &whole,
+            &init,
+            &sched,
+            &mut on_iter,
+        )
     })?;
     let mut out = result.image;
     if cfg.style.original_colors {
@@ -78,6 +98,8 @@ pub fn stylize_image(
         last: result.losses,
         seconds: started.elapsed().as_secs_f64(),
         device: format!("{:?}", setup.device),
+        tiles: grid,
+        seam_ratio: result.seam_ratio,
         reason: Some(result.reason),
     })
 }

@@ -106,7 +106,7 @@ impl<'a> VideoJob<'a> {
         let memory = crate::memory::check(cfg, &what, &shape)?;
         let setup = Setup::new(cfg)?;
         let stylizer = setup.stylizer(cfg, &what, info.width, info.height)?;
-        let coarse = Coarse::new(&setup, cfg, &what, info.width, info.height)?;
+        let coarse = Coarse::new(&setup, cfg, &what, &shape)?;
         Ok(Self {
             cfg,
             outputs,
@@ -219,6 +219,7 @@ impl<'a> VideoJob<'a> {
             curvature: Default::default(),
             coarse: (!self.coarse.is_empty()).then_some(&self.coarse),
             hold: StyleHold::new(&self.cfg.optimizer),
+            tiles: self.memory.tiles,
         }
     }
 

@@ -73,6 +73,10 @@ pub struct FrameReport {
     /// (disoccluded, entering, at motion boundaries); none without flow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_share: Option<f64>,
+    /// Painted in tiles: the gradient energy along the tile borders over
+    /// the rest of the frame's (about 1: the borders do not show).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seam_ratio: Option<f64>,
 }
 
 impl FrameReport {
@@ -91,6 +95,7 @@ impl FrameReport {
             retries: Vec::new(),
             new_shot: false,
             new_share: None,
+            seam_ratio: None,
         }
     }
 }

@@ -424,6 +424,7 @@ impl<'a> Joiner<'a> {
             // Seam windows never hold a clip's first frame.
             coarse: None,
             hold: StyleHold::new(&lane.optimizer),
+            tiles: crate::memory::tiles_at(lane, &Shape::of(lane, w, h, true), w, h),
         };
         let mut out = Vec::new();
         for window in windows {
