@@ -98,14 +98,7 @@ fn a_still_over_its_budget_is_painted_in_tiles_with_the_whole_style() {
          seam ratio reported {reported:.3}, saved {saved:.3}, whole picture over the same grid {control:.3}",
         t_style / w_style
     );
-    assert!(
-        reported < SEAM_LIMIT && saved < SEAM_LIMIT,
-        "{reported} {saved}"
-    );
-    assert!(
-        t_style < STYLE_TOLERANCE * w_style,
-        "style loss tiled {t_style:.4e}, whole {w_style:.4e}"
-    );
+    assert_tiled_like_whole("still", [reported, saved], t_style, w_style);
 }
 
 #[test]
@@ -150,14 +143,20 @@ fn a_clip_over_its_budget_is_painted_in_tiles_frame_by_frame() {
              (x{:.3}); seam ratio reported {reported:.3}, saved {saved:.3}",
             t_style / w_style
         );
-        assert!(
-            reported < SEAM_LIMIT && saved < SEAM_LIMIT,
-            "frame {i}: {reported} {saved}"
-        );
-        assert!(
-            t_style < STYLE_TOLERANCE * w_style,
-            "frame {i}: style loss tiled {t_style:.4e}, whole {w_style:.4e}"
-        );
+        assert_tiled_like_whole(&format!("frame {i}"), [reported, saved], t_style, w_style);
     }
     assert!(whole["frames"][0].get("seam_ratio").is_none());
+}
+
+/// No tile border shows (`seam_ratios`: as reported and as saved) and the
+/// tiled picture's style loss is within the tolerance of the whole one's.
+fn assert_tiled_like_whole(what: &str, seam_ratios: [f64; 2], tiled: f64, whole: f64) {
+    assert!(
+        seam_ratios.iter().all(|&r| r < SEAM_LIMIT),
+        "{what}: seam ratios {seam_ratios:?}"
+    );
+    assert!(
+        tiled < STYLE_TOLERANCE * whole,
+        "{what}: style loss tiled {tiled:.4e}, whole {whole:.4e}"
+    );
 }
