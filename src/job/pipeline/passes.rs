@@ -159,8 +159,7 @@ impl PassRunner<'_> {
         let flow_start = Instant::now();
         // Tied to both sides, a range settles between its neighbours
         // instead of carrying one side into the other (a seam window is
-        // held at both ends; measured on carphone, one-sided later passes
-        // raised the warping error 1.7x, two-sided 1.15x).
+        // held at both ends; docs/temporal.md "Multi-pass" has the numbers).
         let other = self.other_side(pass, index)?;
         let ties: Vec<&Neighbour> = neighbour.iter().chain(other.iter()).collect();
         let (history, pairs) = tied_to(&ties, content);
