@@ -118,7 +118,7 @@ fn sweep(
         let from = tile.crop(&blend.current());
         let done = stylizer.run(&objective, &from, sched, &mut *on_iter);
         if let Some(g) = grams.as_mut() {
-            g.per_tile[i] = stylizer.grams(&done.image);
+            g.set(i, stylizer.grams(&done.image));
         }
         blend.add(grid, tile, &done.image);
         sum.add(&done, (tile.w * tile.h) as f64);
@@ -126,22 +126,46 @@ fn sweep(
     (blend.current(), sum)
 }
 
-/// Each tile's Gram matrices and its share of the picture.
+/// Each tile's Gram matrices, its share of the picture, and the picture's
+/// (the tiles' averaged by area), kept as a running sum.
 struct Grams {
     per_tile: Vec<Vec<Tensor>>,
     shares: Vec<f64>,
+    whole: Vec<Tensor>,
 }
 
 impl Grams {
     fn of(stylizer: &Stylizer, tiles: &[Tile], image: &Tensor) -> Self {
         let total: f64 = tiles.iter().map(|t| (t.w * t.h) as f64).sum();
+        let per_tile: Vec<Vec<Tensor>> = tiles
+            .iter()
+            .map(|t| stylizer.grams(&t.crop(image)))
+            .collect();
+        let shares: Vec<f64> = tiles.iter().map(|t| (t.w * t.h) as f64 / total).collect();
+        let whole = (0..per_tile[0].len())
+            .map(|layer| {
+                per_tile
+                    .iter()
+                    .zip(&shares)
+                    .map(|(g, s)| &g[layer] * *s)
+                    .reduce(|x, y| x + y)
+                    .expect("a grid has tiles")
+            })
+            .collect();
         Self {
-            per_tile: tiles
-                .iter()
-                .map(|t| stylizer.grams(&t.crop(image)))
-                .collect(),
-            shares: tiles.iter().map(|t| (t.w * t.h) as f64 / total).collect(),
+            per_tile,
+            shares,
+            whole,
         }
+    }
+
+    /// Tile `i` was painted again: its Gram matrices and the picture's.
+    fn set(&mut self, i: usize, grams: Vec<Tensor>) {
+        for (layer, g) in grams.iter().enumerate() {
+            self.whole[layer] =
+                &self.whole[layer] + (g - &self.per_tile[i][layer]) * self.shares[i];
+        }
+        self.per_tile[i] = grams;
     }
 
     /// How far tile `i`'s targets move: reaching `targets` + shift, with
@@ -150,17 +174,9 @@ impl Grams {
         let share = self.shares[i];
         targets
             .iter()
+            .zip(&self.whole)
             .enumerate()
-            .map(|(layer, a)| {
-                let whole = self
-                    .per_tile
-                    .iter()
-                    .zip(&self.shares)
-                    .map(|(g, s)| &g[layer] * *s)
-                    .reduce(|x, y| x + y)
-                    .expect("a grid has tiles");
-                (&self.per_tile[i][layer] - a) + (a - whole) / share
-            })
+            .map(|(layer, (a, whole))| (&self.per_tile[i][layer] - a) + (a - whole) / share)
             .collect()
     }
 }

@@ -22,27 +22,12 @@ pub fn estimate_flow(first: &Plane, second: &Plane, opts: &FlowOptions) -> FlowF
         return FlowField::zeros(w, h);
     }
 
-    // Pyramid sizes: finest first.
-    let scale = opts.pyramid_scale.clamp(0.1, 0.95);
-    let min_size = opts.min_level_size.max(2);
-    let mut sizes = vec![(w, h)];
-    while sizes.len() < opts.max_levels.max(1) {
-        let k = scale.powi(sizes.len() as i32);
-        let (lw, lh) = (
-            (w as f32 * k).round() as usize,
-            (h as f32 * k).round() as usize,
-        );
-        if lw < min_size || lh < min_size {
-            break;
-        }
-        sizes.push((lw, lh));
-    }
-
+    let (sizes, finest) = level_sizes(w, h, opts);
     let pyr1 = build_pyramid(first, &sizes, opts.presmooth_sigma);
     let pyr2 = build_pyramid(second, &sizes, opts.presmooth_sigma);
 
     let mut flow: Option<FlowField> = None;
-    for level in (0..sizes.len()).rev() {
+    for level in (finest..sizes.len()).rev() {
         let (lw, lh) = sizes[level];
         let mut f = match flow {
             None => FlowField::zeros(lw, lh),
@@ -51,7 +36,44 @@ pub fn estimate_flow(first: &Plane, second: &Plane, opts: &FlowOptions) -> FlowF
         solve_level(&pyr1[level], &pyr2[level], &mut f, opts);
         flow = Some(f);
     }
-    flow.expect("at least one level")
+    let flow = flow.expect("at least one level");
+    if (flow.width, flow.height) == (w, h) {
+        flow
+    } else {
+        upsample_flow(&flow, w, h)
+    }
+}
+
+/// Pyramid sizes, finest first, and the index of the finest level solved:
+/// the full size, or a level scaled to `max_side` when the frame is larger,
+/// then halvings (by `pyramid_scale`) down to `min_level_size`.
+fn level_sizes(w: usize, h: usize, opts: &FlowOptions) -> (Vec<(usize, usize)>, usize) {
+    let scale = opts.pyramid_scale.clamp(0.1, 0.95);
+    let min_size = opts.min_level_size.max(2);
+    let longer = w.max(h);
+    let (k0, finest) = if opts.max_side > 0 && longer > opts.max_side {
+        (opts.max_side as f32 / longer as f32, 1)
+    } else {
+        (1.0, 0)
+    };
+    let mut sizes = vec![(w, h)];
+    for level in 0..opts.max_levels.max(1) {
+        if level == 0 && finest == 0 {
+            continue;
+        }
+        let k = k0 * scale.powi(level as i32);
+        let size = (
+            ((w as f32 * k).round() as usize).max(1),
+            ((h as f32 * k).round() as usize).max(1),
+        );
+        if size.0 < min_size || size.1 < min_size {
+            break;
+        }
+        sizes.push(size);
+    }
+    // Too small to scale down: solve what there is.
+    let finest = finest.min(sizes.len() - 1);
+    (sizes, finest)
 }
 
 /// Mean end-point error against a reference field, ignoring `margin` pixels at each border.
@@ -695,5 +717,90 @@ mod tests {
              RGB warp {t_warp:.2} ms",
             100.0 * reliable
         );
+    }
+
+    #[test]
+    fn a_frame_over_max_side_is_solved_on_a_smaller_level_and_upsampled() {
+        let opts = |max_side| FlowOptions {
+            max_side,
+            ..FlowOptions::default()
+        };
+        let (sizes, finest) = level_sizes(1920, 1080, &opts(720));
+        assert_eq!(
+            (finest, sizes[0], sizes[1], sizes[2]),
+            (1, (1920, 1080), (720, 405), (360, 203))
+        );
+        assert_eq!(
+            level_sizes(1920, 1080, &opts(0)).0[..2],
+            [(1920, 1080), (960, 540)]
+        );
+        assert_eq!(level_sizes(640, 360, &opts(720)).1, 0);
+        assert_eq!(level_sizes(9, 7, &opts(4)), (vec![(9, 7)], 0));
+
+        let base = gaussian_blur(
+            &load_gray(&test_data("tubingen.jpg"), Some((320, 180))),
+            0.6,
+        );
+        let (second, truth) =
+            synthesize(&base, |x, y| (x + 3.4, y - 1.2), |x, y| (x - 3.4, y + 1.2));
+        let capped = FlowOptions {
+            max_side: 160,
+            ..FlowOptions::default()
+        };
+        let half = estimate_flow(&base, &second, &capped);
+        let full = estimate_flow(&base, &second, &FlowOptions::default());
+        assert_eq!((half.width, half.height), (320, 180));
+        assert_ne!(half.u, full.u, "the cap was not applied");
+        let (e_half, e_full) = (
+            endpoint_error(&half, &truth, 16),
+            endpoint_error(&full, &truth, 16),
+        );
+        assert!(
+            e_half < 0.25,
+            "EPE {e_half} px solved at 160x90 (full size: {e_full})"
+        );
+    }
+
+    /// The cost and accuracy of `max_side` at 1080p (run with `cargo test
+    /// --release --lib -- --ignored --nocapture flow_max_side_at_1080p`).
+    #[test]
+    #[ignore]
+    fn flow_max_side_at_1080p() {
+        let base = gaussian_blur(
+            &load_gray(&test_data("tubingen.jpg"), Some((1920, 1080))),
+            0.6,
+        );
+        let (cx, cy) = (960.0f32, 540.0f32);
+        let motions: [(&str, FlowField, Plane); 2] = [
+            {
+                let (b, t) =
+                    synthesize(&base, |x, y| (x + 9.3, y - 5.6), |x, y| (x - 9.3, y + 5.6));
+                ("translation (9.3, -5.6)", t, b)
+            },
+            {
+                let k = 1.02f32;
+                let (b, t) = synthesize(
+                    &base,
+                    move |x, y| (cx + k * (x - cx), cy + k * (y - cy)),
+                    move |x, y| (cx + (x - cx) / k, cy + (y - cy) / k),
+                );
+                ("zoom 1.02", t, b)
+            },
+        ];
+        for (name, truth, second) in &motions {
+            for max_side in [0, 960, 720, 640] {
+                let opts = FlowOptions {
+                    max_side,
+                    ..FlowOptions::default()
+                };
+                let t = std::time::Instant::now();
+                let flow = estimate_flow(&base, second, &opts);
+                eprintln!(
+                    "1920x1080 {name}, max_side {max_side}: {:.0} ms, EPE {:.3} px",
+                    t.elapsed().as_secs_f64() * 1e3,
+                    endpoint_error(&flow, truth, 40)
+                );
+            }
+        }
     }
 }

@@ -134,7 +134,15 @@ pub struct FlowOptions {
     pub presmooth_sigma: f32,
     /// Radius of the median filter applied to the flow after each warp (0 = off).
     pub median_radius: usize,
+    /// Longer side of the finest level solved (0 = no limit): a larger frame
+    /// is solved scaled down to it, and its flow upsampled.
+    pub max_side: usize,
 }
+
+/// Frames up to 720 px (all the sizes tests and the shipped clips use) are
+/// solved in full; 1080p at 720x405, which keeps the flow under a tenth of
+/// a frame's time (docs/tuning.md, "Optical flow").
+const MAX_SIDE: usize = 720;
 
 impl Default for FlowOptions {
     /// Values tuned on synthetic motions of a photograph and on pairs of the Carphone and
@@ -155,6 +163,7 @@ impl Default for FlowOptions {
             eps_smooth: 0.001,
             presmooth_sigma: 0.5,
             median_radius: 2,
+            max_side: MAX_SIDE,
         }
     }
 }
