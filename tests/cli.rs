@@ -245,6 +245,21 @@ fn a_job_estimated_over_its_memory_limit_is_refused_before_writing() {
 }
 
 #[test]
+fn a_reader_gone_from_stdout_ends_the_command_quietly_with_141() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = p(&memory_job(dir.path(), 64, None));
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = common::run::command()
+        .args(["check", &job])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
 fn check_prints_the_memory_estimate_and_its_limit() {
     let dir = tempfile::tempdir().unwrap();
     let job = p(&memory_job(dir.path(), 64, None));

@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::media::{json, probe};
+use common::steady::Steadiness;
 use common::TinyJob;
 
 /// Longest wait for the jobs to leave the queue.
@@ -303,4 +304,6 @@ fn a_job_sharded_over_a_slurm_array_joins_into_the_whole_clip() {
         assert_eq!(seam["resumed"], true, "{seam}");
         assert!(!seam["passes"].as_array().unwrap().is_empty(), "{seam}");
     }
+    let clip = common::data("bigbuckbunny_2s.mp4");
+    Steadiness::measure(&job, &video, &clip, 12).assert_goals("3 shards on a Slurm array");
 }

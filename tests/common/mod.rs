@@ -8,12 +8,14 @@
 //! * [`media`]: decoding and probing what a run wrote (pictures are compared
 //!   with the library's `vstyle::imaging::mean_abs_diff`);
 //! * [`fault`]: the fault-injection tests' seeded PRNG, deadline runs and
-//!   the contract every run on bad input keeps.
+//!   the contract every run on bad input keeps;
+//! * [`steady`]: a sharded clip's warping error against one run's.
 #![allow(dead_code)]
 pub mod fault;
 pub mod job;
 pub mod media;
 pub mod run;
+pub mod steady;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,8 @@
 //! The vstyle command line: parses arguments, calls the library, reports.
 //! Exit codes: 0 done, 2 bad input or a failure (one `error:` line), 130
-//! stopped by a signal (finished frames saved), 101 an internal fault.
+//! stopped by a signal (finished frames saved), 141 the reader of its
+//! output went away (`| head`, as a shell reports SIGPIPE), 101 an
+//! internal fault.
 mod cli;
 mod commands;
 mod flags;
@@ -61,6 +63,9 @@ fn main() {
     let cli = Cli::parse();
     let result = std::panic::catch_unwind(|| dispatch(&cli)).unwrap_or_else(|payload| {
         let msg = vstyle::error::panic_message(payload.as_ref());
+        if reader_gone(&msg) {
+            std::process::exit(141);
+        }
         eprintln!(
             "error: internal fault: {}",
             msg.lines().next().unwrap_or("")
@@ -74,6 +79,12 @@ fn main() {
         }
         std::process::exit(code);
     }
+}
+
+/// Whether a panic is `println!` finding stdout's reader gone: not a
+/// fault, but nothing more can be said (finished frames are saved).
+fn reader_gone(panic: &str) -> bool {
+    panic.starts_with("failed printing to stdout") && panic.contains("Broken pipe")
 }
 
 /// The chain of contexts and causes, outermost first, as one line.
