@@ -29,6 +29,15 @@ fn network_bytes_per_pixel(model: ModelName) -> u64 {
     }
 }
 
+/// Bytes per pixel of a style image's pass (no gradients) that computes the
+/// Gram targets: the activations of the layers the losses read.
+fn style_bytes_per_pixel(model: ModelName) -> u64 {
+    match model {
+        ModelName::Vgg19 | ModelName::Vgg16 => 800,
+        ModelName::Squeezenet => 200,
+    }
+}
+
 /// Bytes per pixel a video job keeps besides the optimiser's: decoded and
 /// stylized frames in the channels, gray planes, flow fields both ways and
 /// reliability masks, the temporal targets.
@@ -52,13 +61,22 @@ pub struct Estimate {
     pub history: u64,
     /// Flow and temporal buffers (a video job only).
     pub temporal: u64,
+    /// The style images' pass, before the painting (which does not count
+    /// it): the largest image at the whole picture's size x `style.scale`.
+    #[serde(default)]
+    pub style: u64,
     /// The whole picture's buffers while it is painted in tiles (0 whole).
     pub tiled: u64,
 }
 
 impl Estimate {
+    /// The peak: the style pass or the painting, whichever is larger.
     pub fn total(&self) -> u64 {
-        self.runtime + self.weights + self.network + self.history + self.temporal + self.tiled
+        self.runtime + self.weights + self.style.max(self.painting())
+    }
+
+    fn painting(&self) -> u64 {
+        self.network + self.history + self.temporal + self.tiled
     }
 }
 
@@ -72,6 +90,9 @@ pub struct Shape {
     pub height: u32,
     /// The style images' size relative to the picture (`style.scale`).
     pub style_scale: f64,
+    /// The largest style image's shorter side over its longer one (1 when
+    /// unknown).
+    pub style_aspect: f64,
     pub history_size: usize,
     pub video: bool,
 }
@@ -87,6 +108,7 @@ impl Shape {
             width,
             height,
             style_scale: cfg.style.scale,
+            style_aspect: style_aspect(&cfg.style.images),
             history_size: cfg.optimizer.history_size,
             video,
         }
@@ -95,6 +117,22 @@ impl Shape {
     /// The estimated peak, painted whole.
     pub fn estimate(&self) -> Estimate {
         self.estimate_at(self.width, self.height)
+    }
+
+    /// The same job without its style pass, which [`check`] holds to the
+    /// limit on its own: what tiles can make fit.
+    fn painting(&self) -> Shape {
+        Shape {
+            style_scale: 0.0,
+            ..*self
+        }
+    }
+
+    /// The pixels of the largest style image's pass: its longer side
+    /// `style.scale` times the whole picture's.
+    fn style_pixels(&self) -> u64 {
+        let side = self.width.max(self.height) as f64 * self.style_scale;
+        (side * side * self.style_aspect).ceil() as u64
     }
 
     /// The estimated peak with the network and the optimiser at `width` x
@@ -114,15 +152,13 @@ impl Shape {
                 0
             },
             tiled: 0,
+            style: self.style_pixels() * style_bytes_per_pixel(self.model),
         }
     }
 
     /// The network's forward and backward pass on `pixels`.
     fn network_bytes(&self, pixels: u64) -> u64 {
-        // A style image larger than the picture runs the network larger.
-        let scale = self.style_scale.max(1.0);
-        let network_pixels = (pixels as f64 * scale * scale).ceil() as u64;
-        network_pixels * network_bytes_per_pixel(self.model)
+        pixels * network_bytes_per_pixel(self.model)
     }
 
     /// The estimated peak painted in `grid`'s tiles.
@@ -142,6 +178,7 @@ impl Shape {
         }
         let fixed = Estimate {
             tiled: self.width as u64 * self.height as u64 * TILED_BYTES_PER_PIXEL,
+            style: 0,
             ..self.estimate_at(0, 0)
         };
         // Network and history per pixel of a tile, from a large one.
@@ -197,14 +234,50 @@ impl std::fmt::Display for Budget {
 
 /// A job that would not fit its budget.
 #[derive(Debug, thiserror::Error)]
-#[error("{what}: {width}x{height} with {model} needs about {} of memory, more than the limit of {}{}, even in tiles of {MIN_TILE}x{MIN_TILE} px; try a smaller input.size, or raise --memory-limit (run.memory_limit)", human(*.estimate), human(.limit.bytes), if .limit.explicit { "" } else { " (what the device has, less a margin)" })]
-pub struct MemoryError {
-    pub what: String,
-    pub width: u32,
-    pub height: u32,
-    pub model: &'static str,
-    pub estimate: u64,
-    pub limit: Limit,
+pub enum MemoryError {
+    #[error("{what}: {width}x{height} with {model} needs about {} of memory, more than the limit of {}, even in tiles of {MIN_TILE}x{MIN_TILE} px; try a smaller input.size, or raise --memory-limit (run.memory_limit)", human(*.estimate), .limit)]
+    Frame {
+        what: String,
+        width: u32,
+        height: u32,
+        model: &'static str,
+        estimate: u64,
+        limit: Limit,
+    },
+    /// Tiles do not help: the style images are passed through the network
+    /// whole, at the whole picture's size.
+    #[error("{what}: the style images at {side} px (input.size x style.scale) need about {} of memory with {model}, more than the limit of {}; try a smaller style.scale or input.size, or raise --memory-limit (run.memory_limit)", human(*.estimate), .limit)]
+    Style {
+        what: String,
+        side: u32,
+        model: &'static str,
+        estimate: u64,
+        limit: Limit,
+    },
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", human(self.bytes))?;
+        if !self.explicit {
+            write!(f, " (what the device has, less a margin)")?;
+        }
+        Ok(())
+    }
+}
+
+/// The largest style image's shorter side over its longer one, from the
+/// files' headers; 1 (a square, the most pixels) for one that cannot be
+/// read, which its load reports.
+fn style_aspect(images: &[std::path::PathBuf]) -> f64 {
+    images
+        .iter()
+        .map(|p| match image::image_dimensions(p) {
+            Ok((w, h)) if w > 0 && h > 0 => w.min(h) as f64 / w.max(h) as f64,
+            _ => 1.0,
+        })
+        .fold(0.0, f64::max)
+        .max(f64::MIN_POSITIVE)
 }
 
 /// Estimates `shape`'s peak and holds it to `cfg`'s limit (or the device's
@@ -219,7 +292,7 @@ pub fn check(cfg: &JobConfig, what: &str, shape: &Shape) -> Result<Budget, Memor
             tiles: None,
         });
     };
-    let refuse = || MemoryError {
+    let refuse = || MemoryError::Frame {
         what: what.to_string(),
         width: shape.width,
         height: shape.height,
@@ -227,9 +300,22 @@ pub fn check(cfg: &JobConfig, what: &str, shape: &Shape) -> Result<Budget, Memor
         estimate: whole,
         limit: l,
     };
+    // The painting first (tiles make it fit or nothing does), then the
+    // style pass, which tiles do not make smaller.
     let tiles = shape
+        .painting()
         .fit_at(l.bytes, shape.width, shape.height)
         .map_err(|()| refuse())?;
+    let style = shape.estimate_at(0, 0).total();
+    if style > l.bytes {
+        return Err(MemoryError::Style {
+            what: what.to_string(),
+            side: (shape.width.max(shape.height) as f64 * shape.style_scale).round() as u32,
+            model: shape.model.as_str(),
+            estimate: style,
+            limit: l,
+        });
+    }
     Ok(Budget {
         estimate: tiles.map_or(whole, |g| shape.estimate_tiled(&g).total()),
         limit: Some(l.bytes),
@@ -243,7 +329,11 @@ pub fn check(cfg: &JobConfig, what: &str, shape: &Shape) -> Result<Budget, Memor
 /// the smallest tiles, as it is no larger.
 pub fn tiles_at(cfg: &JobConfig, shape: &Shape, width: u32, height: u32) -> Option<Grid> {
     let l = limit(cfg)?;
-    shape.fit_at(l.bytes, width, height).ok().flatten()
+    shape
+        .painting()
+        .fit_at(l.bytes, width, height)
+        .ok()
+        .flatten()
 }
 
 /// `run.memory_limit`, else what `run.device` has less a margin; None when
@@ -411,6 +501,7 @@ mod tests {
             width: side,
             height: side * 3 / 4,
             style_scale: 1.0,
+            style_aspect: 0.75,
             history_size: 50,
             video: false,
         }
@@ -447,20 +538,57 @@ mod tests {
         };
         assert!(video.estimate().temporal > 0 && big.temporal == 0);
         let larger_style = Shape {
-            style_scale: 2.0,
+            style_scale: 4.0,
             ..shape(ModelName::Vgg19, 512)
         };
-        assert_eq!(larger_style.estimate().network, 4 * big.network);
+        // The style pass is its own peak, before the painting: at 4x the
+        // picture's side it is the larger one.
+        let (styled, s) = (larger_style.estimate(), big.style);
+        assert_eq!((styled.network, styled.style), (big.network, 16 * s));
+        assert_eq!(s, 512 * 384 * style_bytes_per_pixel(ModelName::Vgg19));
+        assert_eq!(styled.total(), styled.runtime + styled.weights + 16 * s);
+        assert_eq!(
+            big.total(),
+            big.runtime + big.weights + big.network + big.history
+        );
+    }
+
+    #[test]
+    fn a_style_pass_over_the_limit_is_refused_naming_style_scale() {
+        let mut cfg = JobConfig::default();
+        cfg.run.memory_limit = Some("3GiB".into());
+        // A 4K still: painted in tiles, its style images whole at 3840 px.
+        let s = Shape {
+            width: 3840,
+            height: 2160,
+            ..shape(ModelName::Vgg19, 0)
+        };
+        let e = check(&cfg, "poster.png", &s).unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "poster.png: the style images at 3840 px (input.size x style.scale) need about "
+            ) && e
+                .contains("with vgg19, more than the limit of 3.0 GiB; try a smaller style.scale"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1);
+        let half = Shape {
+            style_scale: 0.5,
+            ..s
+        };
+        let b = check(&cfg, "poster.png", &half).unwrap();
+        assert!(b.tiles.is_some() && b.estimate <= 3 * GIB, "{b}");
     }
 
     #[test]
     fn a_job_over_its_limit_is_painted_in_tiles_that_fit() {
         let mut cfg = JobConfig::default();
-        cfg.run.memory_limit = Some("1GiB".into());
+        cfg.run.memory_limit = Some("1536MiB".into());
         let s = shape(ModelName::Vgg19, 1024);
         let b = check(&cfg, "clip.mp4", &s).unwrap();
         let g = b.tiles.expect("over the limit whole: tiles");
-        assert!(s.estimate().total() > GIB && b.estimate <= GIB, "{b}");
+        let limit = 1536 * MIB;
+        assert!(s.estimate().total() > limit && b.estimate <= limit, "{b}");
         assert_eq!(b.estimate, s.estimate_tiled(&g).total());
         assert!(g.cols * g.rows > 1 && g.tile_w >= MIN_TILE && g.tile_h >= MIN_TILE);
         assert!(b.to_string().contains(&format!(
@@ -473,7 +601,7 @@ mod tests {
             ..g
         };
         assert!(
-            g.tile_h == 768 || s.estimate_tiled(&taller).total() > GIB,
+            g.tile_h == 768 || s.estimate_tiled(&taller).total() > limit,
             "{g:?}"
         );
         // Coarse sizes that fit stay whole.
@@ -488,7 +616,10 @@ mod tests {
     #[test]
     fn a_limit_below_the_smallest_tile_is_refused_in_one_line() {
         let mut cfg = JobConfig::default();
-        let s = shape(ModelName::Vgg19, 1024);
+        let s = Shape {
+            style_scale: 0.25,
+            ..shape(ModelName::Vgg19, 1024)
+        };
         // The runtime and the weights alone: no room for a tile.
         cfg.run.memory_limit = Some("720MiB".into());
         let e = check(&cfg, "clip.mp4", &s).unwrap_err().to_string();
@@ -503,7 +634,12 @@ mod tests {
         );
         assert_eq!(e.lines().count(), 1);
         // Room for a few rows of pixels, not for a 64 px square.
-        let fixed = s.estimate_at(0, 0).total() + 1024 * 768 * TILED_BYTES_PER_PIXEL;
+        let fixed = Estimate {
+            style: 0,
+            ..s.estimate_at(0, 0)
+        }
+        .total()
+            + 1024 * 768 * TILED_BYTES_PER_PIXEL;
         let limit = fixed + 64 * 32 * 5_500;
         cfg.run.memory_limit = Some(SizeText(limit.to_string()));
         assert!(check(&cfg, "clip.mp4", &s).is_err());

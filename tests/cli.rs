@@ -260,6 +260,32 @@ fn a_reader_gone_from_stdout_ends_the_command_quietly_with_141() {
 }
 
 #[test]
+fn a_style_pass_over_the_limit_is_refused_naming_style_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let style = p(&common::data("starry_night.jpg"));
+    let content = p(&common::data("golden_gate.jpg"));
+    let out = p(&d.join("poster.png"));
+    let args = [
+        "image", "-c", &content, "-s", &style, "-o", &out, "--size", "512",
+    ];
+    let limit = [
+        "--device",
+        "cpu",
+        "--memory-limit",
+        "1GiB",
+        "--set",
+        "style.scale=8",
+    ];
+    let needles = [
+        "golden_gate.jpg: the style images at 4096 px",
+        "more than the limit of 1.0 GiB",
+        "smaller style.scale",
+    ];
+    refused_untouched(d, &[&args[..], &limit].concat(), &needles);
+}
+
+#[test]
 fn check_prints_the_memory_estimate_and_its_limit() {
     let dir = tempfile::tempdir().unwrap();
     let job = p(&memory_job(dir.path(), 64, None));
