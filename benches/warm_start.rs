@@ -51,8 +51,8 @@ fn main() {
         &cfg.model,
         &cfg.loss,
         &setup.styles,
-        1.0,
-        w.max(h),
+        (1.0, w.max(h)),
+        None,
     )
     .unwrap();
     println!("carphone.mp4, {frames} frames at {w}x{h}, {:?}; cold start: {k} iterations from the content frame", setup.device);

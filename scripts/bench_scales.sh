@@ -19,7 +19,7 @@ printf '%-6s %-8s %10s %12s %12s %12s %9s\n' size variant iters evals "total los
 for size in ${SIZES[@]}; do
   for variant in single coarse; do
     if [ "$variant" = single ]; then
-      extra=(--iterations "$ITER")
+      extra=(--iterations "$ITER" --set optimizer.min_size=0)
     else
       extra=(--iterations "$FULL_ITER" --set optimizer.min_size="$MIN" --set optimizer.scale_iterations="$SCALE_ITER")
     fi

@@ -38,6 +38,21 @@ fn style_bytes_per_pixel(model: ModelName) -> u64 {
     }
 }
 
+/// The fewest rows of a style image a strip of its pass holds.
+const MIN_STRIP_ROWS: u64 = 32;
+
+/// The pixels of a style image that `cfg`'s job can pass through `model`
+/// at once: what its limit leaves after the runtime and the weights (None:
+/// no limit known, whole). The style targets are computed in strips of
+/// that size ([`crate::stylize::strip_grams`]), which [`check`] made sure
+/// is at least a strip of [`MIN_STRIP_ROWS`].
+pub fn style_pixels_cap(cfg: &JobConfig, model: ModelName) -> Option<u64> {
+    let l = limit(cfg)?;
+    let weights = std::fs::metadata(cfg.model.weights_path()).map_or(0, |m| m.len());
+    let room = l.bytes.saturating_sub(RUNTIME + weights);
+    Some(room / style_bytes_per_pixel(model))
+}
+
 /// Bytes per pixel a video job keeps besides the optimiser's: decoded and
 /// stylized frames in the channels, gray planes, flow fields both ways and
 /// reliability masks, the temporal targets.
@@ -77,6 +92,14 @@ impl Estimate {
 
     fn painting(&self) -> u64 {
         self.network + self.history + self.temporal + self.tiled
+    }
+
+    /// This estimate with the style pass taking `bytes`.
+    fn with_style(self, bytes: u64) -> Self {
+        Estimate {
+            style: bytes,
+            ..self
+        }
     }
 }
 
@@ -128,11 +151,22 @@ impl Shape {
         }
     }
 
-    /// The pixels of the largest style image's pass: its longer side
-    /// `style.scale` times the whole picture's.
+    /// The longer side of the style images' pass: `style.scale` times the
+    /// whole picture's.
+    fn style_side(&self) -> u32 {
+        (self.width.max(self.height) as f64 * self.style_scale).round() as u32
+    }
+
+    /// The pixels of the largest style image's pass, whole.
     fn style_pixels(&self) -> u64 {
-        let side = self.width.max(self.height) as f64 * self.style_scale;
+        let side = self.style_side() as f64;
         (side * side * self.style_aspect).ceil() as u64
+    }
+
+    /// The pixels of a strip of `rows` rows (and its context) of a style
+    /// image as wide as the pass's longer side.
+    fn strip_pixels(&self, rows: u64) -> u64 {
+        (rows + 2 * crate::stylize::STRIP_HALO as u64) * u64::from(self.style_side())
     }
 
     /// The estimated peak with the network and the optimiser at `width` x
@@ -284,7 +318,7 @@ fn style_aspect(images: &[std::path::PathBuf]) -> f64 {
 /// memory): the budget, painted whole or in tiles that fit, or a one-line
 /// refusal naming `what` when not even the smallest tiles fit.
 pub fn check(cfg: &JobConfig, what: &str, shape: &Shape) -> Result<Budget, MemoryError> {
-    let whole = shape.estimate().total();
+    let whole = shape.painting().estimate().total();
     let Some(l) = limit(cfg) else {
         return Ok(Budget {
             estimate: whole,
@@ -306,18 +340,22 @@ pub fn check(cfg: &JobConfig, what: &str, shape: &Shape) -> Result<Budget, Memor
         .painting()
         .fit_at(l.bytes, shape.width, shape.height)
         .map_err(|()| refuse())?;
-    let style = shape.estimate_at(0, 0).total();
-    if style > l.bytes {
+    let least = shape
+        .estimate_at(0, 0)
+        .with_style(shape.strip_pixels(MIN_STRIP_ROWS) * style_bytes_per_pixel(shape.model));
+    if least.total() > l.bytes {
         return Err(MemoryError::Style {
             what: what.to_string(),
-            side: (shape.width.max(shape.height) as f64 * shape.style_scale).round() as u32,
+            side: shape.style_side(),
             model: shape.model.as_str(),
-            estimate: style,
+            estimate: shape.estimate_at(0, 0).total(),
             limit: l,
         });
     }
+    let estimate = tiles.map_or(shape.estimate(), |g| shape.estimate_tiled(&g));
+    let room = l.bytes.saturating_sub(estimate.runtime + estimate.weights);
     Ok(Budget {
-        estimate: tiles.map_or(whole, |g| shape.estimate_tiled(&g).total()),
+        estimate: estimate.with_style(estimate.style.min(room)).total(),
         limit: Some(l.bytes),
         tiles,
     })
@@ -554,30 +592,35 @@ mod tests {
     }
 
     #[test]
-    fn a_style_pass_over_the_limit_is_refused_naming_style_scale() {
+    fn a_large_style_pass_runs_in_strips_and_one_over_the_limit_is_refused() {
         let mut cfg = JobConfig::default();
         cfg.run.memory_limit = Some("3GiB".into());
-        // A 4K still: painted in tiles, its style images whole at 3840 px.
+        // A 4K still: painted in tiles, its style image's 3840 px pass
+        // (6.6 GB whole) in strips of what the limit leaves.
         let s = Shape {
             width: 3840,
             height: 2160,
             ..shape(ModelName::Vgg19, 0)
         };
+        assert!(s.estimate().style > 6 * GIB);
+        let b = check(&cfg, "poster.png", &s).unwrap();
+        assert!(b.tiles.is_some() && b.estimate <= 3 * GIB, "{b}");
+        // Not even a strip of 32 rows and its context fits beside the
+        // runtime: refused, naming style.scale.
+        cfg.run.memory_limit = Some("1GiB".into());
+        let s = Shape {
+            style_scale: 8.0,
+            ..shape(ModelName::Vgg19, 512)
+        };
         let e = check(&cfg, "poster.png", &s).unwrap_err().to_string();
         assert!(
             e.starts_with(
-                "poster.png: the style images at 3840 px (input.size x style.scale) need about "
+                "poster.png: the style images at 4096 px (input.size x style.scale) need about "
             ) && e
-                .contains("with vgg19, more than the limit of 3.0 GiB; try a smaller style.scale"),
+                .contains("with vgg19, more than the limit of 1.0 GiB; try a smaller style.scale"),
             "{e}"
         );
         assert_eq!(e.lines().count(), 1);
-        let half = Shape {
-            style_scale: 0.5,
-            ..s
-        };
-        let b = check(&cfg, "poster.png", &half).unwrap();
-        assert!(b.tiles.is_some() && b.estimate <= 3 * GIB, "{b}");
     }
 
     #[test]

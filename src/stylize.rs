@@ -96,13 +96,77 @@ fn resize_styles(
         .collect()
 }
 
-/// Per style slot, the Gram matrices of the `resized` style images, blended by their weights.
+/// Rows of context above and below a strip of a style image: a multiple
+/// of the networks' largest stride (32), so strips keep the pooling grid,
+/// and about half the receptive field of VGG's deepest style layer.
+pub const STRIP_HALO: i64 = 96;
+
+/// The Gram matrix of each of `slots` (indices into `wanted`) of a picture
+/// in the network's pixel units (1 x 3 x H x W), computed in horizontal
+/// strips when it is taller than `max_rows` (None: whole): each strip runs
+/// with [`STRIP_HALO`] rows of context on each side, and only its own rows
+/// count, so the sum is the whole picture's up to the context beyond the
+/// halo. This keeps a large style image's pass within a memory budget.
+pub fn strip_grams(
+    backbone: &Backbone,
+    px: &Tensor,
+    wanted: &[usize],
+    slots: &[usize],
+    max_rows: Option<i64>,
+) -> Vec<Tensor> {
+    let height = px.size()[2];
+    let body = max_rows.map(|r| ((r - 2 * STRIP_HALO) / 32 * 32).max(32));
+    let Some(body) = body.filter(|&b| b < height) else {
+        let feats = backbone.features(px, wanted);
+        return slots
+            .iter()
+            .map(|&s| crate::losses::gram(&feats[s]))
+            .collect();
+    };
+    let mut sums: Vec<Option<Tensor>> = slots.iter().map(|_| None).collect();
+    let mut positions = vec![0i64; slots.len()];
+    for top in (0..height).step_by(body as usize) {
+        let bottom = (top + body).min(height);
+        let from = (top - STRIP_HALO).max(0);
+        let to = (bottom + STRIP_HALO).min(height);
+        let feats = backbone.features(&px.narrow(2, from, to - from), wanted);
+        for (k, &slot) in slots.iter().enumerate() {
+            let f = &feats[slot];
+            let (_, c, rows, _) = f.size4().expect("activations are 4-d");
+            let ratio = rows as f64 / (to - from) as f64;
+            let first = ((top - from) as f64 * ratio).round() as i64;
+            let last = (((bottom - from) as f64 * ratio).round() as i64).min(rows);
+            if last <= first {
+                continue;
+            }
+            let own = f.narrow(2, first, last - first).reshape([c, -1]);
+            positions[k] += own.size()[1];
+            let g = own.mm(&own.tr());
+            sums[k] = Some(match sums[k].take() {
+                Some(acc) => acc + g,
+                None => g,
+            });
+        }
+    }
+    sums.into_iter()
+        .zip(positions)
+        .map(|(sum, n)| {
+            let sum = sum.expect("every strip has rows");
+            let c = sum.size()[0];
+            sum / (c * n.max(1)) as f64
+        })
+        .collect()
+}
+
+/// Per style slot, the Gram matrices of the `resized` style images, blended
+/// by their weights; in strips of at most `max_rows` rows (None: whole).
 fn blended_grams(
     backbone: &Backbone,
     styles: &[StyleImage],
     resized: &[RgbImage],
     style_slots: &[usize],
     wanted: &[usize],
+    max_pixels: Option<u64>,
 ) -> Vec<Tensor> {
     let scale = backbone.pixel_scale();
     tch::no_grad(|| {
@@ -114,9 +178,10 @@ fn blended_grams(
             .max(f64::MIN_POSITIVE);
         for (s, img) in styles.iter().zip(resized) {
             let px = imaging::to_tensor(img, backbone.device()) * scale;
-            let feats = backbone.features(&px, wanted);
-            for (t, &slot) in targets.iter_mut().zip(style_slots) {
-                let g = crate::losses::gram(&feats[slot]) * (s.weight / total);
+            let max_rows = max_pixels.map(|p| (p / u64::from(img.width()).max(1)) as i64);
+            let grams = strip_grams(backbone, &px, wanted, style_slots, max_rows);
+            for (t, g) in targets.iter_mut().zip(grams) {
+                let g = g * (s.weight / total);
                 *t = Some(match t.take() {
                     Some(acc) => acc + g,
                     None => g,
@@ -133,14 +198,15 @@ fn blended_grams(
 impl Stylizer {
     /// Resolves layer names and computes the blended style Gram targets, once.
     /// Style images are resized so their longest side is `style_scale` times
-    /// the output's longest side (`output_longest`).
+    /// the output's longest side (`output_longest`), and passed through the
+    /// network in strips of at most `max_style_pixels` (None: whole).
     pub fn new(
         backbone: Rc<Backbone>,
         model: &ModelConfig,
         weights: &LossConfig,
         styles: &[StyleImage],
-        style_scale: f64,
-        output_longest: u32,
+        (style_scale, output_longest): (f64, u32),
+        max_style_pixels: Option<u64>,
     ) -> Result<Self, ModelError> {
         let mut wanted = Vec::new();
         let mut slots = |names: Vec<String>| {
@@ -153,7 +219,14 @@ impl Stylizer {
         let style_slots = slots(model.style_layers())?;
         let side = ((output_longest as f64 * style_scale).round() as u32).max(1);
         let resized = resize_styles(&backbone, styles, side, &wanted)?;
-        let style_targets = blended_grams(&backbone, styles, &resized, &style_slots, &wanted);
+        let style_targets = blended_grams(
+            &backbone,
+            styles,
+            &resized,
+            &style_slots,
+            &wanted,
+            max_style_pixels,
+        );
         Ok(Self {
             backbone,
             wanted,

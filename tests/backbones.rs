@@ -233,3 +233,47 @@ fn default_weights_are_imagenet_vgg_with_caffe_preprocessing() {
         assert!((spec.mean[0] - 103.939).abs() < 1e-6);
     }
 }
+
+/// A style image's Gram targets computed in strips (a large style image
+/// within a memory budget) match the whole image's: each strip sees 96
+/// rows of context on each side, and only its own rows count.
+#[test]
+fn style_grams_in_strips_match_the_whole_picture() {
+    let img = vstyle::video::load_image(&common::data("starry_night.jpg")).unwrap();
+    let img = vstyle::imaging::resize_longest(&img, 320);
+    for (model, file) in [
+        (ModelName::Squeezenet, "squeezenet1_1"),
+        (ModelName::Vgg19, "vgg19"),
+    ] {
+        let cfg = vstyle::config::ModelConfig {
+            name: model,
+            ..Default::default()
+        };
+        let net = Backbone::load(
+            model,
+            &common::default_weights(file),
+            cfg.pooling(),
+            Device::Cpu,
+        )
+        .unwrap();
+        let wanted: Vec<usize> = cfg
+            .style_layers()
+            .iter()
+            .map(|n| net.layer_index(n).unwrap())
+            .collect();
+        let slots: Vec<usize> = (0..wanted.len()).collect();
+        let px = vstyle::imaging::to_tensor(&img, Device::Cpu) * net.pixel_scale();
+        let grams =
+            |rows| tch::no_grad(|| vstyle::stylize::strip_grams(&net, &px, &wanted, &slots, rows));
+        let whole = grams(None);
+        // 32-row strips: the 200-row picture in 7 of them.
+        let strips = grams(Some(2 * vstyle::stylize::STRIP_HALO + 32));
+        for ((w, s), layer) in whole.iter().zip(&strips).zip(cfg.style_layers()) {
+            let diff = (s - w).norm().double_value(&[]) / w.norm().double_value(&[]);
+            assert!(
+                diff < 0.02,
+                "{model:?} {layer}: strips differ by {diff:.4} of the whole"
+            );
+        }
+    }
+}

@@ -74,8 +74,8 @@ impl Setup {
                 &cfg.model,
                 &cfg.loss,
                 &self.styles,
-                cfg.style.scale,
-                width.max(height),
+                (cfg.style.scale, width.max(height)),
+                crate::memory::style_pixels_cap(cfg, self.backbone.model()),
             )
         })??;
         self.backbone
